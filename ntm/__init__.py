@@ -1,0 +1,1 @@
+"""Neural Turing Machines and recurrent baselines, training, and comparison with the machine."""

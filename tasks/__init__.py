@@ -1,0 +1,1 @@
+"""Algorithmic tasks whose targets come from running the library's Turing machines."""

@@ -1,0 +1,79 @@
+"""The exception tree of `turing`.
+
+One base class, `TuringError`. Definition errors are raised while a `Machine` is built
+(one class per validation rule, each naming the offending state, symbol or transition);
+`FormatError` is raised while a machine file is read and names the file, line and column.
+"Did not halt" is not an error: it is a run outcome (`Status.STEP_LIMIT`).
+"""
+
+from __future__ import annotations
+
+
+class TuringError(Exception):
+    """Base class of every error raised by `turing`."""
+
+
+# ---------------------------------------------------------------- machine definitions
+class MachineDefinitionError(TuringError, ValueError):
+    """A machine definition breaks one of the rules checked at construction."""
+
+
+class EmptyStatesError(MachineDefinitionError):
+    """The machine declares no states."""
+
+
+class UndeclaredStateError(MachineDefinitionError):
+    """A start, halting or transition state is not among the declared states."""
+
+
+class UndeclaredSymbolError(MachineDefinitionError):
+    """A symbol read or written by a transition is not in the tape alphabet."""
+
+
+class AlphabetError(MachineDefinitionError):
+    """The alphabets are inconsistent: the blank is missing from the tape alphabet, is part of
+    the input alphabet, an input symbol is not a tape symbol, or a symbol is not a non-empty string."""
+
+
+class InvalidMoveError(MachineDefinitionError):
+    """A transition moves a head in a direction other than L, R or S."""
+
+
+class ConflictingTransitionError(MachineDefinitionError):
+    """Two different transitions are given for one (state, symbol) pair."""
+
+
+class HaltingStateTransitionError(MachineDefinitionError):
+    """A halting (accept, reject or halt) state has an outgoing transition, or is in two halting sets."""
+
+
+class TapeCountError(MachineDefinitionError):
+    """A transition reads, writes or moves a number of tapes other than the machine's `tapes`."""
+
+
+# ---------------------------------------------------------------- inputs
+class InputError(TuringError, ValueError):
+    """An input word holds a symbol outside the machine's input alphabet (the blank included)."""
+
+
+# ---------------------------------------------------------------- files and formats
+class FormatError(TuringError, ValueError):
+    """A machine file or text does not follow its format.
+
+    Attributes: `source` (file name or "<text>"), `line` and `column` (1-based, or None when
+    unknown), `message` (what was wrong and what was expected).
+    """
+
+    def __init__(self, message: str, *, source: str = "<text>", line: int | None = None,
+                 column: int | None = None):
+        self.message, self.source, self.line, self.column = message, source, line, column
+        where = source
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownMachineError(TuringError, LookupError):
+    """A `library:NAME` spec names no machine in the library."""
