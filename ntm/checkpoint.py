@@ -1,0 +1,150 @@
+"""Run directories and checkpoints: safetensors for tensors, JSON for everything else.
+
+Loading never unpickles: tensors come from safetensors, the rest from JSON. Every write goes to a
+temporary name first and is moved into place with `os.replace`, so a crash leaves either the old
+checkpoint or the new one, never half of one; the resume checkpoint is a directory swapped in whole.
+
+A run directory is self-describing::
+
+    RUN/config.json            the TrainConfig, the model's config and the task's parameters
+    RUN/weights.safetensors    the model's latest weights (what compare/verify/plot load)
+    RUN/checkpoint/            everything --resume needs: model.safetensors, best.safetensors,
+                               optimizer.safetensors, state.json (step, RNG states, optimizer
+                               hyperparameters, best score, rollbacks)
+    RUN/metrics.jsonl          one JSON object per evaluation
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import CheckpointError
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    os.replace(tmp, final)
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    _replace(tmp, path)
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (is this a run directory made by `ntm train`?)") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
+    for k, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"refusing to write {what}: tensor {k!r} holds NaN or Inf")
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write tensors atomically; refuses NaN/Inf (a checkpoint with NaN is never written)."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    _check_finite(tensors, str(path))
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp))
+    _replace(tmp, path)
+
+
+def load_tensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
+    if not Path(path).exists():
+        raise CheckpointError(f"{path}: missing (is this a run directory made by `ntm train`?)")
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+# ---------------------------------------------------------------- optimizer state without pickle
+def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer's state_dict into tensors (for safetensors) and JSON (the rest)."""
+    sd = opt.state_dict()
+    tensors, state_json = {}, {}
+    for pid, st in sd["state"].items():
+        entry = {}
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+            else:
+                entry[k] = v
+        state_json[str(pid)] = entry
+    return tensors, {"state": state_json, "param_groups": sd["param_groups"]}
+
+
+def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict = {int(pid): dict(v) for pid, v in meta["state"].items()}
+    for key, t in tensors.items():
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = t
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+# ---------------------------------------------------------------- the resume checkpoint
+def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimizer, state: dict) -> None:
+    """Write RUN/checkpoint/ atomically (a new directory swapped in whole) and RUN/weights.safetensors.
+
+    Raises:
+        CheckpointError: a tensor holds NaN or Inf (nothing is written).
+    """
+    run_dir = Path(run_dir)
+    weights = model.state_dict()
+    _check_finite(weights, "a checkpoint")
+    tmp = run_dir / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_tensors(tmp / "model.safetensors", weights)
+    if best_weights is not None:
+        save_tensors(tmp / "best.safetensors", best_weights)
+    opt_tensors, opt_meta = optimizer_to_flat(optimizer)
+    save_tensors(tmp / "optimizer.safetensors", opt_tensors)
+    write_json(tmp / "state.json", {**state, "optimizer": opt_meta})
+    final, old = run_dir / "checkpoint", run_dir / "checkpoint.old"
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    save_tensors(run_dir / "weights.safetensors", weights)
+
+
+def load_checkpoint(run_dir: Path, device="cpu") -> dict:
+    """Read RUN/checkpoint/ (or the previous one, if a crash interrupted the swap).
+
+    Returns a dict with ``model``, ``best`` (or None), ``optimizer`` (tensors) and ``state`` (JSON).
+
+    Raises:
+        CheckpointError: no checkpoint, or a file in it is missing or corrupt.
+    """
+    run_dir = Path(run_dir)
+    ck = run_dir / "checkpoint"
+    if not ck.exists() and (run_dir / "checkpoint.old").exists():
+        ck = run_dir / "checkpoint.old"
+    if not ck.exists():
+        raise CheckpointError(f"{ck}: no checkpoint to resume from")
+    best = ck / "best.safetensors"
+    return {"model": load_tensors(ck / "model.safetensors", device),
+            "best": load_tensors(best, device) if best.exists() else None,
+            "optimizer": load_tensors(ck / "optimizer.safetensors", device),
+            "state": read_json(ck / "state.json")}
+
+
+def clean_float(x: float) -> float | None:
+    """JSON has no NaN: write None instead."""
+    return None if x is None or not math.isfinite(x) else float(x)

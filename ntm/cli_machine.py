@@ -1,0 +1,141 @@
+"""`ntm machine run|info|graph|list|plot`: the symbolic machines from the command line.
+
+SPEC is ``library:NAME`` (see ``ntm machine list``), a path to a machine file (turingmachine.io
+YAML, busy-beaver standard text, Morphett, JSON), or a standard-format string such as
+``1RB1LB_1LA0LC_1RZ1LD_1RD0RA``. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import turing
+from turing.errors import FormatError
+
+
+def load_spec(spec: str) -> tuple[turing.Machine, tuple[str, ...] | None]:
+    """The machine a SPEC names and, for a file that carries one (turingmachine.io's ``input``),
+    its default input word.
+
+    Raises:
+        UnknownMachineError: ``library:NAME`` with an unknown NAME.
+        FormatError: the file or text is not a machine in any supported format.
+    """
+    if spec.startswith("library:"):
+        from turing import library
+        return library.get(spec.split(":", 1)[1]), None
+    from turing import formats
+    m = formats.load(spec)
+    word = None
+    if hasattr(formats, "read_input"):
+        word = formats.read_input(spec)
+    return m, (tuple(word) if word is not None else None)
+
+
+def parse_word(text: str) -> tuple[str, ...]:
+    """``--input``: symbols separated by spaces or commas if there are any, else one per character."""
+    if any(c in text for c in " ,"):
+        return tuple(s for s in text.replace(",", " ").split() if s)
+    return tuple(text)
+
+
+# ---------------------------------------------------------------- commands
+def cmd_run(args) -> int:
+    m, default_word = load_spec(args.spec)
+    word = parse_word(args.input) if args.input is not None else (default_word or ())
+    if args.trace:
+        for config in turing.trace(m, word, max_steps=args.max_steps):
+            print(f"{config.step:>6}  {config}")
+    t0 = time.perf_counter()
+    if args.engine == "fast":
+        from turing import engine
+        engine.compile(m)  # compile (or load numba's cache) outside the timed region
+        t0 = time.perf_counter()
+        result = engine.run_fast(m, word, max_steps=args.max_steps)
+    else:
+        result = turing.run(m, word, max_steps=args.max_steps)
+    seconds = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps(result.to_dict(seconds=round(seconds, 6))))
+    else:
+        print(f"status:   {result.status}")
+        print(f"steps:    {result.steps:,}")
+        print(f"state:    {result.state}")
+        print(f"head:     {result.head}")
+        print(f"nonblank: {result.nonblank:,}")
+        tape = result.tape_string()
+        print(f"tape:     {tape if len(tape) <= 200 else tape[:200] + f'… ({len(result.tape)} cells)'}")
+        print(f"seconds:  {seconds:.4f} ({args.engine} engine)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    from turing import graph
+    m, _ = load_spec(args.spec)
+    halting = {"accept": sorted(m.accept), "reject": sorted(m.reject), "halt": sorted(m.halt)}
+    info = {
+        "name": m.name or args.spec, "tapes": m.tapes, "states": len(m.states),
+        "input_alphabet": len(m.input_alphabet), "tape_alphabet": len(m.tape_alphabet),
+        "blank": m.blank, "start": m.start, "transitions": len(m.delta), **halting,
+        "unreachable_states": sorted(graph.unreachable_states(m)),
+        "states_that_cannot_halt": sorted(graph.states_that_cannot_halt(m)),
+        "strongly_connected_components": len(list(graph.strongly_connected_components(m))),
+    }
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    if args.spec.startswith("library:"):
+        from turing import library
+        print(library.describe(args.spec.split(":", 1)[1]))
+    for k, v in info.items():
+        if isinstance(v, list):
+            v = ", ".join(v[:20]) + (f", … ({len(v)})" if len(v) > 20 else "") if v else "—"
+        print(f"{k.replace('_', ' '):<32}{v}")
+    return 0
+
+
+def cmd_graph(args) -> int:
+    from turing import graph
+    m, _ = load_spec(args.spec)
+    graph.render(m, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from turing import library
+    for name in library.names():
+        print(f"library:{name:<20} {library.describe(name)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("machine", help="run, inspect and draw Turing machines")
+    msub = p.add_subparsers(dest="machine_command", required=True)
+
+    r = msub.add_parser("run", help="run a machine to the end (or the step limit)")
+    r.add_argument("spec", help="library:NAME, a machine file, or a standard-format string")
+    r.add_argument("--input", help="input word: one symbol per character, or symbols separated by spaces/commas")
+    r.add_argument("--max-steps", type=int, default=turing.DEFAULT_MAX_STEPS,
+                   help=f"step limit (default {turing.DEFAULT_MAX_STEPS:,})")
+    r.add_argument("--engine", choices=("reference", "fast"), default="fast",
+                   help="reference (readable Python) or fast (numba); same results")
+    r.add_argument("--trace", action="store_true", help="print every configuration (reference simulator)")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(func=cmd_run)
+
+    i = msub.add_parser("info", help="states, alphabets, transitions, and static analysis of the state graph")
+    i.add_argument("spec")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    g = msub.add_parser("graph", help="write the state graph as DOT (or PNG/SVG when Graphviz is installed)")
+    g.add_argument("spec")
+    g.add_argument("-o", "--output", required=True, help="FILE.dot, FILE.png or FILE.svg")
+    g.set_defaults(func=cmd_graph)
+
+    lst = msub.add_parser("list", help="the machines in the library")
+    lst.set_defaults(func=cmd_list)

@@ -1,0 +1,57 @@
+"""`ntm train`: the main job — train a model on a machine-generated task, then compare it with
+the machine at the training lengths and beyond."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _default_out(task: str, model: str, seed: int) -> Path:
+    base = Path("runs") / f"{task}-{model}-seed{seed}"
+    out, i = base, 2
+    while out.exists():  # never overwrite an earlier run: number the new one
+        out, i = Path(f"{base}-{i}"), i + 1
+    return out
+
+
+def cmd_train(args) -> int:
+    from ntm.train import TrainConfig, train
+    cfg = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+    for flag, name in (("task", "task"), ("model", "model"), ("steps", "steps"), ("batch_size", "batch_size"),
+                       ("lr", "lr"), ("seed", "seed"), ("device", "device"), ("optimizer", "optimizer"),
+                       ("curriculum", "curriculum"), ("max_seconds", "max_seconds")):
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(cfg, name, value)
+    if args.resume and not args.out:
+        from ntm.cli import UsageError
+        raise UsageError("--resume needs --out RUN (the run directory to continue)")
+    out = Path(args.out) if args.out else _default_out(cfg.task, cfg.model, cfg.seed)
+    result = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    return 0 if result.converged or not args.require_convergence else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ntm.train import TrainConfig
+    d = TrainConfig()
+    p = sub.add_parser("train", help="train a model on a task and compare it with the machine",
+                       description=__doc__)
+    p.add_argument("--task", help=f"task name (see `ntm tasks list`; default {d.task})")
+    p.add_argument("--model", help=f"ntm | lstm | gru | rnn | bilstm (default {d.model})")
+    p.add_argument("--config", help="TOML file with TrainConfig fields ([task_params], [model_params] tables)")
+    p.add_argument("--steps", type=int, help=f"optimizer steps at most (default {d.steps})")
+    p.add_argument("--batch-size", type=int, help=f"sequences per step (default {d.batch_size})")
+    p.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop"), help=f"default {d.optimizer}")
+    p.add_argument("--curriculum", choices=("fixed", "uniform", "increasing"), help=f"default {d.curriculum}")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
+    p.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
+    p.add_argument("--max-seconds", type=float, help="wall-clock budget for training")
+    p.add_argument("--out", help="run directory (default runs/TASK-MODEL-seedS, numbered if it exists)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--require-convergence", action="store_true",
+                   help="exit 1 if the target error was not reached")
+    p.set_defaults(func=cmd_train)
+    

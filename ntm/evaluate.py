@@ -1,0 +1,99 @@
+"""Compare a model with the reference machine, length by length.
+
+The targets of every task batch are what the machine wrote, so scoring a model against a batch is
+scoring it against the machine. Metrics (DESIGN.md):
+
+- ``bit_errors_per_seq``: wrong output bits per sequence for bit-vector tasks (the NTM paper's
+  cost, "bits per sequence"), wrong output symbols per sequence for one-hot symbol tasks;
+- ``symbol_accuracy``: fraction of output positions whose whole symbol is right (the
+  Chomsky-hierarchy benchmark's per-token accuracy);
+- ``seq_accuracy``: fraction of sequences identical to the machine's output;
+- ``median_first_divergence``: median over wrong sequences of the first wrong output position
+  (None when every sequence is right).
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+
+
+@torch.no_grad()
+def score(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, loss_kind: str) -> dict:
+    """Score logits (B, T_out, C_out) against machine targets (B, T_out, C_out) where mask (B, T_out).
+
+    Returns a dict with ``bit_errors_per_seq`` (errors per sequence: bits for "bce", symbols for
+    "ce"), ``symbol_accuracy``, ``seq_accuracy``, ``median_first_divergence`` and per-sequence
+    ``errors`` (B,) (a CPU tensor).
+    """
+    mask = mask.bool()
+    if loss_kind == "bce":
+        wrong_bits = ((logits > 0) != (targets > 0.5)) & mask.unsqueeze(-1)  # (B, T_out, C_out)
+        errors = wrong_bits.sum(dim=(1, 2))                                   # (B,)
+        wrong_pos = wrong_bits.any(-1)                                        # (B, T_out)
+    else:
+        wrong_pos = (logits.argmax(-1) != targets.argmax(-1)) & mask          # (B, T_out)
+        errors = wrong_pos.sum(1)
+    n_pos = mask.sum().clamp(min=1)
+    first = [int(row.nonzero()[0]) for row in wrong_pos if row.any()]
+    return {
+        "bit_errors_per_seq": errors.float().mean().item(),
+        "symbol_accuracy": 1.0 - (wrong_pos.sum() / n_pos).item(),
+        "seq_accuracy": (errors == 0).float().mean().item(),
+        "median_first_divergence": statistics.median(first) if first else None,
+        "errors": errors.cpu(),
+    }
+
+
+def memory_rows(model) -> int | None:
+    """N, the memory size of a memory model (None for models without memory)."""
+    return getattr(getattr(model, "config", None), "N", None)
+
+
+@torch.no_grad()
+def compare(model, task, lengths, samples: int = 256, device="cpu", batch_size: int = 256) -> list[dict]:
+    """Score `model` against the machine on the task's fixed evaluation set at each length.
+
+    Args:
+        model: any model with ``forward(inputs, T_out, input_lengths) -> logits``.
+        task: a `tasks.Task`; its ``eval_batch(length, n)`` gives the fixed sequences.
+        lengths: input lengths n to score.
+        samples: sequences per length.
+
+    Returns:
+        One dict per length: ``length``, ``samples``, the metrics of `score` (without ``errors``),
+        ``in_training_range`` and ``exceeds_memory`` (n > N rows: flagged, not silently scored as
+        if it fitted — the score is still computed, so you can see what happens).
+    """
+    model.eval()
+    rows, N = [], memory_rows(model)
+    lo, hi = task.train_lengths
+    for n in lengths:
+        batch = task.eval_batch(n, samples)  # fixed seed per (task, length): the same set every call
+        parts = []
+        for start in range(0, samples, batch_size):
+            sl = slice(start, start + batch_size)
+            inputs, lens = batch.inputs[sl].to(device), batch.input_lengths[sl].to(device)
+            logits = model(inputs, batch.targets.shape[1], lens)
+            parts.append((logits.cpu(), batch.targets[sl], batch.mask[sl]))
+        logits, targets, mask = (torch.cat(x) for x in zip(*parts))
+        s = score(logits, targets, mask, task.loss_kind)
+        s.pop("errors")
+        rows.append({"length": n, "samples": samples, **s, "in_training_range": lo <= n <= hi,
+                     "exceeds_memory": N is not None and n > N})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """The comparison as a fixed-width text table."""
+    head = f"{'length':>6} {'bit err/seq':>11} {'symbol acc':>10} {'seq acc':>8} {'1st diverg.':>11}  note"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        note = "train" if r["in_training_range"] else ""
+        if r["exceeds_memory"]:
+            note = (note + " exceeds memory N").strip()
+        fd = "-" if r["median_first_divergence"] is None else f"{r['median_first_divergence']:.0f}"
+        lines.append(f"{r['length']:>6} {r['bit_errors_per_seq']:>11.3f} {r['symbol_accuracy']:>10.4f} "
+                     f"{r['seq_accuracy']:>8.3f} {fd:>11}  {note}")
+    return "\n".join(lines)

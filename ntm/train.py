@@ -1,0 +1,372 @@
+"""Training: any model on any task, with evaluation against the machine, checkpoints and recovery.
+
+The trainer knows tasks and models only through their interfaces (DESIGN.md): a task's
+``sample(rng, B, lengths) -> Batch`` and a model's ``forward(inputs, T_out, input_lengths) -> logits``.
+
+One step: draw lengths from the curriculum, sample a batch (the machine computes the targets),
+masked loss (binary cross-entropy for bit-vector tasks, cross-entropy for symbol tasks, summed over
+the output and averaged over sequences: nats per sequence), backward, clip, optimizer step.
+Every ``eval_every`` steps the model is scored on the task's fixed evaluation set (bits per
+sequence against the machine's output); the best weights are kept.
+
+Reliability (NTM training is known to collapse — see the models issue): a step whose loss or
+gradient is NaN/Inf is skipped and counted; when the evaluation error jumps ``collapse_bits`` above
+the best seen, the model rolls back to the best weights and the learning rate is multiplied by
+``rollback_lr_factor`` (the optimizer's moments are reset). Training stops at ``target_bits``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt
+from .errors import ConfigError, DivergenceError
+from .evaluate import compare, format_table, score
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run (with the seed, a run is reproducible on the CPU)."""
+    task: str = "copy"
+    task_params: dict = field(default_factory=dict)
+    model: str = "ntm"
+    model_params: dict = field(default_factory=dict)
+    steps: int = 10_000            # optimizer steps at most; copy usually stops early at target_bits
+    batch_size: int = 32           # the NTM literature's batch; see bench/README.md for the throughput
+    lr: float = 1e-3               # Adam's default; Collier & Beel 2018 train the NTM with 1e-3 too
+    optimizer: str = "adam"        # adam | rmsprop (the NTM paper's: lr 1e-4, momentum 0.9)
+    momentum: float = 0.9          # RMSprop only
+    clip_norm: float | None = 10.0  # global-norm gradient clipping
+    clip_value: float | None = None  # the paper's element-wise clipping (10): off by default
+    curriculum: str = "uniform"    # fixed | uniform | increasing (see tasks.curriculum)
+    eval_every: int = 100          # steps between evaluations on the fixed evaluation set
+    eval_samples: int = 256        # sequences in that set (spread over the training lengths)
+    target_bits: float = 0.01      # stop once the evaluation error is below this (bits per sequence)
+    checkpoint_every: int = 500    # steps between resume checkpoints
+    collapse_bits: float = 5.0     # roll back when evaluation error exceeds the best by this much
+    rollback_lr_factor: float = 0.5
+    max_seconds: float | None = None  # wall-clock budget for the training loop (None: no limit)
+    seed: int = 0
+    device: str = "auto"           # auto | cpu | cuda | mps
+    compare_lengths: list | None = None  # lengths for the final comparison (None: task defaults)
+
+    @classmethod
+    def from_toml(cls, path) -> "TrainConfig":
+        """Read a TOML file whose keys are this dataclass's fields ([task_params], [model_params]).
+
+        Raises:
+            ConfigError: unknown key or unreadable TOML (names the file and the key).
+        """
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML ({e})") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in data:
+            if k not in names:
+                raise ConfigError(f"{source}: unknown option {k!r}; known: {', '.join(sorted(names))}")
+        return cls(**data)
+
+    def validate(self) -> None:
+        """Raises ConfigError naming the option and the fix."""
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ConfigError(f"optimizer must be adam or rmsprop, got {self.optimizer!r}")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+        if self.eval_every < 1 or self.checkpoint_every < 1:
+            raise ConfigError("eval_every and checkpoint_every must be >= 1")
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA, then MPS, then CPU. Raises ConfigError if the asked device is missing."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device mps asked for, but it is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def masked_loss(logits, targets, mask, loss_kind: str) -> torch.Tensor:
+    """Loss in nats per sequence: summed over the masked output positions, averaged over the batch.
+
+    logits, targets: (B, T_out, C_out); mask: (B, T_out).
+    """
+    m = mask.to(logits.dtype)
+    if loss_kind == "bce":
+        per_pos = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+    else:
+        per_pos = F.cross_entropy(logits.transpose(1, 2), targets.argmax(-1), reduction="none")
+    return (per_pos * m).sum() / logits.shape[0]
+
+
+def default_compare_lengths(task) -> list[int]:
+    """The training range (its ends and middle) and 1.5×, 2.5×, 4× and 6× its maximum, within what
+    the task can encode. For copy (1–20): 1, 10, 20, 30, 50, 80, 120."""
+    lo, hi = task.train_lengths
+    cands = {lo, max(lo, hi // 2), hi, int(1.5 * hi), int(2.5 * hi), 4 * hi, 6 * hi}
+    return sorted(n for n in cands if n <= task.max_length)
+
+
+def _eval_lengths(task, samples: int) -> list[tuple[int, int]]:
+    """The training-time evaluation set: up to 4 lengths spread over the training range."""
+    lo, hi = task.train_lengths
+    lengths = sorted({int(round(x)) for x in np.linspace(lo, hi, 4)})
+    per = max(1, samples // len(lengths))
+    return [(n, per) for n in lengths]
+
+
+@torch.no_grad()
+def evaluate_bits(model, task, eval_set, device) -> tuple[float, float]:
+    """Bits (or symbols) wrong per sequence and sequence accuracy on the fixed evaluation set."""
+    model.eval()
+    errs, ok, total = 0.0, 0.0, 0
+    for n, per in eval_set:
+        b = task.eval_batch(n, per)
+        logits = model(b.inputs.to(device), b.targets.shape[1], b.input_lengths.to(device))
+        s = score(logits, b.targets.to(device), b.mask.to(device), task.loss_kind)
+        errs += s["bit_errors_per_seq"] * per
+        ok += s["seq_accuracy"] * per
+        total += per
+    model.train()
+    return errs / total, ok / total
+
+
+# ---------------------------------------------------------------- the loop
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    sequences: int
+    seconds: float
+    best_bits: float
+    converged: bool
+    rollbacks: int
+    skipped: int
+    comparison: list
+
+
+def _make_optimizer(cfg: TrainConfig, params, lr: float):
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum)
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed: JSONL metrics only
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = True,
+          log=print) -> TrainResult:
+    """Train `cfg.model` on `cfg.task`, writing the run directory, then compare with the machine.
+
+    Args:
+        cfg: the configuration (ignored on resume except `steps` and `max_seconds`: the run's
+            own config.json is used).
+        run_dir: the run directory (created; must not hold a run unless `resume`).
+        resume: continue the run in `run_dir` from its checkpoint, exactly.
+        progress: show a progress bar (sequences/s, current bits per sequence).
+        log: where one-line messages go.
+
+    Returns:
+        A `TrainResult`; the comparison rows are also written to RUN/comparison.json.
+
+    Raises:
+        ConfigError, CheckpointError, tasks.errors.TaskError: bad options or run directory.
+        DivergenceError: NaN/Inf that rollback could not cure (names the step).
+    """
+    from tasks.curriculum import make_curriculum
+    from tasks.registry import get_task
+
+    from .models import build_model, count_parameters
+
+    run_dir = Path(run_dir)
+    if resume:
+        saved = ckpt.read_json(run_dir / "config.json")
+        steps, max_seconds = cfg.steps, cfg.max_seconds
+        cfg = TrainConfig.from_dict(saved["train"], source=str(run_dir / "config.json"))
+        cfg.steps, cfg.max_seconds = max(steps, cfg.steps) if steps else cfg.steps, max_seconds
+    elif (run_dir / "config.json").exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or --out for a new one")
+    cfg.validate()
+    device = pick_device(cfg.device)
+
+    task = get_task(cfg.task, **cfg.task_params)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
+    curriculum = make_curriculum(cfg.curriculum, task.train_lengths)
+    rng = np.random.default_rng(cfg.seed)
+    eval_set = _eval_lengths(task, cfg.eval_samples)
+
+    state = {"step": 0, "sequences": 0, "seconds": 0.0, "lr": cfg.lr, "best_bits": None,
+             "best_step": None, "rollbacks": 0, "skipped": 0}
+    best_weights = None
+    opt = _make_optimizer(cfg, model.parameters(), cfg.lr)
+    if resume:
+        c = ckpt.load_checkpoint(run_dir, device)
+        model.load_state_dict(c["model"])
+        state.update({k: v for k, v in c["state"].items() if k in state})
+        opt = _make_optimizer(cfg, model.parameters(), state["lr"])
+        ckpt.optimizer_from_flat(opt, c["optimizer"], c["state"]["optimizer"])
+        rng.bit_generator.state = c["state"]["rng"]
+        best_weights = c["best"]
+        log(f"resumed {run_dir} at step {state['step']}")
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.write_json(run_dir / "config.json", {
+            "train": dataclasses.asdict(cfg), "task": {"name": cfg.task, **cfg.task_params},
+            "model": {"name": cfg.model, "input_size": task.input_size, "output_size": task.output_size,
+                      **dataclasses.asdict(model.config)},
+        })
+    n_params = count_parameters(model)
+    log(f"task {cfg.task} | model {cfg.model}: {n_params:,} parameters | device {device} | "
+        f"batch {cfg.batch_size} | lr {state['lr']:g} | seed {cfg.seed} | run {run_dir}")
+
+    tb = _tensorboard(run_dir)
+    metrics = open(run_dir / "metrics.jsonl", "a")
+    if resume:  # drop metrics logged after the checkpoint, so the file equals an uninterrupted run's
+        metrics.close()
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        keep = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= state["step"]]
+        (run_dir / "metrics.jsonl").write_text("".join(ln + "\n" for ln in keep))
+        metrics = open(run_dir / "metrics.jsonl", "a")
+
+    def save():
+        ckpt.save_checkpoint(run_dir, model=model, best_weights=best_weights, optimizer=opt,
+                             state={**state, "rng": rng.bit_generator.state})
+        if best_weights is not None:
+            ckpt.save_tensors(run_dir / "weights.safetensors", best_weights)
+
+    bar = _progress(progress, cfg.steps, state["step"])
+    converged = state["best_bits"] is not None and state["best_bits"] < cfg.target_bits
+    loss_sum, loss_n, t_start = 0.0, 0, time.perf_counter() - state["seconds"]
+    model.train()
+    try:
+        while state["step"] < cfg.steps and not converged:
+            if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
+                log(f"stopping at the time budget ({cfg.max_seconds:g} s)")
+                break
+            lengths = curriculum.lengths(rng, cfg.batch_size, state["step"] / cfg.steps)
+            batch = task.sample(rng, cfg.batch_size, lengths).to(device)
+            logits = model(batch.inputs, batch.targets.shape[1], batch.input_lengths)
+            loss = masked_loss(logits, batch.targets, batch.mask, task.loss_kind)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_value is not None:
+                torch.nn.utils.clip_grad_value_(model.parameters(), cfg.clip_value)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm or float("inf"))
+            if torch.isfinite(loss) and torch.isfinite(norm):
+                opt.step()
+                loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+            else:  # NaN guard: skip the update, count it
+                state["skipped"] += 1
+                if state["skipped"] > 100 + state["step"] // 10:
+                    raise DivergenceError(f"step {state['step']}: loss or gradient is NaN/Inf in "
+                                          f"{state['skipped']} steps; try a lower --lr")
+            state["step"] += 1
+            state["sequences"] += cfg.batch_size
+
+            if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.steps:
+                bits, seq_acc = evaluate_bits(model, task, eval_set, device)
+                state["seconds"] = time.perf_counter() - t_start
+                row = {"step": state["step"], "sequences": state["sequences"],
+                       "loss": ckpt.clean_float(loss_sum / max(loss_n, 1)), "bits_per_seq": bits,
+                       "seq_accuracy": seq_acc, "seconds": round(state["seconds"], 3), "lr": state["lr"],
+                       "rollbacks": state["rollbacks"], "skipped": state["skipped"]}
+                metrics.write(json.dumps(row) + "\n")
+                metrics.flush()
+                if tb is not None:
+                    for k in ("loss", "bits_per_seq", "seq_accuracy", "lr"):
+                        if row[k] is not None:
+                            tb.add_scalar(k, row[k], state["sequences"])
+                loss_sum, loss_n = 0.0, 0
+                best = state["best_bits"]
+                if best is None or bits < best:
+                    state["best_bits"], state["best_step"] = bits, state["step"]
+                    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    ckpt.save_tensors(run_dir / "weights.safetensors", best_weights)
+                elif bits > best + cfg.collapse_bits:  # collapse: roll back, lower the learning rate
+                    model.load_state_dict(best_weights)
+                    state["lr"] *= cfg.rollback_lr_factor
+                    state["rollbacks"] += 1
+                    opt = _make_optimizer(cfg, model.parameters(), state["lr"])
+                    log(f"step {state['step']}: error rose to {bits:.2f} bits/seq (best {best:.3f}); "
+                        f"rolled back to step {state['best_step']}, lr {state['lr']:g}")
+                converged = state["best_bits"] < cfg.target_bits
+                bar.update(state, bits)
+            if state["step"] % cfg.checkpoint_every == 0 or converged:
+                save()
+        state["seconds"] = time.perf_counter() - t_start
+        save()
+    finally:
+        bar.close()
+        metrics.close()
+        if tb is not None:
+            tb.close()
+
+    # ------------------------------------------------------------ compare with the machine
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    lengths = cfg.compare_lengths or default_compare_lengths(task)
+    rows = compare(model, task, lengths, samples=256, device=device)
+    ckpt.write_json(run_dir / "comparison.json", {"lengths": rows})
+    verdict = "converged" if converged else "did not reach the target"
+    log(f"{verdict}: best {state['best_bits']:.4f} bits/seq at step {state['best_step']} after "
+        f"{state['sequences']:,} sequences, {state['seconds']:.0f} s ({state['sequences'] / max(state['seconds'], 1e-9):.0f} seq/s), "
+        f"{state['rollbacks']} rollbacks, {state['skipped']} skipped steps")
+    log(f"comparison with the machine ({task.name}, 256 fixed sequences per length):")
+    log(format_table(rows))
+    return TrainResult(run_dir, state["step"], state["sequences"], state["seconds"], state["best_bits"],
+                       converged, state["rollbacks"], state["skipped"], rows)
+
+
+class _progress:
+    """A rich progress bar showing sequences/s and the current bits per sequence (no-op if off)."""
+
+    def __init__(self, enabled: bool, total: int, done: int):
+        self.p = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            self.p = Progress(TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                              TextColumn("{task.fields[info]}"), transient=False)
+            self.p.start()
+            self.t = self.p.add_task("train", total=total, completed=done, info="")
+
+    def update(self, state, bits):
+        if self.p is not None:
+            rate = state["sequences"] / max(state["seconds"], 1e-9)
+            self.p.update(self.t, completed=state["step"],
+                          info=f"{rate:,.0f} seq/s | {bits:.3f} bits/seq | best {state['best_bits']:.3f}")
+
+    def close(self):
+        if self.p is not None:
+            self.p.stop()
