@@ -35,10 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        raise
     except (TuringError, TaskError, NTMError, UsageError, OSError) as e:
         msg = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror}"
         print(f"ntm: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `ntm ... | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("ntm: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,129 @@
+"""`ntm tasks list|show`: the algorithmic tasks and one example of each, from the command line.
+
+    ntm tasks list                       name, machine, sizes, training lengths, target source
+    ntm tasks show copy --length 5       one example: the machine's input and output, its steps,
+                                         and the tensor shapes a model sees
+    ntm tasks show sort -p priorities=4 --tensors --trace
+
+Every command is one call in Python: `tasks.get_task(name, **params).sample(rng, 1, n)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+
+
+def parse_params(items: list[str] | None) -> dict:
+    """``["width=4", "repeats=(1, 5)"]`` -> ``{"width": 4, "repeats": (1, 5)}`` (Python literals;
+    anything else stays a string).
+
+    Raises:
+        TaskError: an item without '='.
+    """
+    from tasks.errors import TaskError
+    params = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise TaskError(f"--param needs KEY=VALUE, got {item!r}")
+        try:
+            params[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            params[key.strip()] = value.strip()
+    return params
+
+
+def _symbols(word, limit: int = 64) -> str:
+    """A word as text: symbols joined directly when all are one character, else by spaces."""
+    sep = "" if all(len(a) == 1 for a in word) else " "
+    text = sep.join(word[:limit])
+    return text + (f"{sep}… ({len(word)} symbols)" if len(word) > limit else "")
+
+
+def _grid(t) -> str:
+    """A (T, C) tensor as one line per step: the step, then each channel (0 as '.', 1 as '1')."""
+    lines = []
+    for i, row in enumerate(t.tolist()):
+        cells = " ".join("." if v == 0 else "1" if v == 1 else f"{v:.3g}" for v in row)
+        lines.append(f"  {i:>4}  {cells}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- commands
+def cmd_list(args) -> int:
+    from tasks import registry
+    rows = [registry.get_task(name).describe() for name in registry.task_names()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    head = f"{'name':<20} {'machine':<54} {'in':>3} {'out':>3} {'loss':<4} {'train':>7} {'max':>5}  target"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        lo, hi = r["train_lengths"]
+        print(f"{r['name']:<20} {r['machine']:<54} {r['input_size']:>3} {r['output_size']:>3} "
+              f"{r['loss']:<4} {f'{lo}–{hi}':>7} {r['max_length']:>5}  "
+              f"{'machine' if r['from_machine'] else 'python spec'}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    import numpy as np
+
+    from tasks import registry
+    task = registry.get_task(args.task, **parse_params(args.param))
+    n = args.length if args.length is not None else task.train_lengths[1]
+    batch = task.sample(np.random.default_rng(args.seed), 1, n, with_trace=args.trace)
+    m = task.machine
+    print(f"task:            {task.name} — {registry.describe(args.task)}")
+    if m is not None:
+        print(f"machine:         {task.machine_label}: {m.tapes} tapes, {len(m.states)} states, "
+              f"{len(m.delta):,} transitions")
+    else:
+        print("machine:         none: targets from the Python specification")
+    print(f"length:          {n} (seed {args.seed})")
+    print(f"input word:      {_symbols(batch.input_symbols[0])}")
+    if m is not None:
+        import turing
+        raw = turing.run(m, batch.input_symbols[0]).output   # the reference simulator, for show
+        print(f"machine output:  {_symbols(raw)}")
+        if raw != batch.output_symbols[0]:  # sort: the vector part of each item, maybe cut to `keep`
+            print(f"target:          {_symbols(batch.output_symbols[0])}")
+    else:
+        print(f"target:          {_symbols(batch.output_symbols[0])}   (python spec)")
+    print(f"machine steps:   {int(batch.machine_steps[0]):,}")
+    print(f"tensors:         inputs {tuple(batch.inputs.shape)}, targets {tuple(batch.targets.shape)}, "
+          f"mask {tuple(batch.mask.shape)}  (B, T, C); loss {task.loss_kind}")
+    print(f"input channels:  {', '.join(task.input_channels)}")
+    print(f"output channels: {', '.join(task.output_channels)}")
+    if args.tensors:
+        print("inputs (step: channels):")
+        print(_grid(batch.inputs[0]))
+        print("targets (output step: channels):")
+        print(_grid(batch.targets[0]))
+    if args.trace and batch.traces is not None:
+        print("machine trace (step  state  head  read -> write  move):")
+        for s in batch.traces[0]:
+            print(f"  {s.step:>5}  {s.state:<10} {s.head!s:<12} {s.read!s} -> {s.write!s}  {s.move!s}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tasks", help="the algorithmic tasks whose targets the machines compute")
+    tsub = p.add_subparsers(dest="tasks_command", required=True)
+
+    lst = tsub.add_parser("list", help="every task: machine, sizes, training lengths, target source")
+    lst.add_argument("--json", action="store_true", help="print one JSON list")
+    lst.set_defaults(func=cmd_list)
+
+    s = tsub.add_parser("show", help="one example of a task: machine input, output, steps, shapes")
+    s.add_argument("task", help="a task name (see `ntm tasks list`)")
+    s.add_argument("--length", type=int, help="the length n (default: the top of the training range)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the example (default 0)")
+    s.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a task parameter, e.g. -p width=4 (repeatable)")
+    s.add_argument("--tensors", action="store_true", help="print the input and target tensors")
+    s.add_argument("--trace", action="store_true", help="print every transition of the machine's run")
+    s.set_defaults(func=cmd_show)

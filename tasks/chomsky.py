@@ -1,0 +1,130 @@
+"""Symbol tasks in the style of the Chomsky-hierarchy benchmark (Delétang et al. 2023, "Neural
+Networks and the Chomsky Hierarchy"): one-hot symbols, per-token accuracy over the masked
+output, trained on lengths 1–40 and evaluated on 41–500.
+
+    reverse           ``110 -> 011``            (deterministic context-free: reverse_string)
+    duplicate         ``101 -> 101101``         (context-sensitive: duplicate_string)
+    binary_addition   ``101+11 -> 1000``        (context-sensitive: binary_addition)
+
+Encoding: one input channel per input symbol, one output channel per output symbol, one step
+per symbol (T_in = n, the input word's length); no delimiter: the output phase is the first
+step with an all-zero input. Targets are what the library's machines write:
+
+- binary addition is MSB first without leading zeros (the library's ``binary_add``; the
+  benchmark writes little-endian and pads with a termination token), so the output length
+  varies with the sum and the mask marks it.
+- A length n counts the '+' (as in the benchmark): for n >= 3 both operands are non-empty,
+  |a| uniform in 1..n-2 and |b| = n-1-|a|; for n = 1, 2 one operand is empty (the library's
+  machine reads an empty operand as 0), so lengths 1–40 all exist. Operand bits are uniform
+  (leading zeros included).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from turing.library.alphabets import PLUS
+
+from . import encoding
+from .task import Task, check_range
+
+
+class SymbolTask(Task):
+    """A one-hot symbol task whose machine is ``turing.library.get(*machine)``.
+
+    Args:
+        machine: (library name, parameters).
+        input_alphabet, output_alphabet: the symbols of the input and output channels, in order.
+        train_lengths: the benchmark's 1–40.
+        max_length: the longest input accepted (the benchmark evaluates up to 500).
+        name: the registry name (seeds `eval_batch`).
+    """
+    loss_kind = "ce"
+
+    def __init__(self, machine: tuple[str, dict], input_alphabet, output_alphabet, train_lengths,
+                 max_length, name):
+        self.name = name
+        self._use_library(machine[0], **machine[1])
+        self.train_lengths = check_range(name, "train_lengths", train_lengths, lowest=self.min_length)
+        self.max_length = int(max_length)
+        self.input_alphabet, self.output_alphabet = tuple(input_alphabet), tuple(output_alphabet)
+        self._names = np.array(self.input_alphabet, dtype=object)
+        self._set_tables(encoding.one_hot_table(len(self.input_alphabet)),
+                         encoding.one_hot_table(len(self.output_alphabet)), self.output_alphabet)
+        self.input_channels = tuple(f"symbol {a!r}" for a in self.input_alphabet)
+        self.output_channels = tuple(f"symbol {a!r}" for a in self.output_alphabet)
+
+    def input_length(self, n: int) -> int:
+        return n
+
+    def _draw(self, rng, ns):
+        # uniform symbols; code i is input_alphabet[i]
+        codes = rng.integers(0, len(self.input_alphabet), size=(len(ns), int(ns.max())))
+        return encoding.words_from_codes(self._names, codes, ns), codes, ns
+
+
+class Reverse(SymbolTask):
+    """Reverse a word: ``110 -> 011``.
+
+    Machine: library ``reverse``, 2n + 2 steps."""
+
+    def __init__(self, alphabet=("0", "1"), train_lengths=(1, 40), max_length: int = 1000,
+                 name: str = "reverse"):
+        alphabet = tuple(alphabet)
+        super().__init__(("reverse", {"alphabet": alphabet}), alphabet, alphabet,
+                         train_lengths, max_length, name)
+
+    def output_length(self, n: int) -> int:
+        return n
+
+    def specification(self, word):
+        return tuple(word)[::-1]
+
+
+class Duplicate(SymbolTask):
+    """Duplicate a word: ``101 -> 101101``.
+
+    Machine: library ``duplicate``, 3n + 3 steps."""
+
+    def __init__(self, alphabet=("0", "1"), train_lengths=(1, 40), max_length: int = 1000,
+                 name: str = "duplicate"):
+        alphabet = tuple(alphabet)
+        super().__init__(("duplicate", {"alphabet": alphabet}), alphabet, alphabet,
+                         train_lengths, max_length, name)
+
+    def output_length(self, n: int) -> int:
+        return 2 * n
+
+    def specification(self, word):
+        return tuple(word) * 2
+
+
+class BinaryAddition(SymbolTask):
+    """Add two binary numbers, MSB first: ``101+11 -> 1000``.
+
+    Machine: library ``binary_add``, at most 2n + 2 steps. Input symbols 0, 1, +; output symbols
+    0, 1; see the module docstring for how a length n is split between the operands."""
+
+    def __init__(self, train_lengths=(1, 40), max_length: int = 1000, name: str = "binary_addition"):
+        super().__init__(("binary_add", {}), ("0", "1", PLUS), ("0", "1"),
+                         train_lengths, max_length, name)
+
+    def output_length(self, n: int) -> int:
+        """max(|a|, |b|) + 1 <= n - 1 digits (1 for n <= 2)."""
+        return max(1, n - 1)
+
+    def specification(self, word):
+        """int(a, 2) + int(b, 2) in binary, no leading zeros ("0" for zero)."""
+        text = "".join(word)
+        a, b = text.split(PLUS)
+        return tuple(format(int(a or "0", 2) + int(b or "0", 2), "b"))
+
+    def _draw(self, rng, ns):
+        B, L = len(ns), int(ns.max())
+        # |a|: uniform in 1..n-2 when n >= 3 (both operands non-empty), else in 0..n-1
+        lo = np.where(ns >= 3, 1, 0)
+        hi = np.where(ns >= 3, ns - 2, ns - 1)
+        len_a = lo + (rng.random(B) * (hi - lo + 1)).astype(np.int64)          # (B,)
+        codes = rng.integers(0, 2, size=(B, L))                               # bits
+        codes[np.arange(B), len_a] = 2                                        # the '+'
+        return encoding.words_from_codes(self._names, codes, ns), codes, ns

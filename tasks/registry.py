@@ -1,0 +1,101 @@
+"""Task names -> builders. Variants are `functools.partial`s of one class, not copies.
+
+    >>> from tasks.registry import get_task
+    >>> task = get_task("copy")                  # the NTM paper's copy: 8 bits, lengths 1–20
+    >>> small = get_task("copy", width=4)       # any builder argument can be overridden
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from turing.errors import TuringError
+
+from .associative_recall import AssociativeRecall
+from .chomsky import BinaryAddition, Duplicate, Reverse
+from .copy_task import Copy
+from .errors import TaskError
+from .priority_sort import PrioritySort
+from .repeat_copy import RepeatCopy
+from .task import Task
+
+#: name -> builder (keyword arguments are the task's parameters; `name` is filled in)
+BUILDERS = {
+    # the NTM paper's tasks (Graves et al. 2014, §4)
+    "copy": Copy,
+    "repeat_copy": RepeatCopy,
+    "associative_recall": AssociativeRecall,
+    "sort": PrioritySort,
+    "sort_paper": functools.partial(PrioritySort, keep=16, train_lengths=(20, 20)),  # 20 in, 16 out
+    # the Chomsky-hierarchy benchmark's (Delétang et al. 2023)
+    "reverse": Reverse,
+    "duplicate": Duplicate,
+    "binary_addition": BinaryAddition,
+}
+
+
+def task_names() -> list[str]:
+    """The names `get_task` knows, in registry order."""
+    return list(BUILDERS)
+
+
+def _builder(name: str):
+    try:
+        return BUILDERS[name]
+    except (KeyError, TypeError):
+        raise TaskError(f"no task named {name!r}; known tasks: {', '.join(BUILDERS)}") from None
+
+
+def parameters(name: str) -> dict:
+    """The builder's parameters and their defaults (variants show their own), e.g.
+    ``parameters("copy") == {"width": 8, "train_lengths": (1, 20), "max_length": 1000}``."""
+    b = _builder(name)
+    fixed = b.keywords if isinstance(b, functools.partial) else {}
+    cls = b.func if isinstance(b, functools.partial) else b
+    sig = inspect.signature(cls)
+    return {k: fixed.get(k, p.default) for k, p in sig.parameters.items() if k != "name"}
+
+
+@functools.lru_cache(maxsize=64)
+def _cached(name: str, params: tuple) -> Task:
+    return _build(name, dict(params))
+
+
+def _build(name: str, params: dict) -> Task:
+    builder = _builder(name)
+    known = parameters(name)
+    for k in params:
+        if k not in known:
+            raise TaskError(f"task {name!r} has no parameter {k!r}; its parameters: {', '.join(known)}")
+    try:
+        return builder(name=name, **params)
+    except TaskError:
+        raise
+    except (TuringError, ValueError, TypeError) as e:  # e.g. width=0 refused by the library builder
+        raise TaskError(f"task {name!r} with {params}: {e}") from None
+
+
+def get_task(name: str, **params) -> Task:
+    """The task `name` built with `params` (the builder's keyword arguments).
+
+    Built once per (name, params) when the params are hashable (lists count as tuples), so the
+    machine is compiled once and `eval_batch` caches survive across calls.
+
+    Raises:
+        TaskError: unknown name (the message lists the known ones), an unknown parameter
+            (the message lists the task's parameters), or a parameter value the task refuses.
+    """
+    key = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return _build(name, params)
+    return _cached(name, key)
+
+
+def describe(name: str) -> str:
+    """The first line of the task class's docstring."""
+    b = _builder(name)
+    cls = b.func if isinstance(b, functools.partial) else b
+    return cls.__doc__.strip().splitlines()[0]
