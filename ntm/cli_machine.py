@@ -29,10 +29,8 @@ def load_spec(spec: str) -> tuple[turing.Machine, tuple[str, ...] | None]:
         return library.get(spec.split(":", 1)[1]), None
     from turing import formats
     m = formats.load(spec)
-    word = None
-    if hasattr(formats, "read_input"):
-        word = formats.read_input(spec)
-    return m, (tuple(word) if word is not None else None)
+    word = formats.read_input(spec)
+    return m, (tuple(word) if word else None)
 
 
 def parse_word(text: str) -> tuple[str, ...]:

@@ -1,0 +1,217 @@
+"""Our own JSON format: every `Machine` can be written and read back unchanged.
+
+One object; every name is a JSON string (symbols and states may be any non-empty strings)::
+
+    {
+      "version": 1,                         optional; 1 is the only version
+      "name": "binary increment",           optional
+      "tapes": 1,                           optional, default 1
+      "states": ["right", "carry", "done"], Q, in order
+      "start": "right",                     q0
+      "accept": [], "reject": [],           optional halting states of each kind, default []
+      "halt": ["done"],
+      "blank": "_",
+      "tape_alphabet": ["_", "0", "1"],     Γ, in order, the blank included
+      "input_alphabet": ["0", "1"],         optional Σ, default Γ without the blank
+      "delta": [                            δ, one row per transition:
+        ["right", "0", "right", "0", "R"],    [state, read, next state, write, move]
+        ["carry", "1", "carry", "0", "L"]
+      ],
+      "input": ["1", "0", "1", "1"]         optional example input (see `read_input`)
+    }
+
+With k tapes, read, write and move in each row are arrays of k strings, e.g.
+``["q", ["0", "_"], "q", ["0", "0"], ["R", "S"]]``. Moves are "L", "R" or "S". A missing
+(state, read) pair has no transition. Unknown keys are errors (they are most likely typos).
+The schema is also described in docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import json.decoder
+import json.scanner
+import re
+from typing import Sequence
+
+from ..errors import FormatError
+from ..machine import Machine
+from ._common import Rule, check_input, check_round_trip, check_text, make_machine, name_of, position
+
+NAME = "json"
+EXTENSIONS = (".json",)
+VERSION = 1
+_KEYS = ("version", "name", "tapes", "states", "start", "accept", "reject", "halt", "blank",
+         "tape_alphabet", "input_alphabet", "delta", "input")
+_REQUIRED = ("states", "start", "blank", "tape_alphabet", "delta")
+_EXPECTED = "a JSON object with keys " + ", ".join(_REQUIRED)
+
+
+# ---------------------------------------------------------------- reading
+def loads(text: str, source: str = "<text>") -> Machine:
+    """A machine from JSON text.
+
+    Raises:
+        FormatError: not JSON, not an object, a missing or unknown key, a value of the wrong
+            type, or a machine definition error (chained), each with the line where known.
+    """
+    return _parse(text, source)[0]
+
+
+def read_input(text: str, source: str = "<text>") -> tuple[str, ...]:
+    """The optional example input ("input"), as a tuple of symbols; () when absent."""
+    return _parse(text, source)[1]
+
+
+def _parse(text: str, source: str) -> tuple[Machine, tuple[str, ...]]:
+    text = check_text(text, source, _EXPECTED)
+    doc, where = _decode(text, source)
+    if not isinstance(doc, dict):
+        raise FormatError(f"expected {_EXPECTED}, got a JSON {type(doc).__name__}", source=source, line=1)
+
+    def line_of(key):  # keys have no recorded position; their first "key": is good enough
+        m = re.search(r'"%s"\s*:' % re.escape(key), text)
+        return position(text, m.start())[0] if m else None
+
+    def fail(key, message, line=None):
+        raise FormatError(f'"{key}": {message}', source=source, line=line or line_of(key))
+
+    for key in doc:
+        if key not in _KEYS:
+            fail(key, f"unknown key; expected one of {', '.join(_KEYS)}")
+    for key in _REQUIRED:
+        if key not in doc:
+            raise FormatError(f'missing key "{key}"; expected {_EXPECTED}', source=source)
+    if doc.get("version", VERSION) != VERSION:
+        fail("version", f"unknown version {doc['version']!r}; this reader knows version {VERSION}")
+    tapes = doc.get("tapes", 1)
+    if not isinstance(tapes, int) or isinstance(tapes, bool) or tapes < 1:
+        fail("tapes", f"expected an integer >= 1, got {tapes!r}")
+
+    def strings(key, default=None):
+        value = doc.get(key, default)
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            fail(key, "expected an array of strings")
+        return tuple(value)
+
+    def string(key, value=None):
+        value = doc[key] if value is None else value
+        if not isinstance(value, str):
+            fail(key, f"expected a string, got {json.dumps(value)}")
+        return value
+
+    tape_alphabet = strings("tape_alphabet")
+    blank = string("blank")
+    fields = dict(states=strings("states"), start=string("start"), blank=blank, tape_alphabet=tape_alphabet,
+                  input_alphabet=strings("input_alphabet", [a for a in tape_alphabet if a != blank]),
+                  accept=strings("accept", []), reject=strings("reject", []), halt=strings("halt", []),
+                  tapes=tapes, name=doc.get("name") or name_of(source))
+    if not isinstance(fields["name"], str):
+        fail("name", "expected a string")
+    if "input" in doc:
+        word = strings("input")
+    else:
+        word = ()
+
+    rows = doc["delta"]
+    if not isinstance(rows, list):
+        fail("delta", "expected an array of rows [state, read, next state, write, move]")
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]  # line i + 1 starts at starts[i]
+    rules = []
+    for i, row in enumerate(rows):
+        line = bisect.bisect_right(starts, where[id(row)]) if id(row) in where else line_of("delta")
+        rules.append(_rule(row, i, tapes, line, source))
+    return make_machine(rules, source=source, line=line_of("start"), **fields), word
+
+
+def _rule(row, i: int, tapes: int, line: int, source: str) -> Rule:
+    """One row of "delta", checked for shape: 5 entries; read, write, move strings (1 tape) or
+    arrays of `tapes` strings."""
+    def bad(what):
+        raise FormatError(f"delta[{i}]: {what}; expected [state, read, next state, write, move]"
+                          + ("" if tapes == 1 else f" with read, write and move arrays of {tapes} strings"),
+                          source=source, line=line)
+
+    if not isinstance(row, list) or len(row) != 5:
+        bad(f"got {json.dumps(row)}")
+    q, read, q2, write, move = row
+    if not isinstance(q, str) or not isinstance(q2, str):
+        bad("states must be strings")
+    parts = []
+    for x in (read, write, move):
+        if tapes == 1:
+            if not isinstance(x, str):
+                bad(f"{json.dumps(x)} is not a string")
+            parts.append(x)
+        else:
+            if not isinstance(x, list) or len(x) != tapes or not all(isinstance(a, str) for a in x):
+                bad(f"{json.dumps(x)} is not an array of {tapes} strings")
+            parts.append(tuple(x))
+    return Rule(q, parts[0], q2, parts[1], parts[2], line)
+
+
+def _decode(text: str, source: str) -> tuple[object, dict[int, int]]:
+    """Parse JSON, also returning the offset of every array (by id), so that an error in a row
+    of "delta" can name its line. Uses the pure-Python scanner, whose hooks can be replaced;
+    duplicate keys are errors."""
+    where: dict[int, int] = {}
+
+    def parse_array(s_and_end, scan_once, *args):
+        values, end = json.decoder.JSONArray(s_and_end, scan_once, *args)
+        where[id(values)] = s_and_end[1] - 1
+        return values, end
+
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        dup = next((k for k in keys if keys.count(k) > 1), None)
+        if dup is not None:
+            raise ValueError(f"duplicate key {dup!r}")
+        return dict(pairs)
+
+    decoder = json.JSONDecoder(object_pairs_hook=no_duplicates)
+    decoder.parse_array = parse_array
+    decoder.scan_once = json.scanner.py_make_scanner(decoder)
+    try:
+        return decoder.decode(text), where
+    except json.JSONDecodeError as err:
+        raise FormatError(f"not valid JSON: {err.msg}", source=source, line=err.lineno, column=err.colno) from err
+    except ValueError as err:
+        raise FormatError(f"not valid JSON: {err}", source=source) from err
+
+
+# ---------------------------------------------------------------- writing
+def dumps(machine: Machine, input: Sequence[str] = ()) -> str:
+    """The machine as JSON (one δ row per line, rows in the order of states and Γ).
+
+    Args:
+        input: an optional example input to store in "input".
+
+    Raises:
+        FormatError: only for an input symbol outside Σ; the format expresses every `Machine`.
+    """
+    check_input(machine, input, NAME)
+    d = lambda x: json.dumps(x, ensure_ascii=False).replace("\x7f", "\\u007f")  # noqa: E731  (DEL: not text)
+    order = {q: i for i, q in enumerate(machine.states)}
+    code = {a: i for i, a in enumerate(machine.tape_alphabet)}
+    read_order = (lambda a: code[a]) if machine.tapes == 1 else (lambda a: [code[x] for x in a])
+    keys = sorted(machine.delta, key=lambda k: (order[k[0]], read_order(k[1])))
+    listed = lambda x: list(x) if isinstance(x, tuple) else x  # noqa: E731
+    rows = [d([q, listed(a), act.next_state, listed(act.write), listed(act.move)])
+            for (q, a) in keys for act in [machine.delta[(q, a)]]]
+    fields = [("version", VERSION)] + ([("name", machine.name)] if machine.name else []) + [
+        ("tapes", machine.tapes), ("states", list(machine.states)), ("start", machine.start),
+        ("accept", _ordered(machine, machine.accept)), ("reject", _ordered(machine, machine.reject)),
+        ("halt", _ordered(machine, machine.halt)), ("blank", machine.blank),
+        ("tape_alphabet", list(machine.tape_alphabet)), ("input_alphabet", list(machine.input_alphabet))]
+    lines = [f"  {d(k)}: {d(v)}," for k, v in fields]
+    lines.append('  "delta": [' + ",".join(f"\n    {r}" for r in rows) + ("\n  ]" if rows else "]"))
+    if input:
+        lines[-1] += ","
+        lines.append(f'  "input": {d(list(input))}')
+    text = "{\n" + "\n".join(lines) + "\n}\n"
+    return check_round_trip(machine, text, loads, NAME)
+
+
+def _ordered(machine: Machine, states) -> list[str]:
+    return [q for q in machine.states if q in states]
