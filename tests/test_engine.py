@@ -1,0 +1,240 @@
+"""The fast engine agrees with the reference simulator `turing.run`, the oracle, exactly."""
+
+import multiprocessing
+import threading
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from turing import InputError, Machine, Status, build_delta, run
+from turing import engine
+from turing.engine import compile, run_batch, run_fast
+from turing.strategies import inputs, machines
+
+try:  # written alongside the engine; its machines make good test cases when present
+    from turing import library
+except ImportError:  # pragma: no cover
+    library = None
+
+max_steps = st.integers(0, 10_000)
+
+
+# ---------------------------------------------------------------- helpers
+def busy_beaver(text: str) -> Machine:
+    """A machine from the busy-beaver standard text, e.g. ``1RB1LZ_1LA1RZ`` (states A, B, …;
+    symbols 0 (blank), 1, …; Z halts)."""
+    rows = []
+    for i, part in enumerate(text.split("_")):
+        for a in range(len(part) // 3):
+            write, move, q2 = part[3 * a:3 * a + 3]
+            if write != "-":
+                rows.append((chr(65 + i), str(a), q2, write, move))
+    n, symbols = text.count("_") + 1, tuple(str(a) for a in range(len(text.split("_")[0]) // 3))
+    return Machine(states=tuple(chr(65 + i) for i in range(n)) + ("Z",), input_alphabet=symbols[1:],
+                   tape_alphabet=symbols, blank="0", start="A", delta=build_delta(rows), halt={"Z"})
+
+
+def walker(move: str) -> Machine:
+    """Writes 1 and moves `move` forever: the tape grows on one side only."""
+    return Machine(states=("q",), input_alphabet=("1",), tape_alphabet=("_", "1"), blank="_",
+                   start="q", delta={("q", "_"): ("q", "1", move), ("q", "1"): ("q", "1", move)})
+
+
+@st.composite
+def machine_and_words(draw, n_words=None, **kwargs):
+    m = draw(machines(**kwargs))
+    if n_words is None:
+        return m, draw(inputs(m, max_length=12))
+    return m, draw(st.lists(inputs(m, max_length=12), min_size=0, max_size=n_words))
+
+
+def check_batch(m, words, limit):
+    batch = run_batch(m, words, max_steps=limit)
+    expected = [run(m, w, max_steps=limit) for w in words]
+    assert batch.results() == expected
+    assert batch.statuses() == [r.status for r in expected]
+    assert batch.steps.tolist() == [r.steps for r in expected]
+    assert batch.outputs() == [r.output for r in expected]
+    symbols = batch.compiled.symbols
+    assert [tuple(symbols[c] for c in codes) for codes in batch.output_codes()] == batch.outputs()
+    assert len(batch) == len(words)
+
+
+# ---------------------------------------------------------------- properties
+@given(machine_and_words(), max_steps)
+def test_run_fast_equals_run(mw, limit):
+    m, w = mw
+    assert run_fast(m, w, max_steps=limit) == run(m, w, max_steps=limit)
+
+
+@given(machine_and_words(n_words=8), max_steps)
+def test_run_batch_equals_run(mw, limit):
+    check_batch(*mw, limit)
+
+
+@given(machine_and_words(n_words=5, max_states=4, max_symbols=3, tapes=st.integers(2, 3)),
+       st.integers(0, 2_000))
+def test_multitape_equals_run(mw, limit):
+    m, words = mw
+    check_batch(m, words, limit)
+    for w in words[:2]:
+        assert run_fast(m, w, max_steps=limit) == run(m, w, max_steps=limit)
+
+
+@settings(max_examples=25)
+@given(machine_and_words(n_words=4, tapes=st.integers(1, 2)), st.integers(0, 300))
+def test_growth_from_a_bare_buffer(mw, limit):
+    """With no margin around the input every move past it grows the buffer."""
+    m, words = mw
+    with mock.patch.object(engine, "_MARGIN", 0):
+        check_batch(m, words, limit)
+
+
+@settings(max_examples=10)
+@given(st.data())
+def test_large_alphabet(data):
+    """|Γ| >= 255: tapes are int32, not uint8."""
+    symbols = tuple(f"s{i}" for i in range(300))
+    rows = [("a", s, "a", symbols[(7 * i + 1) % 300], "R") for i, s in enumerate(symbols)]
+    rows += [("a", "_", "b", "s299", "L")] + [("b", s, "b", s, "L") for s in symbols[::2]]
+    m = Machine(states=("a", "b"), input_alphabet=symbols, tape_alphabet=("_",) + symbols, blank="_",
+                start="a", delta=build_delta(rows))
+    assert compile(m).tape_dtype == np.int32
+    check_batch(m, data.draw(st.lists(inputs(m, max_length=20), max_size=4)), 1_000)
+
+
+@given(machine_and_words(n_words=6, tapes=st.integers(1, 2)), max_steps)
+def test_run_batch_on_codes_equals_on_words(mw, limit):
+    m, words = mw
+    n = max(map(len, words), default=0)
+    index = {a: i for i, a in enumerate(m.tape_alphabet)}
+    codes = np.full((len(words), n), 99, np.int64)  # padding past a word's length is ignored
+    for b, w in enumerate(words):
+        codes[b, :len(w)] = [index[a] for a in w]
+    by_codes = run_batch(m, codes, max_steps=limit, lengths=[len(w) for w in words])
+    assert by_codes.results() == run_batch(m, words, max_steps=limit).results()
+
+
+def test_bad_codes():
+    m = walker("R")  # Γ = (_, 1), Σ = (1,)
+    with pytest.raises(InputError, match="code 7"):
+        run_batch(m, np.array([[1, 7]]))
+    with pytest.raises(InputError) as fast:
+        run_batch(m, np.array([[1, 1], [1, 0]]))
+    with pytest.raises(InputError) as ref:
+        run(m, ["1", "_"])
+    assert str(fast.value) == str(ref.value)
+    assert run_batch(m, np.array([[1, 0]]), lengths=[1], max_steps=2).outputs() == [("1", "1")]
+    for bad in ([3], [-1], [1, 1]):
+        with pytest.raises(ValueError):
+            run_batch(m, np.array([[1, 0]]), lengths=bad)
+    with pytest.raises(ValueError):
+        run_batch(m, np.array([1, 0]))
+    with pytest.raises(ValueError):
+        run_batch(m, ["1"], lengths=[1])
+
+
+@pytest.mark.skipif(library is None, reason="turing.library is not there")
+@given(st.data())
+def test_library_machines(data):
+    m = library.get(data.draw(st.sampled_from(library.names())))
+    check_batch(m, data.draw(st.lists(inputs(m, max_length=12), max_size=4)), 5_000)
+
+
+@given(st.data())
+def test_strategy_options(data):
+    """turing.strategies honours its naming options (the formats' round trips rely on them)."""
+    m = data.draw(machines(max_states=5, state_names="ABCDE", symbol_names="123", blank="0",
+                           min_symbols=2, blank_first=True, all_inputs=True, halting=("halt",), moves="LR"))
+    assert m.tape_alphabet[0] == "0" and m.input_alphabet == m.tape_alphabet[1:]
+    assert set(m.states) <= set("ABCDE") and not (m.accept or m.reject)
+    assert all(move in "LR" for _, _, move in m.delta.values())
+    w = data.draw(inputs(m, min_length=1, max_length=3))
+    assert 1 <= len(w) <= 3
+    assert run_fast(m, w, max_steps=500) == run(m, w, max_steps=500)
+
+
+# ---------------------------------------------------------------- worked examples
+@pytest.mark.parametrize("text, steps, ones", [
+    ("1RB1LB_1LA1RZ", 6, 4),                                # BB(2)
+    ("1RB1RZ_1LB0RC_1LC1LA", 21, 5),                        # BB(3), the step champion
+    ("1RB1RZ_0RC1RB_1LC1LA", 14, 6),                        # BB(3), the ones champion
+    ("1RB1LB_1LA0LC_1RZ1LD_1RD0RA", 107, 13),               # BB(4)
+])
+def test_busy_beavers(text, steps, ones):
+    m = busy_beaver(text)
+    r = run_fast(m)
+    assert (r.status, r.steps, r.nonblank) == (Status.HALTED, steps, ones)
+    assert r == run(m)
+    # halting is checked before the limit: halting on step max_steps counts as halting
+    assert run_fast(m, max_steps=steps).status == Status.HALTED
+    assert run_fast(m, max_steps=steps - 1) == run(m, max_steps=steps - 1)
+    assert run_fast(m, max_steps=steps - 1).status == Status.STEP_LIMIT
+
+
+@pytest.mark.parametrize("move, head", [("R", 5_000), ("L", -5_000), ("S", 0)])
+def test_walk_grows_the_tape(move, head):
+    m = walker(move)
+    r = run_fast(m, "11", max_steps=5_000)
+    assert r == run(m, "11", max_steps=5_000)
+    assert (r.status, r.head) == (Status.STEP_LIMIT, head)
+
+
+def test_empty_input_and_zero_steps():
+    m = walker("R")
+    assert run_fast(m, "", max_steps=0) == run(m, "", max_steps=0)
+    assert run_fast(m, (), max_steps=3).tape == ("1", "1", "1")
+    assert run_batch(m, [], max_steps=3).results() == []
+
+
+def test_no_transition_on_a_sentinel_keeps_the_head_there():
+    m = Machine(states=("q",), input_alphabet=("1",), tape_alphabet=("_", "1"), blank="_", start="q",
+                delta={("q", "1"): ("q", "1", "L")})
+    r = run_fast(m, "1")
+    assert r == run(m, "1") and (r.status, r.head) == (Status.NO_TRANSITION, -1)
+
+
+def test_errors_match_the_reference():
+    m = walker("R")
+    for bad in ("1x1", ["1", "_"]):
+        with pytest.raises(InputError) as fast:
+            run_fast(m, bad)
+        with pytest.raises(InputError) as ref:
+            run(m, bad)
+        assert str(fast.value) == str(ref.value)
+        with pytest.raises(InputError):
+            run_batch(m, ["1", bad])
+    with pytest.raises(ValueError):
+        run_fast(m, "1", max_steps=-1)
+
+
+def test_compile_is_cached_and_reusable():
+    m = walker("R")
+    cm = compile(m)
+    assert compile(m) is cm and cm.symbols == m.tape_alphabet and cm.states == m.states
+    assert run_fast(cm, "1", max_steps=4) == run(m, "1", max_steps=4)
+    assert run_batch(cm, ["1", ""], max_steps=4).outputs() == [("1",) * 4, ("1",) * 4]
+
+
+def _copy_in_child(words):
+    return run_batch(walker("R"), words, max_steps=5).outputs()
+
+
+def test_forked_workers_and_threads():
+    """Datasets are made in forked DataLoader workers and sometimes in threads: both must work
+    after the parent has run parallel code (GNU OpenMP would kill the forked child)."""
+    words = [["1"] * n for n in range(40)]
+    expected = run_batch(walker("R"), words, max_steps=5).outputs()
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        outputs = pool.map_async(_copy_in_child, [words] * 2, chunksize=1).get(timeout=60)
+    assert outputs == [expected] * 2
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.extend(_copy_in_child(words) for _ in range(20)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [expected] * 60

@@ -1,0 +1,495 @@
+"""The fast engine: a `Machine` compiled to integer tables and run by a numba loop.
+
+`run_fast(machine, input)` returns exactly the `RunResult` of the reference `turing.run`;
+`run_batch(machine, inputs)` runs many inputs at once, one thread per input (numba ``prange``),
+for dataset generation. The reference is the oracle: tests/test_engine.py checks that the two
+agree on random machines and inputs.
+
+Numbering. State q is its index in ``machine.states``; symbol a is its index in
+``machine.tape_alphabet`` (`CompiledMachine.symbols` maps codes back). One more code,
+``EDGE = |Γ|``, marks the sentinel cells at both ends of every tape buffer.
+
+Tapes. A run's tapes are one array ``tapes[b, j, i]`` (input b, tape j, buffer index i) of
+symbol codes, uint8 when |Γ| < 255 (the tape then stays in cache), else int32. Tape position p
+is buffer index ``p + offset``. Indices 0 and L-1 hold EDGE: reading one stops the loop, Python
+doubles the buffer on that side and resumes. The tape is thus bi-infinite with no bounds check
+in the loop, and growth costs amortised O(1) per cell.
+
+1-tape table (dense; the fast path). One row of ``W = |Γ| + 1`` entries per state (every symbol,
+then EDGE); entry ``i = q*W + a`` describes δ(q, a):
+
+    next_row[i]   q'*W, the row of the next state (stored premultiplied: one multiply less per
+                  step), or STOP (halting state q, or δ(q, a) undefined) or EDGE (a is the
+                  sentinel and δ(q, blank) is defined: grow the tape, then read a blank)
+    write[i]      the code written
+    move[i]       -1, 0 or +1
+
+so a step is ``i = row + tape[head]; r = next_row[i]; if r < 0: stop; tape[head] = write[i];
+head += move[i]; row = r``.
+
+k-tape table (sparse). A dense table would have |Q|·(|Γ|+1)^k entries, so the transitions are
+listed instead, as rows of ``reads`` (T, k), ``next_state`` (T,), ``writes`` (T, k) and
+``moves`` (T, k), sorted by (state, reads). Those of state q reading a on tape 0 are rows
+``row_ptr[q*|Γ| + a] : row_ptr[q*|Γ| + a + 1]`` (compressed sparse rows), usually one or a few,
+and a binary search among them finds the one matching the other tapes.
+
+Status. The loop reports only why it stopped (STOP, EDGE or the step limit). Python then names
+the status in the reference's order: a halting state first, then the step limit, then
+"no transition" (see `turing.run`).
+
+Threads: the runs of a batch are shared among numba's threads (``numba.set_num_threads``). The
+engine asks numba for a fork-safe threading layer (see `_PARALLEL`), so it works in forked workers, and
+takes a lock around parallel code, so Python threads may call it at once (one runs at a time).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .errors import InputError
+from .machine import DELTA_HEAD, Machine
+from .run import DEFAULT_MAX_STEPS, RunResult, Status, as_word
+
+#: Status codes of `BatchResult.status`: the index into this tuple.
+STATUSES: tuple[Status, ...] = (Status.ACCEPTED, Status.REJECTED, Status.HALTED,
+                                Status.NO_TRANSITION, Status.STEP_LIMIT)
+_NO_TRANSITION, _STEP_LIMIT = 3, 4
+
+STOP, EDGE = -1, -2  # negative next_row entries, and the loop's stop reasons (0: step limit)
+
+# Datasets are made in forked worker processes (torch DataLoader), and GNU OpenMP, numba's usual
+# threading layer on Linux, kills a child forked after it ran. Unless the user chose a layer,
+# ask numba for a fork-safe one (TBB when installed, else its own "workqueue").
+if numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "forksafe"
+# "workqueue" aborts when two threads enter parallel code at once: one run at a time.
+_PARALLEL = threading.Lock()
+
+#: blank cells first put on each side of the input (more come by doubling when a head gets there)
+_MARGIN = 32
+
+
+# ---------------------------------------------------------------- compiled machine
+@dataclass(frozen=True, eq=False)
+class CompiledMachine:
+    """A machine as integer tables (layout in the module docstring).
+
+    Attributes:
+        machine: the source `Machine`.
+        states, symbols: code -> state name, code -> symbol (the machine's own orders).
+        blank, start: their codes.  edge: the sentinel code, ``len(symbols)``.
+        tapes: k.
+        input_codes: input symbol -> code (only Σ: anything else in an input is an error).
+        is_input: (|Γ|,) bool, code -> is it an input symbol's.
+        tape_dtype: the dtype of tape cells (uint8, or int32 when |Γ| >= 255).
+        halting: (|Q|,) int8: 0 accept, 1 reject, 2 halt (an index into `STATUSES`), -1 otherwise.
+        next_row, write, move: the dense 1-tape table, (|Q|·W,) each (None when k > 1).
+        row_ptr, reads, next_state, writes, moves: the sparse k-tape table (None when k = 1);
+            row_ptr is (|Q|·|Γ| + 1,).
+    """
+    machine: Machine
+    states: tuple[str, ...]
+    symbols: tuple[str, ...]
+    blank: int
+    start: int
+    edge: int
+    tapes: int
+    halting: np.ndarray
+    input_codes: dict
+    is_input: np.ndarray
+    tape_dtype: type
+    next_row: np.ndarray | None = None
+    write: np.ndarray | None = None
+    move: np.ndarray | None = None
+    row_ptr: np.ndarray | None = None
+    reads: np.ndarray | None = None
+    next_state: np.ndarray | None = None
+    writes: np.ndarray | None = None
+    moves: np.ndarray | None = None
+
+    @property
+    def width(self) -> int:
+        """W, the entries per state in the dense 1-tape table."""
+        return len(self.symbols) + 1
+
+
+@functools.lru_cache(maxsize=128)
+def compile(machine: Machine) -> CompiledMachine:  # noqa: A001 (the field's word for it)
+    """Integer tables for `machine` (cached: the same machine is compiled once)."""
+    states, symbols = machine.states, machine.tape_alphabet
+    q_code = {q: i for i, q in enumerate(states)}
+    a_code = {a: i for i, a in enumerate(symbols)}
+    halting = np.full(len(states), -1, np.int8)
+    for kind, group in enumerate((machine.accept, machine.reject, machine.halt)):
+        for q in group:
+            halting[q_code[q]] = kind
+    edge = len(symbols)
+    dtype = np.uint8 if edge < 255 else np.int32
+    common = dict(machine=machine, states=states, symbols=symbols, blank=a_code[machine.blank],
+                  start=q_code[machine.start], edge=edge, tapes=machine.tapes, halting=halting,
+                  input_codes={a: a_code[a] for a in machine.input_alphabet},
+                  is_input=np.isin(np.arange(edge), [a_code[a] for a in machine.input_alphabet]),
+                  tape_dtype=dtype)
+    if machine.tapes == 1:
+        return CompiledMachine(**common, **_dense_table(machine, q_code, a_code, dtype))
+    return CompiledMachine(**common, **_sparse_table(machine, q_code, a_code, dtype))
+
+
+def _dense_table(machine, q_code, a_code, dtype) -> dict:
+    W = len(a_code) + 1
+    next_row = np.full(len(q_code) * W, STOP, np.int32)
+    write = np.zeros(len(q_code) * W, dtype)
+    move = np.zeros(len(q_code) * W, np.int32)
+    for (q, a), (q2, b, d) in machine.delta.items():
+        i = q_code[q] * W + a_code[a]
+        next_row[i], write[i], move[i] = q_code[q2] * W, a_code[b], DELTA_HEAD[d]
+    for q in machine.states:
+        if (q, machine.blank) in machine.delta:  # a sentinel stands for a blank not yet allocated
+            next_row[q_code[q] * W + W - 1] = EDGE
+    return dict(next_row=next_row, write=write, move=move)
+
+
+def _sparse_table(machine, q_code, a_code, dtype) -> dict:
+    k, S = machine.tapes, len(a_code)
+    rows = sorted((q_code[q], tuple(a_code[a] for a in read), q_code[q2],
+                   tuple(a_code[b] for b in write), tuple(DELTA_HEAD[d] for d in move))
+                  for (q, read), (q2, write, move) in machine.delta.items())
+    T = len(rows)
+    counts = np.zeros(len(q_code) * S + 1, np.int64)  # counts[q*S + a + 1]: rows of (q, a on tape 0)
+    np.add.at(counts, np.array([r[0] * S + r[1][0] + 1 for r in rows], np.int64), 1)
+    return dict(row_ptr=np.cumsum(counts),
+                reads=np.array([r[1] for r in rows], dtype).reshape(T, k),
+                next_state=np.array([r[2] for r in rows], np.int32).reshape(T),
+                writes=np.array([r[3] for r in rows], dtype).reshape(T, k),
+                moves=np.array([r[4] for r in rows], np.int32).reshape(T, k))
+
+
+# ---------------------------------------------------------------- the loops
+@njit(cache=True)
+def _loop_1(tape, head, row, step, max_steps, next_row, write, move):
+    """Run one tape from (head, row, step); return them and why it stopped (STOP, EDGE, 0 = limit).
+    Indices are cast to unsigned so numba emits no negative-index wraparound check."""
+    while step < max_steps:
+        i = np.uintp(row + tape[np.uintp(head)])
+        r = next_row[i]
+        if r < 0:
+            return head, row, step, r
+        tape[np.uintp(head)] = write[i]
+        head += move[i]
+        row = r
+        step += 1
+    return head, row, step, 0
+
+
+@njit(cache=True, parallel=True)
+def _run_1(tapes, heads, states, steps, stops, active, max_steps, next_row, write, move):
+    """`_loop_1` for each input b in `active`, in parallel; updates heads/states/steps/stops[b].
+    Here states[b] holds the state's row start q*W, not q."""
+    for j in prange(active.size):
+        b = active[j]
+        head, row, step, stop = _loop_1(tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps,
+                                        next_row, write, move)
+        heads[b, 0], states[b], steps[b], stops[b] = head, row, step, stop
+
+
+@njit(cache=True)
+def _find(reads, lo, hi, read):
+    """The row t in [lo, hi) with reads[t] == read (rows sorted lexicographically), or -1."""
+    k = read.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        c = 0
+        for j in range(k):
+            if reads[mid, j] != read[j]:
+                c = -1 if reads[mid, j] < read[j] else 1
+                break
+        if c == 0:
+            return mid
+        if c < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return -1
+
+
+@njit(cache=True)
+def _loop_k(tape, head, state, step, max_steps, edge, row_ptr, reads, next_state, writes, moves):
+    """Run k tapes (tape (k, L), head (k,) updated in place) from (state, step); return
+    (state, step, why it stopped). `edge` is also |Γ|, the row_ptr stride of a state."""
+    k = tape.shape[0]
+    read = np.empty(k, tape.dtype)
+    while step < max_steps:
+        base = state * edge
+        if row_ptr[base] == row_ptr[base + edge]:  # no transitions at all (a halting state):
+            return state, step, STOP              # stop before reading, so as not to grow
+        for j in range(k):
+            a = tape[j, head[j]]
+            if a == edge:
+                return state, step, EDGE
+            read[j] = a
+        t = _find(reads, row_ptr[base + read[0]], row_ptr[base + read[0] + 1], read)
+        if t < 0:
+            return state, step, STOP
+        for j in range(k):
+            tape[j, head[j]] = writes[t, j]
+            head[j] += moves[t, j]
+        state = next_state[t]
+        step += 1
+    return state, step, 0
+
+
+@njit(cache=True, parallel=True)
+def _run_k(tapes, heads, states, steps, stops, active, max_steps, edge,
+           row_ptr, reads, next_state, writes, moves):
+    """`_loop_k` for each input b in `active`, in parallel."""
+    for j in prange(active.size):
+        b = active[j]
+        state, step, stop = _loop_k(tapes[b], heads[b], states[b], steps[b], max_steps, edge,
+                                    row_ptr, reads, next_state, writes, moves)
+        states[b], steps[b], stops[b] = state, step, stop
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True, eq=False)
+class BatchResult:
+    """The ends of B runs of one machine, as arrays.
+
+    Attributes:
+        compiled: the `CompiledMachine` that ran.
+        status: (B,) int8, an index into `STATUSES` (`statuses()` gives the `Status` values).
+        steps: (B,) int64, transitions taken.
+        states: (B,) int64, the final state codes (names in ``compiled.states``).
+        heads: (B, k) int64, head positions (input starts at position 0).
+        tapes: (B, k, L) symbol codes (names in ``compiled.symbols``); position p is at index
+            ``p + offset``; every cell outside the buffer is blank.
+        offset: the buffer index of position 0.
+    """
+    compiled: CompiledMachine
+    status: np.ndarray
+    steps: np.ndarray
+    states: np.ndarray
+    heads: np.ndarray
+    tapes: np.ndarray
+    offset: int
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def statuses(self) -> list[Status]:
+        return [STATUSES[s] for s in self.status]
+
+    def spans(self, tape: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """Buffer indices ``lo, hi`` (B,) each: run b's tape `tape` with outer blanks trimmed is
+        ``tapes[b, tape, lo[b]:hi[b]]`` (lo = hi = 0 for a blank tape)."""
+        nonblank = self.tapes[:, tape] != self.compiled.blank  # (B, L)
+        L, any_ = nonblank.shape[1], nonblank.any(axis=1)
+        lo = np.where(any_, nonblank.argmax(axis=1), 0)
+        hi = np.where(any_, L - nonblank[:, ::-1].argmax(axis=1), 0)
+        return lo, hi
+
+    def _trimmed(self, tape: int) -> list[tuple[tuple[str, ...], int]]:
+        """Each run's tape `tape` as (symbols, origin), as in `RunResult`."""
+        lo, hi = self.spans(tape)
+        decode = _symbol_array(self.compiled.symbols)
+        cells = self.tapes[:, tape]
+        return [(tuple(decode[cells[b, l:h]].tolist()), l - self.offset if h > l else 0)
+                for b, (l, h) in enumerate(zip(lo.tolist(), hi.tolist()))]
+
+    def result(self, i: int) -> RunResult:
+        """Run i as the `RunResult` that `turing.run` gives."""
+        return self._results(np.array([i]))[0]
+
+    def results(self) -> list[RunResult]:
+        return self._results(np.arange(len(self)))
+
+    def _results(self, which: np.ndarray) -> list[RunResult]:
+        part = BatchResult(self.compiled, self.status[which], self.steps[which], self.states[which],
+                           self.heads[which], self.tapes[which], self.offset)
+        cm = part.compiled
+        per_tape = [part._trimmed(j) for j in range(cm.tapes)]  # [tape][run]
+        return [RunResult(STATUSES[status], steps, cm.states[state],
+                          tuple(t[b][0] for t in per_tape), tuple(t[b][1] for t in per_tape),
+                          tuple(heads), cm.machine.blank)
+                for b, (status, steps, state, heads) in enumerate(zip(
+                    part.status.tolist(), part.steps.tolist(), part.states.tolist(), part.heads.tolist()))]
+
+    def outputs(self) -> list[tuple[str, ...]]:
+        """Each run's last tape, outer blanks trimmed (= ``RunResult.output``)."""
+        return [cells for cells, _ in self._trimmed(-1)]
+
+    def output_codes(self, tape: int = -1) -> list[np.ndarray]:
+        """Each run's tape `tape` (default the last), outer blanks trimmed, as symbol codes:
+        a list of B int64 arrays of varying length (codes index ``compiled.symbols``)."""
+        lo, hi = self.spans(tape)
+        cells = self.tapes[:, tape].astype(np.int64)
+        return [cells[b, l:h] for b, (l, h) in enumerate(zip(lo.tolist(), hi.tolist()))]
+
+
+@functools.lru_cache(maxsize=128)
+def _symbol_array(symbols: tuple) -> np.ndarray:
+    """code -> symbol as an object array, so that ``array[codes]`` decodes a whole tape."""
+    arr = np.empty(len(symbols), object)
+    arr[:] = symbols
+    return arr
+
+
+# ---------------------------------------------------------------- running
+def _as_compiled(machine: Machine | CompiledMachine) -> CompiledMachine:
+    return machine if isinstance(machine, CompiledMachine) else compile(machine)
+
+
+def _start(cm: CompiledMachine, inputs, lengths) -> tuple[np.ndarray, int]:
+    """Tape buffers (B, k, L) holding each input on tape 0 from position 0, and the offset."""
+    if isinstance(inputs, np.ndarray):
+        codes, lengths = _check_codes(cm, inputs, lengths)
+    else:
+        codes, lengths = _encode(cm, inputs)
+    B, n = codes.shape
+    offset = 1 + _MARGIN
+    tapes = np.full((B, cm.tapes, offset + n + max(_MARGIN, n) + 1), cm.blank, cm.tape_dtype)
+    tapes[:, :, 0] = tapes[:, :, -1] = cm.edge
+    tapes[:, 0, offset:offset + n] = np.where(np.arange(n) < lengths[:, None], codes, cm.blank)
+    return tapes, offset
+
+
+def _encode(cm: CompiledMachine, words: list) -> tuple[np.ndarray, np.ndarray]:
+    """Words of symbols -> codes (B, n) (padded with blanks) and lengths (B,).
+
+    Raises:
+        InputError: from `as_word`, so with the reference's message.
+    """
+    code = cm.input_codes
+    try:
+        flat = [code[a] for w in words for a in w]
+    except (KeyError, TypeError):
+        flat = None
+    if flat is None:  # a bad symbol: let the reference name it
+        for w in words:
+            as_word(cm.machine, w)
+    lengths = np.array([len(w) for w in words], np.int64)
+    codes = np.full((len(words), int(lengths.max()) if len(words) else 0), cm.blank, cm.tape_dtype)
+    # symbol i of word b goes to codes[b, i]
+    rows = np.repeat(np.arange(len(words)), lengths)
+    cols = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    codes[rows, cols] = np.array(flat, cm.tape_dtype)
+    return codes, lengths
+
+
+def _check_codes(cm: CompiledMachine, codes: np.ndarray, lengths) -> tuple[np.ndarray, np.ndarray]:
+    """Check words given as codes (B, n) with optional lengths (B,).
+
+    Raises:
+        ValueError: codes is not 2-D, or a length is outside [0, n] or of the wrong shape.
+        InputError: a code within a word is not an input symbol's (from `as_word` when it is a
+            tape symbol's, so with the reference's message).
+    """
+    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
+        raise ValueError(f"input codes must be a 2-D integer array (B, n), got {codes.dtype} {codes.shape}")
+    B, n = codes.shape
+    lengths = np.full(B, n, np.int64) if lengths is None else np.asarray(lengths, np.int64)
+    if lengths.shape != (B,) or (B and (lengths.min() < 0 or lengths.max() > n)):
+        raise ValueError(f"lengths must be (B,) = ({B},) integers in [0, {n}]")
+    inside = np.arange(n) < lengths[:, None]
+    known = (codes >= 0) & (codes < len(cm.symbols))
+    ok = known & cm.is_input[np.where(known, codes, 0)]
+    bad = np.argwhere(inside & ~ok)
+    if bad.size:
+        b, i = bad[0]
+        if not known[b, i]:
+            raise InputError(f"input {b}, position {i}: code {codes[b, i]} is no symbol's "
+                             f"(codes are 0..{len(cm.symbols) - 1})")
+        as_word(cm.machine, [cm.symbols[c] for c in codes[b, :lengths[b]]])  # raises
+    return codes.astype(cm.tape_dtype), lengths
+
+
+def _grow(cm: CompiledMachine, tapes, heads, offset, stopped) -> tuple[np.ndarray, int]:
+    """Double the buffers on each side where a head of a run in `stopped` reads a sentinel.
+    Shifts `heads` in place; returns the new buffers and offset."""
+    B, k, L = tapes.shape
+    h = heads[stopped]
+    more = max(L - 2, 1)
+    left = more if (h == 0).any() else 0
+    right = more if (h == L - 1).any() else 0
+    grown = np.full((B, k, left + L + right), cm.blank, cm.tape_dtype)
+    grown[:, :, left + 1:left + L - 1] = tapes[:, :, 1:-1]
+    grown[:, :, 0] = grown[:, :, -1] = cm.edge
+    heads += left
+    return grown, offset + left
+
+
+def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None) -> BatchResult:
+    if max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    limit = np.int64(min(int(max_steps), 2 ** 62))
+    tapes, offset = _start(cm, inputs, lengths)
+    B, k = tapes.shape[:2]
+    heads = np.full((B, k), offset, np.int64)
+    # the 1-tape loop keeps each state as its row start q*W (see the module docstring)
+    states = np.full(B, cm.start * (cm.width if k == 1 else 1), np.int64)
+    steps, stops = np.zeros(B, np.int64), np.zeros(B, np.int64)
+    active = np.arange(B, dtype=np.int64)
+    while active.size:
+        with _PARALLEL:
+            if k == 1:
+                _run_1(tapes, heads, states, steps, stops, active, limit, cm.next_row, cm.write, cm.move)
+            else:
+                _run_k(tapes, heads, states, steps, stops, active, limit, cm.edge,
+                       cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
+        active = active[stops[active] == EDGE]
+        if active.size:
+            tapes, offset = _grow(cm, tapes, heads, offset, active)
+    if k == 1:
+        states //= cm.width
+    tapes[:, :, 0] = tapes[:, :, -1] = cm.blank  # sentinels are blank cells not yet allocated
+    kind = cm.halting[states]
+    status = np.where(kind >= 0, kind, np.where(steps >= limit, _STEP_LIMIT, _NO_TRANSITION))
+    return BatchResult(cm, status.astype(np.int8), steps, states, heads - offset, tapes, offset)
+
+
+def run_fast(machine: Machine | CompiledMachine, input: Sequence[str] | str = (),
+             max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+    """`turing.run`, fast: the same `RunResult` for every machine and input.
+
+    Args:
+        machine: a `Machine` (compiled once and cached) or a `CompiledMachine`.
+        input: the input word, a sequence of symbols (a str is split into characters).
+        max_steps: the step bound.
+
+    Raises:
+        InputError: the input holds a symbol outside the input alphabet.
+        ValueError: max_steps < 0.
+    """
+    return _execute(_as_compiled(machine), [tuple(input)], max_steps).result(0)
+
+
+def run_batch(machine: Machine | CompiledMachine, inputs: Sequence[Sequence[str] | str] | np.ndarray,
+              max_steps: int = DEFAULT_MAX_STEPS, *, lengths: Sequence[int] | np.ndarray | None = None
+              ) -> BatchResult:
+    """Run `machine` on every word of `inputs` (any lengths), in parallel threads.
+
+    ``run_batch(m, ws).result(i) == turing.run(m, ws[i], max_steps)`` for every i.
+
+    Args:
+        machine: a `Machine` (compiled once and cached) or a `CompiledMachine`.
+        inputs: the words, each a sequence of symbols (a str is split into characters); or, to
+            skip encoding symbols, an integer array (B, n) of symbol codes (indices into
+            ``machine.tape_alphabet``), word b being ``inputs[b, :lengths[b]]``.
+        max_steps: the step bound, for every run.
+        lengths: (B,) word lengths when `inputs` is an array (default: all n).
+
+    Raises:
+        InputError: an input holds a symbol outside the input alphabet.
+        ValueError: max_steps < 0, or malformed code array or lengths.
+    """
+    if not isinstance(inputs, np.ndarray):
+        if lengths is not None:
+            raise ValueError("lengths goes with an array of codes, not with words")
+        inputs = list(inputs)
+    return _execute(_as_compiled(machine), inputs, max_steps, lengths)
