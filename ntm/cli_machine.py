@@ -50,7 +50,7 @@ def cmd_run(args) -> int:
     t0 = time.perf_counter()
     if args.engine == "fast":
         from turing import engine
-        engine.compile(m)  # compile (or load numba's cache) outside the timed region
+        engine.run_fast(m, word, max_steps=0)  # compile (or load numba's cache) outside the timed region
         t0 = time.perf_counter()
         result = engine.run_fast(m, word, max_steps=args.max_steps)
     else:
