@@ -1,0 +1,70 @@
+"""The command line: the issue's commands work, and bad input is one line on stderr, exit 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ntm.cli import main
+
+
+def run_cli(*args):
+    """Run `ntm ARGS` in a fresh process: (exit code, stdout, stderr)."""
+    p = subprocess.run([sys.executable, "-m", "ntm.cli", *args], capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.parametrize("name,steps,ones", [("bb2", 6, 4), ("bb3", 21, 5), ("bb4", 107, 13)])
+def test_machine_run_json_busy_beavers(name, steps, ones, capsys):
+    for engine in ("reference", "fast"):
+        assert main(["machine", "run", f"library:{name}", "--engine", engine, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert (out["steps"], out["nonblank"], out["halted"], out["status"]) == (steps, ones, True, "halted")
+        assert {"state", "tape", "head", "seconds"} <= out.keys()
+
+
+def test_machine_run_step_limit_is_reported(capsys):
+    assert main(["machine", "run", "library:antihydra", "--max-steps", "1000", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "step limit" and out["halted"] is False and out["steps"] == 1000
+
+
+def test_machine_run_with_input_and_trace(capsys):
+    assert main(["machine", "run", "library:binary_increment", "--input", "1011", "--trace",
+                 "--engine", "reference"]) == 0
+    out = capsys.readouterr().out
+    assert "[1]" in out and "1100" in out
+
+
+def test_machine_list_info_graph(tmp_path, capsys):
+    assert main(["machine", "list"]) == 0
+    assert "library:bb5" in capsys.readouterr().out
+    assert main(["machine", "info", "library:bb4", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["states"] == 5 and info["transitions"] == 8
+    out = tmp_path / "g.dot"
+    assert main(["machine", "graph", "library:bb4", "-o", str(out)]) == 0
+    assert out.read_text().startswith("digraph")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["machine", "run", "library:nope"], "nope"),
+    (["machine", "run", "/no/such/file.yaml"], "/no/such/file.yaml"),
+    (["machine", "run", "library:binary_increment", "--input", "12"], "'2'"),
+    (["machine", "run", "1RB1LB_1LA0LC_1RZ"], "row C"),
+    (["train", "--task", "nope", "--steps", "1"], "nope"),
+])
+def test_errors_are_one_line_exit_2(args, needle):
+    code, out, err = run_cli(*args)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ntm: error:") and needle in lines[0], err
+
+
+def test_bad_file_names_file_and_line(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text("blank: ' '\nstart state: a\ntable:\n  a:\n    ' ': {write: x, Q: b}\n  b:\n")
+    code, _, err = run_cli("machine", "run", str(f))
+    assert code == 2 and str(f) in err and ":5" in err and "Traceback" not in err

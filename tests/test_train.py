@@ -1,0 +1,119 @@
+"""The trainer: resume is exact, NaN never reaches a checkpoint, bad options get clear errors."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from ntm import checkpoint as ckpt
+from ntm.errors import CheckpointError, ConfigError
+from ntm.train import TrainConfig, masked_loss, train
+
+SMALL = dict(task="copy", task_params={"width": 4}, model="lstm", model_params={"hidden_size": 32},
+             batch_size=8, eval_every=5, eval_samples=16, checkpoint_every=5, compare_lengths=[2, 4],
+             target_bits=-1.0, device="cpu")
+
+
+def _metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_continues_exactly(tmp_path):
+    """Stopping at step 10 and resuming to 20 gives the same curve as running to 20 at once."""
+    full = tmp_path / "full"
+    train(TrainConfig(**SMALL, steps=20), full, progress=False, log=lambda *_: None)
+    part = tmp_path / "part"
+    train(TrainConfig(**SMALL, steps=10), part, progress=False, log=lambda *_: None)
+    train(TrainConfig(**SMALL, steps=20), part, resume=True, progress=False, log=lambda *_: None)
+    a, b = _metrics(full), _metrics(part)
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [5, 10, 15, 20]
+    for ra, rb in zip(a, b):
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-6)
+        assert ra["bits_per_seq"] == rb["bits_per_seq"]
+    wa = ckpt.load_tensors(full / "checkpoint" / "model.safetensors")
+    wb = ckpt.load_tensors(part / "checkpoint" / "model.safetensors")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k])
+
+
+def test_run_directory_is_self_describing(tmp_path):
+    run = tmp_path / "run"
+    res = train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
+    for name in ("config.json", "weights.safetensors", "metrics.jsonl", "comparison.json",
+                 "checkpoint/state.json", "checkpoint/model.safetensors", "checkpoint/optimizer.safetensors"):
+        assert (run / name).exists(), name
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["task"]["name"] == "copy" and cfg["model"]["name"] == "lstm"
+    assert [r["length"] for r in res.comparison] == [2, 4]
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
+    before = (run / "weights.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
+    assert (run / "weights.safetensors").read_bytes() == before
+
+
+def test_checkpoint_with_nan_is_never_written(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(model.parameters())
+    ckpt.save_checkpoint(tmp_path, model=model, best_weights=None, optimizer=opt, state={"step": 1})
+    good = (tmp_path / "checkpoint" / "model.safetensors").read_bytes()
+    with torch.no_grad():
+        model.weight[0, 0] = math.nan
+    with pytest.raises(CheckpointError, match="NaN"):
+        ckpt.save_checkpoint(tmp_path, model=model, best_weights=None, optimizer=opt, state={"step": 2})
+    assert (tmp_path / "checkpoint" / "model.safetensors").read_bytes() == good
+    assert ckpt.load_checkpoint(tmp_path)["state"]["step"] == 1
+
+
+def test_optimizer_state_round_trips_without_pickle(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model(torch.ones(4, 3)).sum().backward()
+    opt.step()
+    tensors, meta = ckpt.optimizer_to_flat(opt)
+    ckpt.save_tensors(tmp_path / "o.safetensors", tensors)
+    meta = json.loads(json.dumps(meta))
+    opt2 = torch.optim.Adam(model.parameters(), lr=0.5)
+    ckpt.optimizer_from_flat(opt2, ckpt.load_tensors(tmp_path / "o.safetensors"), meta)
+    for (pa, a), (pb, b) in zip(opt.state.items(), opt2.state.items()):
+        for k in a:
+            torch.testing.assert_close(torch.as_tensor(a[k]), torch.as_tensor(b[k]))
+    assert opt2.param_groups[0]["lr"] == 0.01
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        ckpt.load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("field,value", [("steps", 0), ("batch_size", 0), ("lr", -1.0), ("optimizer", "sgdx"),
+                                         ("device", "tpu")])
+def test_bad_options_raise_config_error(field, value):
+    cfg = TrainConfig(**{field: value})
+    with pytest.raises(ConfigError, match=field.split("_")[0]):
+        cfg.validate()
+
+
+def test_unknown_toml_key(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('task = "copy"\nlearning_rate = 0.1\n')
+    with pytest.raises(ConfigError, match="learning_rate"):
+        TrainConfig.from_toml(p)
+
+
+def test_masked_loss_ignores_masked_positions():
+    logits = torch.randn(2, 3, 4)
+    targets = (torch.rand(2, 3, 4) > 0.5).float()
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]], dtype=torch.bool)
+    a = masked_loss(logits, targets, mask, "bce")
+    logits2 = logits.clone()
+    logits2[0, 2] = 100.0
+    logits2[1, 1:] = -100.0
+    assert masked_loss(logits2, targets, mask, "bce") == pytest.approx(a.item())
