@@ -58,6 +58,8 @@ class TrainConfig:
     max_seconds: float | None = None  # wall-clock budget for the training loop (None: no limit)
     seed: int = 0
     device: str = "auto"           # auto | cpu | cuda | mps
+    threads: int | None = 1        # torch CPU threads: a batch-32 recurrent step is too small to split
+                                   # (and a second thread that waits on a busy core costs 10×); None: torch's
     compare_lengths: list | None = None  # lengths for the final comparison (None: task defaults)
 
     @classmethod
@@ -219,6 +221,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
         raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or --out for a new one")
     cfg.validate()
     device = pick_device(cfg.device)
+    if cfg.threads is not None and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
 
     task = get_task(cfg.task, **cfg.task_params)
     torch.manual_seed(cfg.seed)
