@@ -137,3 +137,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     lst = msub.add_parser("list", help="the machines in the library")
     lst.set_defaults(func=cmd_list)
+
+    from ntm.cli_compare import register_machine_plot  # `ntm machine plot`: the space-time diagram
+    register_machine_plot(msub)

@@ -1,0 +1,143 @@
+"""Load a trained model back from its run directory, on any machine and any device.
+
+A run directory is self-describing (DESIGN.md): RUN/config.json names the task and its
+parameters and the model and its configuration; RUN/weights.safetensors holds the weights.
+`load_run` rebuilds the task from the registry and the model from `ntm.models.build_model`, then
+loads the weights onto the asked device. Nothing in it depends on where the run was made: paths
+are not stored, tensors are mapped to the device at load time (a run trained on a GPU loads on a
+CPU and the other way round), and nothing is unpickled.
+
+Runs shipped inside the package (``ntm/checkpoints/NAME/``, the same layout) load the same way:
+pass the directory, or ``shipped:NAME`` (or just NAME when no such path exists here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .errors import CheckpointError
+
+#: where runs shipped with the package live (one run directory per name)
+SHIPPED = Path(__file__).resolve().parent / "checkpoints"
+
+
+def shipped_runs() -> list[str]:
+    """Names of the run directories shipped inside the package."""
+    if not SHIPPED.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED.iterdir() if (p / "config.json").exists())
+
+
+def resolve_run(spec) -> Path:
+    """The run directory a RUN argument names.
+
+    ``shipped:NAME`` is ``ntm/checkpoints/NAME``; any other value is a path, and a bare NAME that
+    is no path here but is a shipped run's name resolves to that run.
+
+    Raises:
+        CheckpointError: no such directory, or it holds no config.json (names the choices).
+    """
+    text = str(spec)
+    if text.startswith("shipped:"):
+        path = SHIPPED / text.split(":", 1)[1]
+    else:
+        path = Path(text)
+        if not path.exists() and "/" not in text and (SHIPPED / text).is_dir():
+            path = SHIPPED / text
+    if not path.is_dir():
+        shipped = ", ".join(f"shipped:{n}" for n in shipped_runs()) or "none"
+        raise CheckpointError(f"{spec}: no such run directory (runs shipped with the package: {shipped})")
+    if not (path / "config.json").exists():
+        raise CheckpointError(f"{path}: not a run directory (no config.json; made by `ntm train`?)")
+    return path
+
+
+def read_config(run_dir) -> dict:
+    """RUN/config.json: ``{"train": TrainConfig fields, "task": {"name", **params},
+    "model": {"name", "input_size", "output_size", **model config}}``.
+
+    Raises:
+        CheckpointError: missing, not JSON, or without the task/model sections.
+    """
+    path = Path(run_dir) / "config.json"
+    config = ckpt.read_json(path)
+    for section in ("task", "model"):
+        if not isinstance(config.get(section), dict) or "name" not in config[section]:
+            raise CheckpointError(f"{path}: no {section!r} section with a 'name' (made by an older `ntm train`?)")
+    return config
+
+
+def build_task(config: dict):
+    """The task a run's config names (the registry rebuilds it from its name and parameters).
+
+    Raises:
+        tasks.errors.TaskError: unknown task or bad parameter (the registry's message).
+    """
+    from tasks.registry import get_task
+    params = {k: v for k, v in config["task"].items() if k != "name"}
+    return get_task(config["task"]["name"], **params)
+
+
+def build_model_from_config(config: dict, task):
+    """An untrained model as the run's config describes it, checked against the task's sizes.
+
+    Raises:
+        CheckpointError: the stored sizes differ from the task's (the task changed since training).
+        ConfigError: the model name or an option is unknown (`build_model`'s message).
+    """
+    from .models import build_model
+    m = dict(config["model"])
+    name = m.pop("name")
+    input_size, output_size = m.pop("input_size", task.input_size), m.pop("output_size", task.output_size)
+    if (input_size, output_size) != (task.input_size, task.output_size):
+        raise CheckpointError(
+            f"the run's model has input/output sizes {input_size}/{output_size} but task "
+            f"{task.name!r} now has {task.input_size}/{task.output_size}: the task changed since training")
+    return build_model(name, input_size, output_size, **m)
+
+
+def load_run(run_dir, device="cpu"):
+    """Rebuild a run's task and model and load its weights.
+
+    Args:
+        run_dir: a run directory, ``shipped:NAME``, or a shipped run's NAME (see `resolve_run`).
+        device: where the model goes: a torch.device, "cpu", "cuda", "mps" or "auto"
+            (CUDA, then MPS, then CPU). The weights are mapped there whatever device trained them.
+
+    Returns:
+        ``(model, task, config)``: the model in eval mode on `device`, the `tasks.Task`, and the
+        parsed config.json (its ``"run_dir"`` key is added: the resolved directory).
+
+    Raises:
+        CheckpointError: missing or corrupt files, or weights that do not fit the model
+            (names the file and the first mismatched tensors).
+        ConfigError: an unavailable device, or an unknown model option.
+        tasks.errors.TaskError: the task cannot be rebuilt.
+    """
+    from .train import pick_device
+    run_dir = resolve_run(run_dir)
+    device = device if isinstance(device, torch.device) else pick_device(str(device))
+    config = read_config(run_dir)
+    task = build_task(config)
+    model = build_model_from_config(config, task).to(device)
+    path = run_dir / "weights.safetensors"
+    weights = ckpt.load_tensors(path, device)
+    missing, unexpected = _key_mismatch(model.state_dict(), weights)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: does not fit the model in config.json "
+                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:  # a shape mismatch: keep torch's last line, it names the tensor
+        detail = str(e).splitlines()[-1].strip()
+        raise CheckpointError(f"{path}: does not fit the model in config.json ({detail})") from None
+    model.eval()
+    config["run_dir"] = str(run_dir)
+    return model, task, config
+
+
+def _key_mismatch(expected: dict, got: dict) -> tuple[list[str], list[str]]:
+    return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))

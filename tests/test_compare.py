@@ -1,0 +1,209 @@
+"""Comparison with the machine: the metrics' arithmetic on hand-made models, `load_run` on moved
+and shipped run directories, and `ntm compare`."""
+
+import json
+import shutil
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from ntm import cli
+from ntm.errors import CheckpointError, ConfigError
+from ntm.evaluate import compare, format_table, score
+from ntm.run_dir import load_run, resolve_run
+from ntm.train import TrainConfig, train
+from tasks.registry import get_task
+
+W = 4  # bits per vector: small tables, fast batches
+
+
+class CopyMachine(nn.Module):
+    """The copy machine as a model: it emits its input vectors back as logits ±10.
+
+    Copy's inputs are right-aligned: n vectors, then the delimiter step, so the n vectors are the
+    T_out steps before the last one (tasks/copy_task.py)."""
+
+    def __init__(self, width=W, flip_at=None):
+        super().__init__()
+        self.width, self.flip_at = width, flip_at  # flip_at: output position whose bit 0 is flipped
+
+    def forward(self, inputs, T_out, input_lengths=None):
+        bits = inputs[:, -T_out - 1:-1, :self.width]            # (B, T_out, W)
+        logits = 20 * bits - 10
+        if self.flip_at is not None:
+            logits = logits.clone()
+            logits[:, self.flip_at(T_out), 0] *= -1
+        return logits
+
+
+@pytest.fixture(scope="module")
+def task():
+    return get_task("copy", width=W)
+
+
+# ---------------------------------------------------------------- the arithmetic
+def test_the_machine_as_model_scores_zero_errors(task):
+    rows = compare(CopyMachine(), task, [1, 5, 12], samples=64)
+    for r in rows:
+        assert r["bit_errors_per_seq"] == 0
+        assert r["symbol_accuracy"] == 1.0 and r["seq_accuracy"] == 1.0
+        assert r["median_first_divergence"] is None
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_one_flipped_bit_per_sequence_is_one_bit_error(task, where):
+    flip = (lambda T: 0) if where == "first" else (lambda T: T - 1)
+    rows = compare(CopyMachine(flip_at=flip), task, [1, 4, 9], samples=40)
+    for r in rows:
+        n = r["length"]
+        assert r["bit_errors_per_seq"] == 1.0
+        assert r["seq_accuracy"] == 0.0
+        assert r["symbol_accuracy"] == pytest.approx(1 - 1 / n)
+        assert r["median_first_divergence"] == (0 if where == "first" else n - 1)
+
+
+def test_score_on_hand_worked_values():
+    """Two sequences of 3 steps, 2 channels; sample 1's last step is padding (masked)."""
+    targets = torch.tensor([[[1., 0.], [0., 1.], [1., 1.]],
+                            [[0., 0.], [1., 1.], [0., 0.]]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    logits = 20 * targets - 10
+    logits[0, 1] *= -1                   # sample 0: both bits of step 1 wrong
+    logits[1, 2, 0] *= -1                # sample 1: a wrong bit on a padding step (ignored)
+    s = score(logits, targets, mask, "bce")
+    assert s["errors"].tolist() == [2, 0]
+    assert s["bit_errors_per_seq"] == 1.0
+    assert s["symbol_accuracy"] == pytest.approx(1 - 1 / 5)
+    assert s["seq_accuracy"] == 0.5
+    assert s["median_first_divergence"] == 1
+    ce = score(logits, targets, mask, "ce")  # one-hot reading: argmax per step
+    assert ce["errors"].tolist() == [1, 0]
+
+
+def test_lengths_beyond_memory_are_flagged(task):
+    model = CopyMachine()
+    model.config = types.SimpleNamespace(N=5)
+    rows = compare(model, task, [4, 5, 6], samples=8)
+    assert [r["exceeds_memory"] for r in rows] == [False, False, True]
+    assert "exceeds memory N" in format_table(rows).splitlines()[-1]
+    assert [r["in_training_range"] for r in rows] == [True, True, True]
+
+
+# ---------------------------------------------------------------- run directories
+SMALL = dict(task="copy", task_params={"width": W}, model="lstm", model_params={"hidden_size": 16},
+             steps=2, batch_size=4, eval_every=2, eval_samples=8, checkpoint_every=2,
+             compare_lengths=[2, 3], target_bits=-1.0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "run"
+    train(TrainConfig(**SMALL), path, progress=False, log=lambda *_: None)
+    return path
+
+
+def _compare_json(capsys, *args):
+    capsys.readouterr()
+    assert cli.main(["compare", *map(str, args), "--json", "--device", "cpu"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(autouse=True)
+def _cli_has_compare(monkeypatch):
+    """Until ntm/cli.py lists ntm.cli_compare in _GROUPS, add it for these tests."""
+    if "ntm.cli_compare" not in cli._GROUPS:
+        monkeypatch.setattr(cli, "_GROUPS", [*cli._GROUPS, "ntm.cli_compare"])
+
+
+def test_compare_json_has_every_length(run, capsys):
+    out = _compare_json(capsys, run, "--lengths", "1,3,7", "--samples", "16")
+    assert [r["length"] for r in out["lengths"]] == [1, 3, 7]
+    for r in out["lengths"]:
+        for key in ("bit_errors_per_seq", "symbol_accuracy", "seq_accuracy", "median_first_divergence"):
+            assert key in r
+        assert 0 <= r["symbol_accuracy"] <= 1 and 0 <= r["seq_accuracy"] <= 1
+    assert out["task"] == "copy" and out["model"] == "lstm" and out["memory_rows"] is None
+
+
+def test_a_moved_run_directory_gives_the_same_comparison(run, tmp_path, capsys):
+    before = _compare_json(capsys, run, "--lengths", "2,5", "--samples", "32")
+    moved = tmp_path / "elsewhere" / "r"
+    shutil.copytree(run, moved)
+    after = _compare_json(capsys, moved, "--lengths", "2,5", "--samples", "32")
+    assert before["lengths"] == after["lengths"]
+
+
+def test_compare_table_and_plot(run, tmp_path, capsys):
+    png = tmp_path / "acc.png"
+    assert cli.main(["compare", str(run), "--lengths", "2,4", "--samples", "8", "--plot", str(png),
+                     "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "bit err/seq" in out and "seq acc" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_load_run_rebuilds_model_and_task(run):
+    model, task, config = load_run(run, "cpu")
+    assert task.name == "copy" and task.input_size == W + 1
+    assert not model.training
+    batch = task.eval_batch(3, 4)
+    assert model(batch.inputs, batch.targets.shape[1], batch.input_lengths).shape == batch.targets.shape
+
+
+def test_a_shipped_run_loads_by_name(run, tmp_path, monkeypatch):
+    from ntm import run_dir
+    shutil.copytree(run, tmp_path / "copy-tiny")
+    monkeypatch.setattr(run_dir, "SHIPPED", tmp_path)
+    assert resolve_run("shipped:copy-tiny") == tmp_path / "copy-tiny"
+    assert resolve_run("copy-tiny") == tmp_path / "copy-tiny"
+    model, task, _ = load_run("shipped:copy-tiny")
+    assert task.name == "copy"
+
+
+def test_missing_or_broken_runs_raise_checkpoint_errors(run, tmp_path, capsys):
+    with pytest.raises(CheckpointError, match="no such run directory"):
+        load_run(tmp_path / "nothing")
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / "weights.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="weights.safetensors: missing"):
+        load_run(broken)
+    (broken / "config.json").write_text("{ not json")
+    with pytest.raises(CheckpointError, match="config.json:1"):
+        load_run(broken)
+    assert cli.main(["compare", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ntm: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_weights_of_another_model_are_refused(run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    config = json.loads((other / "config.json").read_text())
+    config["model"]["hidden_size"] = 8
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="does not fit the model"):
+        load_run(other)
+
+
+def test_bad_lengths_are_config_errors(run):
+    from ntm.cli_compare import parse_lengths
+    with pytest.raises(ConfigError, match="--lengths"):
+        parse_lengths("1,x")
+    with pytest.raises(ConfigError, match="--lengths"):
+        parse_lengths("0,3")
+    assert cli.main(["compare", str(run), "--lengths", "100000", "--device", "cpu"]) == 2
+
+
+@pytest.mark.parametrize("name", ["ntm", "lstm", "gru", "rnn", "bilstm"])
+def test_compare_works_for_every_model_type(task, name):
+    from ntm.models import build_model
+    params = {"ntm": {"N": 8, "M": 4, "controller_size": 8}}.get(name, {"hidden_size": 8})
+    torch.manual_seed(0)
+    model = build_model(name, task.input_size, task.output_size, **params)
+    rows = compare(model, task, [2, 9], samples=8)
+    assert [r["length"] for r in rows] == [2, 9]
+    if name == "ntm":
+        assert [r["exceeds_memory"] for r in rows] == [False, True]
