@@ -14,7 +14,7 @@ from tasks.errors import TaskError
 from ntm.errors import NTMError
 
 # (module, description) of each command group; imported lazily so `ntm machine` never loads torch
-_GROUPS = ["ntm.cli_machine", "ntm.cli_tasks", "ntm.cli_train", "ntm.cli_compare"]
+_GROUPS = ["ntm.cli_machine", "ntm.cli_tasks", "ntm.cli_train", "ntm.cli_compare", "ntm.cli_compile"]
 
 
 def build_parser() -> argparse.ArgumentParser:

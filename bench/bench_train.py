@@ -1,0 +1,90 @@
+"""Training to convergence: several runs side by side, one process and one torch thread each.
+
+    python bench/bench_train.py --preset seeds  [--jobs 5] [--max-seconds 600]   # the default config, seeds 0-4
+    python bench/bench_train.py --preset sweep  [--jobs 14]                      # hyperparameter variants
+
+For every run: sequences and seconds until the fixed evaluation set first drops below 1 and below
+0.01 bits per sequence, the best error, rollbacks, and the comparison with the machine at longer
+lengths. Prints a table and writes bench/results/train_<preset>.json (or $OUT/ when set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+BASE = {"task": "copy", "device": "cpu", "threads": 1, "compare_lengths": [20, 30, 50, 80, 120]}
+
+PRESETS = {
+    "seeds": {f"default-s{s}": {"seed": s} for s in range(5)},
+    "lstm": {f"lstm-s{s}": {"seed": s, "model": "lstm"} for s in range(3)},
+    "repeat_copy": {f"repeat_copy-s{s}": {"seed": s, "task": "repeat_copy", "compare_lengths": [10, 15, 20]}
+                    for s in range(3)},
+    "sweep": {
+        "default-s0": {"seed": 0}, "default-s1": {"seed": 1},
+        "lr3e-3-s0": {"seed": 0, "lr": 3e-3}, "lr3e-3-s1": {"seed": 1, "lr": 3e-3},
+        "b16-s0": {"seed": 0, "batch_size": 16}, "b16-lr3e-3-s0": {"seed": 0, "batch_size": 16, "lr": 3e-3},
+        "increasing-s0": {"seed": 0, "curriculum": "increasing"},
+        "onehot-w-s0": {"seed": 0, "model_params": {"weighting_init": "one_hot"}},
+        "noclip-s0": {"seed": 0, "clip_norm": None},
+        "rmsprop-s0": {"seed": 0, "optimizer": "rmsprop", "lr": 1e-4},
+        "ff-s0": {"seed": 0, "model_params": {"controller": "feedforward"}},
+        "mem1e-2-s0": {"seed": 0, "model_params": {"memory_init_value": 1e-2}},
+        "lr3e-3-s2": {"seed": 2, "lr": 3e-3}, "default-s2": {"seed": 2},
+    },
+}
+
+
+def one_run(args):
+    name, overrides, max_seconds, root = args
+    import torch
+    torch.set_num_threads(1)
+    from ntm.train import TrainConfig, train
+    cfg = TrainConfig(**{**BASE, "steps": 100_000, "max_seconds": max_seconds, **overrides})
+    t0 = time.time()
+    res = train(cfg, Path(root) / name, progress=False, log=lambda *a: None)
+    rows = [json.loads(x) for x in (Path(root) / name / "metrics.jsonl").read_text().splitlines()]
+    first = lambda thr: next(((r["sequences"], r["seconds"]) for r in rows if r["bits_per_seq"] < thr), (None, None))  # noqa: E731
+    s1, t1 = first(1.0)
+    s001, t001 = first(0.01)
+    return {"name": name, "overrides": overrides, "converged": res.converged, "best_bits": res.best_bits,
+            "sequences": res.sequences, "seconds": round(time.time() - t0, 1),
+            "seq_per_s": round(res.sequences / max(res.seconds, 1e-9), 1),
+            "sequences_to_1bit": s1, "seconds_to_1bit": t1, "sequences_to_0.01bit": s001,
+            "seconds_to_0.01bit": t001, "rollbacks": res.rollbacks, "skipped": res.skipped,
+            "comparison": [{k: r[k] for k in ("length", "bit_errors_per_seq", "seq_accuracy")} for r in res.comparison],
+            "curve": [(r["sequences"], round(r["bits_per_seq"], 4)) for r in rows]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", choices=PRESETS, default="seeds")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--max-seconds", type=float, default=600)
+    a = ap.parse_args()
+    runs = PRESETS[a.preset]
+    with tempfile.TemporaryDirectory() as root, mp.get_context("spawn").Pool(a.jobs) as pool:
+        results = []
+        for r in pool.imap_unordered(one_run, [(n, o, a.max_seconds, root) for n, o in runs.items()]):
+            results.append(r)
+            cmp = " ".join(f"{c['length']}:{c['bit_errors_per_seq']:.2f}" for c in r["comparison"])
+            print(f"{r['name']:<18} conv={r['converged']!s:<5} best={r['best_bits']:.4f} seq={r['sequences']:>7} "
+                  f"t={r['seconds']:>6}s {r['seq_per_s']:>6}/s  to<1bit={r['sequences_to_1bit']} "
+                  f"to<0.01={r['sequences_to_0.01bit']} ({r['seconds_to_0.01bit']} s) rb={r['rollbacks']}  {cmp}",
+                  flush=True)
+    out = Path(os.environ.get("OUT") or Path(__file__).parent / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"preset": a.preset, "jobs": a.jobs, "cpus": os.cpu_count(), "base": BASE, "runs": sorted(results, key=lambda r: r["name"])}
+    (out / f"train_{a.preset}.json").write_text(json.dumps(info, indent=1))
+
+
+if __name__ == "__main__":
+    main()
