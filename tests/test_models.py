@@ -265,8 +265,10 @@ def test_ntm_parameter_count_is_the_sum_of_its_parts():
     controller = 4 * U * 10 + 4 * U * (M + U) + 4 * U                 # weight_x, weight_rh, bias
     heads = (U + 1) * (H * (M + 1 + 1 + 3 + 1) + 2 * M)                # k, beta, g, s, gamma; e, a
     output = (U + M + 1) * 8
-    initial = M + H * N                                                 # r_0 and w_0 biases
+    initial = M                                                         # r_0 bias (w_0 one-hot, fixed)
     assert count_parameters(model) == controller + heads + output + initial
+    assert count_parameters(build_model("ntm", 10, 8, weighting_init="learned")) == \
+        count_parameters(model) + H * N                                 # w_0 biases
     assert count_parameters(build_model("ntm", 10, 8, memory_init="learned")) == \
         count_parameters(model) + N * M
 
