@@ -61,6 +61,7 @@ class TrainConfig:
     threads: int | None = 1        # torch CPU threads: a batch-32 recurrent step is too small to split
                                    # (and a second thread that waits on a busy core costs 10×); None: torch's
     compare_lengths: list | None = None  # lengths for the final comparison (None: task defaults)
+    init_from: str | None = None   # start from these weights (a run directory or a .safetensors file)
 
     @classmethod
     def from_toml(cls, path) -> "TrainConfig":
@@ -227,6 +228,9 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     task = get_task(cfg.task, **cfg.task_params)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
+    if cfg.init_from and not resume:  # fine-tuning: the same architecture, weights from elsewhere
+        src = Path(cfg.init_from)
+        model.load_state_dict(ckpt.load_tensors(src / "weights.safetensors" if src.is_dir() else src, device))
     curriculum = make_curriculum(cfg.curriculum, task.train_lengths)
     rng = np.random.default_rng(cfg.seed)
     eval_set = _eval_lengths(task, cfg.eval_samples)

@@ -117,3 +117,14 @@ def test_masked_loss_ignores_masked_positions():
     logits2[0, 2] = 100.0
     logits2[1, 1:] = -100.0
     assert masked_loss(logits2, targets, mask, "bce") == pytest.approx(a.item())
+
+
+def test_init_from_starts_from_another_runs_weights(tmp_path):
+    src = tmp_path / "src"
+    train(TrainConfig(**SMALL, steps=5), src, progress=False, log=lambda *_: None)
+    cfg = TrainConfig(**{**SMALL, "lr": 1e-12}, steps=1, init_from=str(src))  # lr ~0: weights barely move
+    train(cfg, tmp_path / "dst", progress=False, log=lambda *_: None)
+    a = ckpt.load_tensors(src / "weights.safetensors")
+    b = ckpt.load_tensors(tmp_path / "dst" / "checkpoint" / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-6)
