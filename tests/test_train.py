@@ -128,3 +128,15 @@ def test_init_from_starts_from_another_runs_weights(tmp_path):
     b = ckpt.load_tensors(tmp_path / "dst" / "checkpoint" / "model.safetensors")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["ntm", "lstm", "gru", "rnn", "bilstm"])
+@pytest.mark.parametrize("task", ["copy", "repeat_copy", "sort", "associative_recall", "reverse"])
+def test_every_model_trains_on_every_task(tmp_path, model, task):
+    """Two steps and the comparison, for each pair: the trainer knows models and tasks only by their shapes."""
+    small = {"ntm": {"controller_size": 16, "N": 16, "M": 4}}.get(model, {"hidden_size": 16})
+    cfg = TrainConfig(task=task, model=model, model_params=small, steps=2, batch_size=4, eval_every=2,
+                      eval_samples=8, compare_lengths=[2], device="cpu")
+    res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    assert res.steps == 2 and res.skipped == 0 and math.isfinite(res.best_bits)
+    assert res.comparison[0]["length"] == 2
