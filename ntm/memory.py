@@ -16,12 +16,15 @@ Shapes (the paper's symbols; any leading batch dimensions are allowed where a sh
     a      add vectors                 (..., W, M)
     r      read vectors                (..., H, M)
 
-Numerical safety (no NaN or Inf in values or gradients, float32 and float64):
+Numerical safety (no NaN or Inf in values or gradients, float32 and float64; tests/test_memory.py
+tries zero memory, zero keys, huge beta and gamma, uniform and one-hot weightings):
 - cosine similarity adds `EPS` to squared norms, so a zero key or a zero memory row gives K = 0, and
   the square root never sees 0 (whose derivative is infinite);
 - sharpening is done in log space, softmax(gamma * log w), which equals w^gamma / sum_j w(j)^gamma
   but never raises 0 to a power nor divides by a zero sum; `w` is clamped to at least `EPS` first,
-  which also removes tiny negative values a shift could leave from rounding.
+  which also removes tiny negative values a shift could leave from rounding;
+- both softmaxes (eqs. 5 and 9) subtract the row's maximum before multiplying by beta or gamma, so
+  no product overflows to +inf, however large beta or gamma are.
 """
 
 from __future__ import annotations

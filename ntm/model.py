@@ -84,7 +84,9 @@ class NTMConfig:
     # first (a uniform start with constant memory is rotation-symmetric: no gradient breaks the tie).
     # r_0 is always learned: tanh of a trained bias (Collier & Beel). The controller state starts at zero.
     weighting_init: str = "one_hot"
-    compile: bool = False            # torch.compile the fused step (falls back to eager if that fails)
+    # torch.compile the fused training step (COMPILE_STEPS time steps per compiled call; inference
+    # stays eager; falls back to eager, with a warning, where compiling fails)
+    compile: bool = False
 
     def __post_init__(self):
         for name in ("controller_size", "controller_layers", "N", "M", "read_heads", "write_heads"):

@@ -1,0 +1,177 @@
+"""Training throughput of the models: sequences per second for forward + backward + Adam step.
+
+Data: synthetic copy-task batches of random bits (the tasks package is not needed): inputs
+(B, L + 1, 10) = 8 bit channels + 2 delimiter channels, the delimiter after the L bit vectors, then
+L output steps with BCE loss on the 8 bits. L = 20 is the longest copy sequence of the training
+curriculum (41 time steps); `--mixed` also times batches whose lengths are drawn from 1..L
+(right-aligned, so the padding path with torch.where runs too).
+
+Each case runs in its own process (torch.compile caches and thread pools do not leak between cases):
+a few warm-up iterations (which include compiling), then the median of N timed iterations,
+wall clock. The load average of the machine is recorded: other processes on a 2-core machine change
+the numbers a lot.
+
+    python bench/bench_model.py                # full table, writes bench/results/model.json
+    python bench/bench_model.py --quick        # fewer cases and iterations
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BITS, CHANNELS = 8, 10
+
+
+def run_case(model: str, batch: int, compile_: bool, threads: int, length: int, mixed: bool,
+             warmup: int, iters: int, device: str = "cpu", compile_steps: int | None = None) -> dict:
+    """Time one case in this process; returns its row of the table."""
+    import torch
+    sys.path.insert(0, str(ROOT))
+    import ntm.model
+    from ntm.models import build_model, count_parameters
+
+    if compile_steps:
+        ntm.model.COMPILE_STEPS = compile_steps
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    options = {"compile": compile_} if model == "ntm" else {}
+    if model == "lstm-100":                                      # the NTM controller's size, alone
+        net = build_model("lstm", CHANNELS, BITS, hidden_size=100, layers=1)
+    else:
+        net = build_model(model, CHANNELS, BITS, **options)
+    net = net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(1)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def batch_of_bits():
+        lengths = torch.randint(1, length + 1, (batch,), generator=gen) if mixed else torch.full((batch,), length)
+        T_in = length + 1
+        x = torch.zeros(batch, T_in, CHANNELS)
+        y = torch.zeros(batch, length, BITS)
+        bits = torch.randint(0, 2, (batch, length, BITS), generator=gen).float()
+        mask = torch.zeros(batch, length, dtype=torch.bool)
+        for b, n in enumerate(lengths.tolist()):                # right-aligned input, left-aligned target
+            x[b, T_in - 1 - n:T_in - 1, :BITS] = bits[b, :n]
+            x[b, T_in - 1, BITS] = 1
+            y[b, :n], mask[b, :n] = bits[b, :n], True
+        return tuple(t.to(device) for t in (x, lengths + 1, y, mask))
+
+    def step(data):
+        x, lengths, y, mask = data
+        logits = net(x, length, lengths if mixed else None)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    data = [batch_of_bits() for _ in range(4)]
+    t0 = time.perf_counter()
+    for i in range(warmup):
+        step(data[i % len(data)])
+    sync()
+    warm = time.perf_counter() - t0
+    wall, cpu = [], []
+    for i in range(iters):
+        t, c = time.perf_counter(), time.process_time()
+        step(data[i % len(data)])
+        sync()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    med = statistics.median(wall)
+    return {"model": model, "batch": batch, "compile": compile_, "threads": threads, "length": length,
+            "device": device, "compile_steps": ntm.model.COMPILE_STEPS if compile_ and model == "ntm" else None,
+            "mixed_lengths": mixed, "parameters": count_parameters(net),
+            "seq_per_s": round(batch / med, 1), "ms_per_iter": round(1e3 * med, 2),
+            "ms_per_iter_min": round(1e3 * min(wall), 2), "cpu_ms_per_iter": round(1e3 * statistics.median(cpu), 2),
+            "warmup_s": round(warm, 1), "iterations": iters}
+
+
+def cases(batches: list[int], threads: list[int], models: list[str], compile_modes: list[bool]) -> list[dict]:
+    """The table: NTM eager and compiled at each batch size; mixed lengths and other thread counts
+    at batch 32; the LSTM baselines (the paper's 3 x 256 and one layer of 100, the NTM controller's size)."""
+    out = []
+    if "ntm" in models:
+        for compile_ in compile_modes:
+            for b in batches:
+                out.append(dict(model="ntm", batch=b, compile=compile_, threads=threads[0], mixed=False))
+            out.append(dict(model="ntm", batch=32, compile=compile_, threads=threads[0], mixed=True))
+            for t in threads[1:]:
+                out.append(dict(model="ntm", batch=32, compile=compile_, threads=t, mixed=False))
+    for model in (m for m in ("lstm", "lstm-100") if m in models):
+        for b in batches:
+            out.append(dict(model=model, batch=b, compile=False, threads=threads[0], mixed=False))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="batch 32 only, fewer iterations")
+    parser.add_argument("--length", type=int, default=20, help="copy length L (T = 2L + 1 steps)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch threads; the first for every case, the rest for NTM batch 32")
+    parser.add_argument("--iters", type=int, default=None, help="timed iterations per case")
+    parser.add_argument("--batches", type=int, nargs="+", default=None, help="batch sizes (default 1 32 128)")
+    parser.add_argument("--models", nargs="+", default=["ntm", "lstm", "lstm-100"])
+    parser.add_argument("--compile", choices=["both", "eager", "compiled"], default="both")
+    parser.add_argument("--compile-steps", type=int, default=None,
+                        help="time steps per compiled call (ntm.model.COMPILE_STEPS)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "model.json")
+    parser.add_argument("--case", help=argparse.SUPPRESS)       # internal: run one case, print JSON
+    args = parser.parse_args()
+    iters = args.iters or (10 if args.quick else 30)
+
+    if args.case:
+        c = json.loads(args.case)
+        print(json.dumps(run_case(c["model"], c["batch"], c["compile"], c["threads"], args.length, c["mixed"],
+                                  warmup=3 if c["compile"] else 2, iters=iters, device=args.device,
+                                  compile_steps=args.compile_steps)))
+        return 0
+
+    rows = []
+    load_before = os.getloadavg()
+    header = f"{'model':9s} {'compile':7s} {'batch':>5s} {'thr':>3s} {'lengths':8s} {'seq/s':>8s} {'ms/iter':>8s} {'warm-up s':>9s}"
+    print(f"device {args.device}, load average {load_before[0]:.2f}")
+    print(header)
+    batches = args.batches or ([32] if args.quick else [1, 32, 128])
+    modes = {"both": [False, True], "eager": [False], "compiled": [True]}[args.compile]
+    for c in cases(batches, args.threads, args.models, modes):
+        cmd = [sys.executable, __file__, "--case", json.dumps(c), "--length", str(args.length), "--iters", str(iters),
+               "--device", args.device] + (["--compile-steps", str(args.compile_steps)] if args.compile_steps else [])
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode != 0:
+            print(f"case {c} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+            return 1
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        lengths = f"1..{row['length']}" if row["mixed_lengths"] else str(row["length"])
+        print(f"{row['model']:9s} {str(row['compile']):7s} {row['batch']:5d} {row['threads']:3d} {lengths:8s} "
+              f"{row['seq_per_s']:8.1f} {row['ms_per_iter']:8.2f} {row['warmup_s']:9.1f}", flush=True)
+    import torch
+    result = {"benchmark": "model training throughput (forward + backward + Adam), sequences/s",
+              "data": f"synthetic copy, {BITS} bits + 2 delimiter channels, length {args.length} "
+                      f"({2 * args.length + 1} steps) unless mixed_lengths (1..{args.length})",
+              "statistic": f"median wall-clock of {iters} iterations after warm-up",
+              "torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
+              "processor": platform.processor() or platform.machine(),
+              "load_average_before": [round(x, 2) for x in load_before],
+              "load_average_after": [round(x, 2) for x in os.getloadavg()],
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
