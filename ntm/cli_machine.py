@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import turing
-from turing.errors import FormatError
 
 
 def load_spec(spec: str) -> tuple[turing.Machine, tuple[str, ...] | None]:

@@ -91,7 +91,7 @@ from torch import Tensor
 
 from turing import Machine, trace
 from turing.machine import DELTA_HEAD
-from turing.run import Configuration, Status, as_word
+from turing.run import Configuration, Status, as_word, trim
 from ntm.errors import ConfigError
 from ntm.heads import head_sizes
 from ntm.model import NTM, NTMConfig, NTMState
@@ -348,19 +348,10 @@ def leakage(lay: Layout, state: NTMState) -> Tensor:
     return torch.stack([lw, lm, lc])
 
 
-def _trim(cells: Sequence[str], origin: int, blank: str) -> tuple[tuple[str, ...], int]:
-    lo, hi = 0, len(cells)
-    while lo < hi and cells[lo] == blank:
-        lo += 1
-    while hi > lo and cells[hi - 1] == blank:
-        hi -= 1
-    return tuple(cells[lo:hi]), (origin + lo if hi > lo else 0)
-
-
 def normalize(config: Configuration) -> tuple:
     """(step, state, heads, trimmed tapes with origins): what must agree between the machine and
     the NTM (the raw tapes differ in how many blank cells around them were visited)."""
-    tapes = tuple(_trim(c, o, config.blank) for c, o in zip(config.tapes, config.origins))
+    tapes = tuple(trim(c, o, config.blank) for c, o in zip(config.tapes, config.origins))
     return config.step, config.state, config.heads, tapes
 
 

@@ -61,7 +61,9 @@ def as_word(machine: Machine, word: Sequence[str] | str) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- results
-def _trim(cells: Sequence[str], origin: int, blank: str) -> tuple[tuple[str, ...], int]:
+def trim(cells: Sequence[str], origin: int, blank: str) -> tuple[tuple[str, ...], int]:
+    """A tape's cells (the first at position `origin`) without the blanks at both ends, and the
+    position of the first cell kept (0 for an all-blank tape)."""
     lo, hi = 0, len(cells)
     while lo < hi and cells[lo] == blank:
         lo += 1
@@ -264,6 +266,6 @@ def run(machine: Machine, input: Sequence[str] | str = (), max_steps: int = DEFA
             step, state, tapes, heads = next(gen)
     except StopIteration as stop:
         status = stop.value
-    trimmed = [_trim(t.cells, t.origin, machine.blank) for t in tapes]
+    trimmed = [trim(t.cells, t.origin, machine.blank) for t in tapes]
     return RunResult(status, step, state, tuple(c for c, _ in trimmed), tuple(o for _, o in trimmed),
                      tuple(heads), machine.blank)
