@@ -137,9 +137,10 @@ def default_compare_lengths(task) -> list[int]:
 
 
 def _eval_lengths(task, samples: int) -> list[tuple[int, int]]:
-    """The training-time evaluation set: up to 4 lengths spread over the training range."""
+    """The training-time evaluation set: up to 10 lengths spread over the training range (every
+    length of a range of 10 or fewer), `samples` sequences in all."""
     lo, hi = task.train_lengths
-    lengths = sorted({int(round(x)) for x in np.linspace(lo, hi, 4)})
+    lengths = sorted({int(round(x)) for x in np.linspace(lo, hi, min(10, hi - lo + 1))})
     per = max(1, samples // len(lengths))
     return [(n, per) for n in lengths]
 
@@ -318,7 +319,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                             tb.add_scalar(k, row[k], state["sequences"])
                 loss_sum, loss_n = 0.0, 0
                 best = state["best_bits"]
-                if best is None or bits < best:
+                if best is None or bits <= best:  # ties: the later weights (trained longer) win
                     state["best_bits"], state["best_step"] = bits, state["step"]
                     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     ckpt.save_tensors(run_dir / "weights.safetensors", best_weights)
