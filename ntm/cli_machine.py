@@ -60,10 +60,12 @@ def cmd_run(args) -> int:
         print(f"status:   {result.status}")
         print(f"steps:    {result.steps:,}")
         print(f"state:    {result.state}")
-        print(f"head:     {result.head}")
+        print(f"head:     {result.head if len(result.heads) == 1 else list(result.heads)}")
         print(f"nonblank: {result.nonblank:,}")
-        tape = result.tape_string()
-        print(f"tape:     {tape if len(tape) <= 200 else tape[:200] + f'… ({len(result.tape)} cells)'}")
+        for i in range(len(result.tapes)):  # every tape; with k tapes the output is the last one
+            tape = result.tape_string(i)
+            name = "tape" if len(result.tapes) == 1 else f"tape {i}" + (" (output)" if i == len(result.tapes) - 1 else "")
+            print(f"{name + ':':<10}{'' if name == 'tape' else ' '}{tape if len(tape) <= 200 else tape[:200] + f'… ({len(result.tapes[i])} cells)'}")
         print(f"seconds:  {seconds:.4f} ({args.engine} engine)")
     return 0
 

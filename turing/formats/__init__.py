@@ -164,5 +164,6 @@ def _read(path_or_text: PathOrText, format: str | None) -> tuple[str, str, str |
     if not isinstance(path_or_text, str):
         raise TypeError(f"expected a path or a machine text, got {type(path_or_text).__name__}")
     if _PATH_LIKE.fullmatch(path_or_text) and not path_or_text.lstrip().startswith("{"):
-        raise FileNotFoundError(2, "no such machine file", path_or_text.strip())
+        raise FileNotFoundError(2, "no such machine file (check the path; or give library:NAME, see "
+                                   "`ntm machine list`, or a machine's text)", path_or_text.strip())
     return path_or_text, "<text>", format
