@@ -28,15 +28,11 @@ from safetensors.torch import load_file, save_file
 from .errors import CheckpointError
 
 
-def _replace(tmp: Path, final: Path) -> None:
-    os.replace(tmp, final)
-
-
 def write_json(path: Path, obj) -> None:
     """Write JSON atomically."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    _replace(tmp, path)
+    os.replace(tmp, path)
 
 
 def read_json(path: Path):
@@ -60,7 +56,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     _check_finite(tensors, str(path))
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp))
-    _replace(tmp, path)
+    os.replace(tmp, path)
 
 
 def load_tensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:

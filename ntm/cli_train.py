@@ -18,12 +18,10 @@ def _default_out(task: str, model: str, seed: int) -> Path:
 def cmd_train(args) -> int:
     from ntm.train import TrainConfig, train
     cfg = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
-    for flag, name in (("task", "task"), ("model", "model"), ("steps", "steps"), ("batch_size", "batch_size"),
-                       ("lr", "lr"), ("seed", "seed"), ("device", "device"), ("optimizer", "optimizer"),
-                       ("curriculum", "curriculum"), ("max_seconds", "max_seconds")):
-        value = getattr(args, flag)
-        if value is not None:
-            setattr(cfg, name, value)
+    for name in ("task", "model", "steps", "batch_size", "lr", "seed", "device", "optimizer",
+                 "curriculum", "max_seconds"):  # flags given on the command line override the file
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
     if args.resume and not args.out:
         from ntm.cli import UsageError
         raise UsageError("--resume needs --out RUN (the run directory to continue)")

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .errors import ConfigError, DivergenceError
-from .evaluate import compare, format_table, score
+from .evaluate import compare, format_table
 
 
 @dataclass
@@ -145,20 +145,14 @@ def _eval_lengths(task, samples: int) -> list[tuple[int, int]]:
     return [(n, per) for n in lengths]
 
 
-@torch.no_grad()
 def evaluate_bits(model, task, eval_set, device) -> tuple[float, float]:
-    """Bits (or symbols) wrong per sequence and sequence accuracy on the fixed evaluation set."""
-    model.eval()
-    errs, ok, total = 0.0, 0.0, 0
-    for n, per in eval_set:
-        b = task.eval_batch(n, per)
-        logits = model(b.inputs.to(device), b.targets.shape[1], b.input_lengths.to(device))
-        s = score(logits, b.targets.to(device), b.mask.to(device), task.loss_kind)
-        errs += s["bit_errors_per_seq"] * per
-        ok += s["seq_accuracy"] * per
-        total += per
+    """Bits (or symbols) wrong per sequence and sequence accuracy on the fixed evaluation set
+    (`evaluate.compare` at each of its lengths, averaged over all its sequences)."""
+    per = eval_set[0][1]                                   # every length has the same count
+    rows = compare(model, task, [n for n, _ in eval_set], samples=per, device=device)
     model.train()
-    return errs / total, ok / total
+    return (sum(r["bit_errors_per_seq"] for r in rows) / len(rows),
+            sum(r["seq_accuracy"] for r in rows) / len(rows))
 
 
 # ---------------------------------------------------------------- the loop
@@ -237,7 +231,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     eval_set = _eval_lengths(task, cfg.eval_samples)
 
     state = {"step": 0, "sequences": 0, "seconds": 0.0, "lr": cfg.lr, "best_bits": None,
-             "best_step": None, "rollbacks": 0, "skipped": 0}
+             "best_step": None, "rollbacks": 0, "skipped": 0,
+             "loss_sum": 0.0, "loss_n": 0}  # training loss since the last evaluation
     best_weights = None
     opt = _make_optimizer(cfg, model.parameters(), cfg.lr)
     if resume:
@@ -261,13 +256,11 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
         f"batch {cfg.batch_size} | lr {state['lr']:g} | seed {cfg.seed} | run {run_dir}")
 
     tb = _tensorboard(run_dir)
-    metrics = open(run_dir / "metrics.jsonl", "a")
     if resume:  # drop metrics logged after the checkpoint, so the file equals an uninterrupted run's
-        metrics.close()
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
         keep = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= state["step"]]
         (run_dir / "metrics.jsonl").write_text("".join(ln + "\n" for ln in keep))
-        metrics = open(run_dir / "metrics.jsonl", "a")
+    metrics = open(run_dir / "metrics.jsonl", "a")
 
     def save():
         ckpt.save_checkpoint(run_dir, model=model, best_weights=best_weights, optimizer=opt,
@@ -277,7 +270,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
 
     bar = _progress(progress, cfg.steps, state["step"])
     converged = state["best_bits"] is not None and state["best_bits"] < cfg.target_bits
-    loss_sum, loss_n, t_start = 0.0, 0, time.perf_counter() - state["seconds"]
+    t_start = time.perf_counter() - state["seconds"]
     model.train()
     try:
         while state["step"] < cfg.steps and not converged:
@@ -295,7 +288,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm or float("inf"))
             if torch.isfinite(loss) and torch.isfinite(norm):
                 opt.step()
-                loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+                state["loss_sum"] += loss.item()
+                state["loss_n"] += 1
             else:  # NaN guard: skip the update, count it
                 state["skipped"] += 1
                 if state["skipped"] > 100 + state["step"] // 10:
@@ -308,7 +302,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                 bits, seq_acc = evaluate_bits(model, task, eval_set, device)
                 state["seconds"] = time.perf_counter() - t_start
                 row = {"step": state["step"], "sequences": state["sequences"],
-                       "loss": ckpt.clean_float(loss_sum / max(loss_n, 1)), "bits_per_seq": bits,
+                       "loss": ckpt.clean_float(state["loss_sum"] / max(state["loss_n"], 1)), "bits_per_seq": bits,
                        "seq_accuracy": seq_acc, "seconds": round(state["seconds"], 3), "lr": state["lr"],
                        "rollbacks": state["rollbacks"], "skipped": state["skipped"]}
                 metrics.write(json.dumps(row) + "\n")
@@ -317,7 +311,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     for k in ("loss", "bits_per_seq", "seq_accuracy", "lr"):
                         if row[k] is not None:
                             tb.add_scalar(k, row[k], state["sequences"])
-                loss_sum, loss_n = 0.0, 0
+                state["loss_sum"], state["loss_n"] = 0.0, 0
                 best = state["best_bits"]
                 if best is None or bits <= best:  # ties: the later weights (trained longer) win
                     state["best_bits"], state["best_step"] = bits, state["step"]
