@@ -28,6 +28,11 @@ PRESETS = {
     "lstm": {f"lstm-s{s}": {"seed": s, "model": "lstm"} for s in range(3)},
     "repeat_copy": {f"repeat_copy-s{s}": {"seed": s, "task": "repeat_copy", "compare_lengths": [10, 15, 20]}
                     for s in range(3)},
+    "adaptive": {f"adaptive-s{s}": {"seed": s, "curriculum": "adaptive"} for s in range(5)},
+    "exp2": {"drop5-s1": {"seed": 1, "lr_drop_bits": 5.0}, "drop5-s2": {"seed": 2, "lr_drop_bits": 5.0},
+             "drop5-s0": {"seed": 0, "lr_drop_bits": 5.0}, "drop5-s3": {"seed": 3, "lr_drop_bits": 5.0},
+             "drop5-s4": {"seed": 4, "lr_drop_bits": 5.0}},
+    "exp3": {f"same-s{s}": {"seed": s, "same_length": True, "lr_drop_bits": 5.0} for s in range(5)},
     "sweep": {
         "default-s0": {"seed": 0}, "default-s1": {"seed": 1},
         "lr3e-3-s0": {"seed": 0, "lr": 3e-3}, "lr3e-3-s1": {"seed": 1, "lr": 3e-3},
@@ -61,7 +66,7 @@ def one_run(args):
             "sequences_to_1bit": s1, "seconds_to_1bit": t1, "sequences_to_0.01bit": s001,
             "seconds_to_0.01bit": t001, "rollbacks": res.rollbacks, "skipped": res.skipped,
             "comparison": [{k: r[k] for k in ("length", "bit_errors_per_seq", "seq_accuracy")} for r in res.comparison],
-            "curve": [(r["sequences"], round(r["bits_per_seq"], 4)) for r in rows]}
+            "curve": [(r["sequences"], round(r["bits_per_seq"], 4), r.get("max_length"), r["lr"]) for r in rows]}
 
 
 def main():
@@ -69,8 +74,9 @@ def main():
     ap.add_argument("--preset", choices=PRESETS, default="seeds")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--max-seconds", type=float, default=600)
+    ap.add_argument("--only", nargs="*", help="run only these names of the preset")
     a = ap.parse_args()
-    runs = PRESETS[a.preset]
+    runs = {n: o for n, o in PRESETS[a.preset].items() if not a.only or n in a.only}
     with tempfile.TemporaryDirectory() as root, mp.get_context("spawn").Pool(a.jobs) as pool:
         results = []
         for r in pool.imap_unordered(one_run, [(n, o, a.max_seconds, root) for n, o in runs.items()]):

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, help=f"sequences per step (default {d.batch_size})")
     p.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
     p.add_argument("--optimizer", choices=("adam", "rmsprop"), help=f"default {d.optimizer}")
-    p.add_argument("--curriculum", choices=("fixed", "uniform", "increasing"), help=f"default {d.curriculum}")
+    p.add_argument("--curriculum", choices=("fixed", "uniform", "increasing", "adaptive"), help=f"default {d.curriculum}")
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
     p.add_argument("--max-seconds", type=float, help="wall-clock budget for training")

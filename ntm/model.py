@@ -84,6 +84,10 @@ class NTMConfig:
     # first (a uniform start with constant memory is rotation-symmetric: no gradient breaks the tie).
     # r_0 is always learned: tanh of a trained bias (Collier & Beel). The controller state starts at zero.
     weighting_init: str = "one_hot"
+    # clip the controller's head output to [-clip_value, clip_value] before the activations (Collier &
+    # Beel's implementation, clip_value = 20): bounds beta, gamma and the logits of g and s, so one
+    # overconfident step cannot make addressing arbitrarily sharp. None: no clipping.
+    clip_value: float | None = None
     # torch.compile the fused training step (COMPILE_STEPS time steps per compiled call; inference
     # stays eager; falls back to eager, with a warning, where compiling fails)
     compile: bool = False
@@ -101,6 +105,9 @@ class NTMConfig:
         value = self.memory_init_value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < 1:
             raise ConfigError(f"NTM option memory_init_value must be a number in (-1, 1), got {value!r}")
+        clip = self.clip_value
+        if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
+            raise ConfigError(f"NTM option clip_value must be a positive number or absent, got {clip!r}")
         if not isinstance(self.compile, bool):
             raise ConfigError(f"NTM option compile must be true or false, got {self.compile!r}")
 
@@ -178,7 +185,7 @@ class NTM(nn.Module):
         Returns (h (B, U), controller, M, w, r, a (B, W, M) the add vectors)."""
         cfg = self.config
         h, controller = self.controller(gx, r.flatten(1), controller)               # (B, U)
-        p = activate(self.heads(h), cfg.M, self.H, self.W, self.S)
+        p = activate(self._clip(self.heads(h)), cfg.M, self.H, self.W, self.S)
         w = memory.address(M, w, p.k, p.beta, p.g, p.s, p.gamma)                    # (B, H, N)
         r = memory.read(M, w[:, :self.R])                                           # (B, R, M)
         M = memory.write(M, w[:, self.R:], p.e, p.a)                                # (B, N, M)
@@ -266,6 +273,10 @@ class NTM(nn.Module):
         return logits, {"read_weightings": ws[:, :, :self.R], "write_weightings": ws[:, :, self.R:],
                         "read_vectors": rv, "add_vectors": av}
 
+    def _clip(self, raw: Tensor) -> Tensor:
+        c = self.config.clip_value
+        return raw if c is None else raw.clamp(-c, c)
+
     # -- fused path: one step, its gradient, and the loop over an episode
 
     def _forward_step(self, gx: Tensor, controller: tuple[Tensor, ...], M: Tensor, w: Tensor, r: Tensor,
@@ -274,7 +285,7 @@ class NTM(nn.Module):
         Returns (h, controller, M, w, r, saved) with saved what `_backward_step` needs."""
         cfg = self.config
         h, controller_new, c_saved = self.controller.step_forward(gx, r.flatten(1), controller)
-        raw = torch.addmm(self.heads.bias, h, self.heads.weight.t())               # (B, P)
+        raw = self._clip(torch.addmm(self.heads.bias, h, self.heads.weight.t()))   # (B, P)
         p = activate(raw, cfg.M, self.H, self.W, self.S)
         w_new, r_new, M_new, m_saved = memory.step_forward(M, w, *p, R=self.R)
         if keep is not None:
@@ -296,6 +307,8 @@ class NTM(nn.Module):
             dM, dw, dr = (_where(keep, torch.zeros_like(d), d) for d in (dM, dw, dr))
         dM, dw, dk, dbeta, dg, ds, dgamma, de, da = memory.step_backward(m_saved, dw, dr, dM, R=self.R)
         draw = activate_backward(raw, p, HeadParameters(dk, dbeta, dg, ds, dgamma, de, da))  # (B, P)
+        if self.config.clip_value is not None:                   # clamp: no gradient outside the range
+            draw = draw * (raw.abs() < self.config.clip_value)
         dh = draw @ self.heads.weight                                              # (B, U)
         if dh_out is not None:
             dh = dh + dh_out

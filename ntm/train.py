@@ -48,13 +48,20 @@ class TrainConfig:
     momentum: float = 0.9          # RMSprop only
     clip_norm: float | None = 10.0  # global-norm gradient clipping
     clip_value: float | None = None  # the paper's element-wise clipping (10): off by default
-    curriculum: str = "uniform"    # fixed | uniform | increasing (see tasks.curriculum)
+    curriculum: str = "uniform"    # fixed | uniform | increasing | adaptive (see tasks.curriculum)
+    curriculum_params: dict = field(default_factory=dict)  # e.g. adaptive: start, threshold, patience
+    same_length: bool = False      # one length per batch (the Chomsky-hierarchy protocol): a batch costs
+                                   # as many steps as its longest sequence, so this halves copy's cost
     eval_every: int = 100          # steps between evaluations on the fixed evaluation set
     eval_samples: int = 256        # sequences in that set (spread over the training lengths)
     target_bits: float = 0.01      # stop once the evaluation error is below this (bits per sequence)
     checkpoint_every: int = 500    # steps between resume checkpoints
-    collapse_bits: float = 5.0     # roll back when evaluation error exceeds the best by this much
-    rollback_lr_factor: float = 0.5
+    collapse_bits: float = 5.0     # roll back when the evaluation error exceeds the best by this much
+    collapse_ratio: float = 2.0    # ... and is more than this many times the best
+    rollback_lr_factor: float = 0.5  # the learning rate after a rollback, times the one before,
+    min_lr: float = 1e-4             # but never below this
+    lr_drop_bits: float | None = None  # once the evaluation error is below this, multiply the learning
+    lr_drop_factor: float = 0.3        # rate by lr_drop_factor (once): small steps to polish a found solution
     max_seconds: float | None = None  # wall-clock budget for the training loop (None: no limit)
     seed: int = 0
     device: str = "auto"           # auto | cpu | cuda | mps
@@ -126,6 +133,17 @@ def masked_loss(logits, targets, mask, loss_kind: str) -> torch.Tensor:
     else:
         per_pos = F.cross_entropy(logits.transpose(1, 2), targets.argmax(-1), reduction="none")
     return (per_pos * m).sum() / logits.shape[0]
+
+
+@torch.no_grad()
+def errors_per_sequence(logits, targets, mask, loss_kind: str) -> float:
+    """Wrong bits (bce: logit sign against the target bit) or wrong symbols (argmax) per sequence,
+    over the masked output positions of a batch. logits, targets: (B, T_out, C_out); mask: (B, T_out)."""
+    if loss_kind == "bce":
+        wrong = ((logits > 0) != (targets > 0.5)).sum(-1)
+    else:
+        wrong = logits.argmax(-1) != targets.argmax(-1)
+    return float((wrong * mask).sum()) / logits.shape[0]
 
 
 def default_compare_lengths(task) -> list[int]:
@@ -226,13 +244,16 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     if cfg.init_from and not resume:  # fine-tuning: the same architecture, weights from elsewhere
         src = Path(cfg.init_from)
         model.load_state_dict(ckpt.load_tensors(src / "weights.safetensors" if src.is_dir() else src, device))
-    curriculum = make_curriculum(cfg.curriculum, task.train_lengths)
+    curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
+                                 **cfg.curriculum_params)
+    adaptive = hasattr(curriculum, "advance")
     rng = np.random.default_rng(cfg.seed)
     eval_set = _eval_lengths(task, cfg.eval_samples)
 
     state = {"step": 0, "sequences": 0, "seconds": 0.0, "lr": cfg.lr, "best_bits": None,
              "best_step": None, "rollbacks": 0, "skipped": 0,
-             "loss_sum": 0.0, "loss_n": 0}  # training loss since the last evaluation
+             "loss_sum": 0.0, "loss_n": 0,   # training loss since the last evaluation
+             "progress": 0.0, "batch_errors": [], "lr_dropped": False}  # adaptive curriculum: where it is, errors at that level
     best_weights = None
     opt = _make_optimizer(cfg, model.parameters(), cfg.lr)
     if resume:
@@ -277,7 +298,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
             if cfg.max_seconds is not None and time.perf_counter() - t_start > cfg.max_seconds:
                 log(f"stopping at the time budget ({cfg.max_seconds:g} s)")
                 break
-            lengths = curriculum.lengths(rng, cfg.batch_size, state["step"] / cfg.steps)
+            at = state["progress"] if adaptive else state["step"] / cfg.steps
+            lengths = curriculum.lengths(rng, cfg.batch_size, at)
             batch = task.sample(rng, cfg.batch_size, lengths).to(device)
             logits = model(batch.inputs, batch.targets.shape[1], batch.input_lengths)
             loss = masked_loss(logits, batch.targets, batch.mask, task.loss_kind)
@@ -295,6 +317,12 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                 if state["skipped"] > 100 + state["step"] // 10:
                     raise DivergenceError(f"step {state['step']}: loss or gradient is NaN/Inf in "
                                           f"{state['skipped']} steps; try a lower --lr")
+            if adaptive:  # the curriculum moves on when the training batches show mastery
+                state["batch_errors"] = state["batch_errors"][-curriculum.patience:] + [
+                    errors_per_sequence(logits, batch.targets, batch.mask, task.loss_kind)]
+                state["progress"], rose = curriculum.advance(state["progress"], state["batch_errors"])
+                if rose:
+                    state["batch_errors"] = []
             state["step"] += 1
             state["sequences"] += cfg.batch_size
 
@@ -304,7 +332,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                 row = {"step": state["step"], "sequences": state["sequences"],
                        "loss": ckpt.clean_float(state["loss_sum"] / max(state["loss_n"], 1)), "bits_per_seq": bits,
                        "seq_accuracy": seq_acc, "seconds": round(state["seconds"], 3), "lr": state["lr"],
-                       "rollbacks": state["rollbacks"], "skipped": state["skipped"]}
+                       "rollbacks": state["rollbacks"], "skipped": state["skipped"],
+                       "max_length": curriculum.bounds(at)[1]}
                 metrics.write(json.dumps(row) + "\n")
                 metrics.flush()
                 if tb is not None:
@@ -317,13 +346,18 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     state["best_bits"], state["best_step"] = bits, state["step"]
                     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     ckpt.save_tensors(run_dir / "weights.safetensors", best_weights)
-                elif bits > best + cfg.collapse_bits:  # collapse: roll back, lower the learning rate
+                elif bits > best + cfg.collapse_bits and bits > cfg.collapse_ratio * best:
+                    # collapse: roll back to the best weights, lower the learning rate
                     model.load_state_dict(best_weights)
-                    state["lr"] *= cfg.rollback_lr_factor
+                    state["lr"] = max(cfg.min_lr, state["lr"] * cfg.rollback_lr_factor)
                     state["rollbacks"] += 1
                     opt = _make_optimizer(cfg, model.parameters(), state["lr"])
                     log(f"step {state['step']}: error rose to {bits:.2f} bits/seq (best {best:.3f}); "
                         f"rolled back to step {state['best_step']}, lr {state['lr']:g}")
+                if cfg.lr_drop_bits is not None and not state["lr_dropped"] and state["best_bits"] < cfg.lr_drop_bits:
+                    state["lr"], state["lr_dropped"] = state["lr"] * cfg.lr_drop_factor, True
+                    for group in opt.param_groups:
+                        group["lr"] = state["lr"]
                 converged = state["best_bits"] < cfg.target_bits
                 bar.update(state, bits)
             if state["step"] % cfg.checkpoint_every == 0 or converged:

@@ -7,6 +7,9 @@ the training range [lo, hi] and returns B lengths, which `Task.sample` accepts a
     uniform     each sample uniform in [lo, hi] (the NTM paper: copy 1–20, repeat copy 1–10)
     increasing  each sample uniform in [lo, L(progress)], where L grows linearly from `start`
                 (default lo) to hi as progress goes 0 -> 1 (progress = step / total steps)
+    adaptive    the same ranges, but L grows by one when the model has mastered [lo, L]: the
+                trainer feeds it the bit errors of its training batches (a mastery curriculum, as in
+                Zaremba & Sutskever 2014, "Learning to Execute", and Graves et al. 2016's DNC)
 
 ``same_length=True`` draws one length per batch (the Chomsky-hierarchy protocol) instead of
 one per sample (mixed lengths: inputs right-aligned, targets masked).
@@ -99,11 +102,49 @@ class Increasing(Curriculum):
         return self.lo, min(self.hi, top)
 
 
-CURRICULA = {c.name: c for c in (Fixed, Uniform, Increasing)}
+class Adaptive(Increasing):
+    """Lengths uniform in [lo, L]; L starts at `start` and rises by one each time the mean error of
+    the last `patience` training batches is below `threshold` (bits or symbols per sequence).
+
+    The caller keeps the curriculum's progress (so a resumed run continues where it was) and asks
+    `advance(progress, errors)` after each batch. Short sequences first also make the early steps
+    cheap: a batch costs as many time steps as its longest sequence.
+
+    Args:
+        start: L at the beginning (default: lo + a quarter of the range).
+        threshold: mastery means mean errors per sequence below this.
+        patience: batches averaged (and the fewest batches spent at each L).
+    """
+    name = "adaptive"
+
+    def __init__(self, lo: int, hi: int, *, start: int | None = None, threshold: float = 1.0,
+                 patience: int = 10, same_length: bool = False):
+        if start is None and isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)):
+            start = lo + (hi - lo) // 4
+        super().__init__(lo, hi, start=start, same_length=same_length)
+        if not (threshold > 0 and isinstance(patience, (int, np.integer)) and patience >= 1):
+            raise TaskError(f"adaptive curriculum needs threshold > 0 and an integer patience >= 1, "
+                            f"got {threshold!r}, {patience!r}")
+        self.threshold, self.patience = float(threshold), int(patience)
+
+    def advance(self, progress: float, errors: list[float]) -> tuple[float, bool]:
+        """(new progress, whether L rose) given the errors per sequence of the batches drawn at
+        `progress` so far (the caller clears the list when L rises)."""
+        if self.start == self.hi or len(errors) < self.patience:
+            return progress, False
+        if sum(errors[-self.patience:]) / self.patience >= self.threshold:
+            return progress, False
+        top = self.bounds(progress)[1]
+        if top >= self.hi:
+            return 1.0, False
+        return min(1.0, (top + 1 - self.start) / (self.hi - self.start)), True
+
+
+CURRICULA = {c.name: c for c in (Fixed, Uniform, Increasing, Adaptive)}
 
 
 def make_curriculum(name: str, train_lengths, **params) -> Curriculum:
-    """The curriculum `name` ("fixed", "uniform" or "increasing") over `train_lengths` (lo, hi).
+    """The curriculum `name` ("fixed", "uniform", "increasing" or "adaptive") over `train_lengths` (lo, hi).
 
     Raises:
         TaskError: unknown name (listing the known ones) or bad parameters.

@@ -116,6 +116,7 @@ NTM_CONFIGS = [
     dict(read_heads=1, write_heads=3, shift_range=0),
     dict(memory_init="learned", weighting_init="one_hot"),
     dict(memory_init="random", N=5, M=3),
+    dict(clip_value=0.3),                       # small enough that many head outputs are clipped
 ]
 
 
@@ -290,6 +291,7 @@ def test_config_round_trips_through_json(name):
     ("transformer", {}), ("ntm", {"hidden_size": 10}), ("lstm", {"N": 10}), ("ntm", {"N": 0}),
     ("ntm", {"controller": "gru"}), ("ntm", {"shift_range": -1}), ("ntm", {"memory_init": "zeros"}),
     ("ntm", {"read_heads": 1.5}), ("ntm", {"compile": "yes"}), ("ntm", {"memory_init_value": float("nan")}),
+    ("ntm", {"clip_value": 0}), ("ntm", {"clip_value": True}),
     ("rnn", {"layers": 0}), ("gru", {"hidden_size": True}),
 ])
 def test_unknown_names_and_bad_options_raise_config_error(name, options):

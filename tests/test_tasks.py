@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import turing
 from tasks import Batch, TaskError, get_task, task_names
 from tasks.associative_recall import ITEM, QUERY, AssociativeRecall, recall_machine
-from tasks.curriculum import Fixed, Increasing, Uniform, make_curriculum
+from tasks.curriculum import Adaptive, Fixed, Increasing, Uniform, make_curriculum
 from tasks.registry import parameters
 from tasks.task import TraceStep, machine_trace
 
@@ -386,6 +386,24 @@ def test_curricula_draw_in_their_ranges():
     assert len(set(same.tolist())) == 1
 
 
+@given(st.integers(1, 10), st.integers(0, 30), st.lists(st.floats(0, 3), max_size=80))
+def test_adaptive_curriculum_rises_one_step_at_a_time_on_mastery(lo, span, errors):
+    """L starts at `start`, never falls, never passes hi, rises by one only after `patience` batches
+    whose mean error is below the threshold, and then needs `patience` new batches."""
+    c = Adaptive(lo, lo + span, threshold=1.0, patience=3)
+    progress, seen, top = 0.0, [], c.bounds(0.0)[1]
+    assert top == lo + span // 4
+    for err in errors:
+        seen.append(err)
+        progress, rose = c.advance(progress, seen)
+        new_top = c.bounds(progress)[1]
+        mastered = len(seen) >= 3 and sum(seen[-3:]) / 3 < 1.0 and top < c.hi
+        assert rose == mastered and new_top == top + rose <= c.hi
+        if rose:
+            seen = []
+        top = new_top
+
+
 def test_curricula_feed_sample():
     t = task("copy")
     rng = np.random.default_rng(0)
@@ -396,7 +414,7 @@ def test_curricula_feed_sample():
 
 def test_curriculum_errors():
     rng = np.random.default_rng(0)
-    with pytest.raises(TaskError, match="no curriculum named 'zigzag'; known: fixed, uniform, increasing"):
+    with pytest.raises(TaskError, match="no curriculum named 'zigzag'; known: fixed, uniform, increasing, adaptive"):
         make_curriculum("zigzag", (1, 20))
     with pytest.raises(TaskError, match="1 <= lo <= hi"):
         make_curriculum("uniform", (0, 20))
@@ -406,6 +424,8 @@ def test_curriculum_errors():
         Uniform(1, 3).lengths(rng, 0)
     with pytest.raises(TaskError, match="start"):
         Increasing(2, 10, start=11)
+    with pytest.raises(TaskError, match="patience"):
+        make_curriculum("adaptive", (1, 20), patience=0)
 
 
 # ---------------------------------------------------------------- command line

@@ -19,18 +19,24 @@ def _metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_resume_continues_exactly(tmp_path):
-    """Stopping at step 10 and resuming to 20 gives the same curve as running to 20 at once."""
+@pytest.mark.parametrize("curriculum", [{}, {"curriculum": "adaptive",
+                                             "curriculum_params": {"start": 1, "threshold": 100.0, "patience": 2}}])
+def test_resume_continues_exactly(tmp_path, curriculum):
+    """Stopping at step 10 and resuming to 20 gives the same curve as running to 20 at once
+    (with the adaptive curriculum too: its level is part of the checkpoint)."""
     full = tmp_path / "full"
-    train(TrainConfig(**SMALL, steps=20), full, progress=False, log=lambda *_: None)
+    train(TrainConfig(**SMALL, **curriculum, steps=20), full, progress=False, log=lambda *_: None)
     part = tmp_path / "part"
-    train(TrainConfig(**SMALL, steps=10), part, progress=False, log=lambda *_: None)
-    train(TrainConfig(**SMALL, steps=20), part, resume=True, progress=False, log=lambda *_: None)
+    train(TrainConfig(**SMALL, **curriculum, steps=10), part, progress=False, log=lambda *_: None)
+    train(TrainConfig(**SMALL, **curriculum, steps=20), part, resume=True, progress=False, log=lambda *_: None)
     a, b = _metrics(full), _metrics(part)
     assert [r["step"] for r in a] == [r["step"] for r in b] == [5, 10, 15, 20]
     for ra, rb in zip(a, b):
         assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-6)
         assert ra["bits_per_seq"] == rb["bits_per_seq"]
+        assert ra["max_length"] == rb["max_length"]
+    if curriculum:  # a threshold of 100 bits is met at once: L rises after every 2nd batch
+        assert [r["max_length"] for r in a] == [3, 5, 8, 10]
     wa = ckpt.load_tensors(full / "checkpoint" / "model.safetensors")
     wb = ckpt.load_tensors(part / "checkpoint" / "model.safetensors")
     for k in wa:
