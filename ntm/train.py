@@ -10,9 +10,15 @@ Every ``eval_every`` steps the model is scored on the task's fixed evaluation se
 sequence against the machine's output); the best weights are kept.
 
 Reliability (NTM training is known to collapse — see the models issue): a step whose loss or
-gradient is NaN/Inf is skipped and counted; when the evaluation error jumps ``collapse_bits`` above
-the best seen, the model rolls back to the best weights and the learning rate is multiplied by
-``rollback_lr_factor`` (the optimizer's moments are reset). Training stops at ``target_bits``.
+gradient is NaN/Inf is skipped and counted; when the evaluation error rises ``collapse_bits`` above
+the best seen and to more than ``collapse_ratio`` times it, the model rolls back to the best weights,
+the learning rate is multiplied by ``rollback_lr_factor`` (not below ``min_lr``) and the optimizer's
+moments are reset. ``lr_drop_bits`` lowers the learning rate once when the error first falls below
+it. Training stops at ``target_bits``. Measured effects of each option: bench/README.md, "Training".
+
+Curricula (tasks.curriculum): lengths per sample or, with ``same_length``, one length per batch;
+the ``adaptive`` curriculum is fed the training batches' errors (`errors_per_sequence`) and widens
+the range when they show mastery; its position is part of the resumable state.
 """
 
 from __future__ import annotations

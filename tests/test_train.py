@@ -63,6 +63,35 @@ def test_existing_run_is_not_overwritten(tmp_path):
     assert (run / "weights.safetensors").read_bytes() == before
 
 
+def _scripted_errors(monkeypatch, errors):
+    """Make the trainer's evaluations return these bits per sequence, in order."""
+    import ntm.train as train_module
+    it = iter(errors)
+    monkeypatch.setattr(train_module, "evaluate_bits", lambda *a, **k: (next(it), 0.0))
+
+
+def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path, monkeypatch):
+    """A rise counts as a collapse only if it exceeds the best by collapse_bits AND is more than
+    collapse_ratio times the best; each rollback multiplies lr by rollback_lr_factor, not below min_lr."""
+    #         best 30   10   19 (< 2*10): no  26: yes  26: yes (lr at the floor)  9: new best
+    _scripted_errors(monkeypatch, [30.0, 10.0, 19.0, 26.0, 26.0, 9.0])
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1}, steps=6, lr=1e-3, min_lr=4e-4)
+    res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    rows = _metrics(tmp_path / "run")
+    # a row shows the state the steps before it ran with: the rollbacks after evaluations 4 and 5
+    assert [r["rollbacks"] for r in rows] == [0, 0, 0, 0, 1, 2]
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 4e-4])
+    assert res.best_bits == 9.0 and res.rollbacks == 2
+
+
+def test_lr_drops_once_below_lr_drop_bits(tmp_path, monkeypatch):
+    _scripted_errors(monkeypatch, [30.0, 4.0, 3.0, 1.0])
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1}, steps=4, lr=1e-3, lr_drop_bits=5.0, lr_drop_factor=0.5)
+    train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    # the row logs the lr the steps before it used; the drop applies from the next step on
+    assert [r["lr"] for r in _metrics(tmp_path / "run")] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4])
+
+
 def test_checkpoint_with_nan_is_never_written(tmp_path):
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.Adam(model.parameters())
