@@ -33,6 +33,18 @@ PRESETS = {
              "drop5-s0": {"seed": 0, "lr_drop_bits": 5.0}, "drop5-s3": {"seed": 3, "lr_drop_bits": 5.0},
              "drop5-s4": {"seed": 4, "lr_drop_bits": 5.0}},
     "exp3": {f"same-s{s}": {"seed": s, "same_length": True, "lr_drop_bits": 5.0} for s in range(5)},
+    "exp4": {f"clip-s{s}": {"seed": s, "same_length": True, "lr_drop_bits": 5.0,
+                            "model_params": {"clip_value": 20.0}} for s in range(5)},
+    "exp5": {**{f"b16-s{s}": {"seed": s, "same_length": True, "lr_drop_bits": 5.0, "batch_size": 16}
+                for s in (1, 2, 3)},
+             **{f"lr2e-3-s{s}": {"seed": s, "same_length": True, "lr_drop_bits": 5.0, "lr": 2e-3}
+                for s in (1, 2, 3)}},
+    "exp6": {**{f"nodrop-s{s}": {"seed": s, "same_length": True} for s in range(5)},
+             **{f"lr2e-3-drop1-s{s}": {"seed": s, "same_length": True, "lr": 2e-3, "lr_drop_bits": 1.0,
+                                       "lr_drop_factor": 0.5} for s in (2, 3, 4)}},
+    "exp7": {"restart-s3": {"seed": 3, "same_length": True}},
+    "exp8": {f"lr2e-3-drop1-s{s}": {"seed": s, "same_length": True, "lr": 2e-3, "lr_drop_bits": 1.0,
+                                     "lr_drop_factor": 0.5} for s in (0, 1)},
     "sweep": {
         "default-s0": {"seed": 0}, "default-s1": {"seed": 1},
         "lr3e-3-s0": {"seed": 0, "lr": 3e-3}, "lr3e-3-s1": {"seed": 1, "lr": 3e-3},

@@ -92,6 +92,18 @@ def test_lr_drops_once_below_lr_drop_bits(tmp_path, monkeypatch):
     assert [r["lr"] for r in _metrics(tmp_path / "run")] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4])
 
 
+def test_a_stalled_run_restarts_from_new_weights(tmp_path, monkeypatch):
+    """Still above restart_bits restart_steps steps into an attempt: new random weights, the
+    learning rate and the best error start again; at most max_restarts times."""
+    _scripted_errors(monkeypatch, [30.0, 20.0, 25.0, 15.0, 14.0])
+    messages = []
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1}, steps=5, restart_steps=2, restart_bits=10.0, max_restarts=1)
+    res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
+    assert [r["restarts"] for r in _metrics(tmp_path / "run")] == [0, 0, 1, 1, 1]
+    assert res.restarts == 1 and res.best_bits == 14.0      # the second attempt's best
+    assert sum("restarting from new random weights" in m for m in messages) == 1
+
+
 def test_checkpoint_with_nan_is_never_written(tmp_path):
     model = torch.nn.Linear(2, 2)
     opt = torch.optim.Adam(model.parameters())
