@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .errors import ConfigError, DivergenceError
-from .evaluate import compare, format_table
+from .evaluate import compare, format_table, memory_rows
 
 
 @dataclass
@@ -69,10 +69,11 @@ class TrainConfig:
     collapse_ratio: float = 2.0    # ... and is more than this many times the best
     rollback_lr_factor: float = 0.5  # the learning rate after a rollback, times the one before,
     min_lr: float = 1e-4             # but never below this
-    restart_steps: int | None = 1200   # a run whose best evaluation error is still above restart_bits
+    restart_steps: int | None = 1200   # an NTM run whose best evaluation error is still above restart_bits
     restart_bits: float = 10.0         # this many steps after its start begins again from new random
     max_restarts: int = 2              # weights (copy finds its memory algorithm by step ~500-750 at the
-                                       # default lr, or for some seeds never: bench/README.md "Training")
+                                       # default lr, or for some seeds never: bench/README.md "Training").
+                                       # Tuned on copy; models without memory never restart
     lr_drop_bits: float | None = 1.0   # once the evaluation error is below this, multiply the learning
     lr_drop_factor: float = 0.5        # rate by lr_drop_factor (once): smaller steps to polish the solution
     max_seconds: float | None = None  # wall-clock budget for the training loop (None: no limit)
@@ -258,6 +259,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     if cfg.init_from and not resume:  # fine-tuning: the same architecture, weights from elsewhere
         src = Path(cfg.init_from)
         model.load_state_dict(ckpt.load_tensors(src / "weights.safetensors" if src.is_dir() else src, device))
+    has_memory = memory_rows(model) is not None    # restarts are for memory models (see TrainConfig)
     curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
                                  **cfg.curriculum_params)
     adaptive = hasattr(curriculum, "advance")
@@ -374,7 +376,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     for group in opt.param_groups:
                         group["lr"] = state["lr"]
                 converged = state["best_bits"] < cfg.target_bits
-                stalled = (cfg.restart_steps is not None and state["restarts"] < cfg.max_restarts
+                stalled = (has_memory and cfg.restart_steps is not None and state["restarts"] < cfg.max_restarts
                            and state["step"] - state["attempt_start"] >= cfg.restart_steps
                            and state["best_bits"] > cfg.restart_bits)
                 if stalled:  # the memory algorithm was not found: start again from new random weights

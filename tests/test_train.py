@@ -97,11 +97,18 @@ def test_a_stalled_run_restarts_from_new_weights(tmp_path, monkeypatch):
     learning rate and the best error start again; at most max_restarts times."""
     _scripted_errors(monkeypatch, [30.0, 20.0, 25.0, 15.0, 14.0])
     messages = []
-    cfg = TrainConfig(**{**SMALL, "eval_every": 1}, steps=5, restart_steps=2, restart_bits=10.0, max_restarts=1)
+    tiny_ntm = {"model": "ntm", "model_params": {"controller_size": 8, "N": 8, "M": 4}}
+    cfg = TrainConfig(**{**SMALL, **tiny_ntm, "eval_every": 1}, steps=5, restart_steps=2, restart_bits=10.0,
+                      max_restarts=1)
     res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
     assert [r["restarts"] for r in _metrics(tmp_path / "run")] == [0, 0, 1, 1, 1]
     assert res.restarts == 1 and res.best_bits == 14.0      # the second attempt's best
     assert sum("restarting from new random weights" in m for m in messages) == 1
+    # a model without memory has no memory algorithm to find: it never restarts
+    _scripted_errors(monkeypatch, [30.0, 20.0, 25.0, 15.0, 14.0])
+    res = train(TrainConfig(**{**SMALL, "eval_every": 1}, steps=5, restart_steps=2, restart_bits=10.0),
+                tmp_path / "lstm", progress=False, log=messages.append)
+    assert res.restarts == 0
 
 
 def test_checkpoint_with_nan_is_never_written(tmp_path):
