@@ -4,7 +4,9 @@ Data: synthetic copy-task batches of random bits (the tasks package is not neede
 (B, L + 1, 10) = 8 bit channels + 2 delimiter channels, the delimiter after the L bit vectors, then
 L output steps with BCE loss on the 8 bits. L = 20 is the longest copy sequence of the training
 curriculum (41 time steps); `--mixed` also times batches whose lengths are drawn from 1..L
-(right-aligned, so the padding path with torch.where runs too).
+(right-aligned, so the padding path with torch.where runs too), and `per_batch` batches of one length
+each, every length 1..L once per timed iteration (the trainer's default, `same_length`; "20/b" in
+the table): the copy curriculum's average cost per sequence.
 
 Each case runs in its own process (torch.compile caches and thread pools do not leak between cases):
 a few warm-up iterations (which include compiling), then the median of N timed iterations,
@@ -32,7 +34,8 @@ BITS, CHANNELS = 8, 10
 
 
 def run_case(model: str, batch: int, compile_: bool, threads: int, length: int, mixed: bool,
-             warmup: int, iters: int, device: str = "cpu", compile_steps: int | None = None) -> dict:
+             warmup: int, iters: int, device: str = "cpu", compile_steps: int | None = None,
+             per_batch: bool = False) -> dict:
     """Time one case in this process; returns its row of the table."""
     import torch
     sys.path.insert(0, str(ROOT))
@@ -53,7 +56,7 @@ def run_case(model: str, batch: int, compile_: bool, threads: int, length: int, 
     gen = torch.Generator().manual_seed(1)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
-    def batch_of_bits():
+    def batch_of_bits(length=length):
         lengths = torch.randint(1, length + 1, (batch,), generator=gen) if mixed else torch.full((batch,), length)
         T_in = length + 1
         x = torch.zeros(batch, T_in, CHANNELS)
@@ -68,30 +71,36 @@ def run_case(model: str, batch: int, compile_: bool, threads: int, length: int, 
 
     def step(data):
         x, lengths, y, mask = data
-        logits = net(x, length, lengths if mixed else None)
+        logits = net(x, y.shape[1], lengths if mixed else None)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    data = [batch_of_bits() for _ in range(4)]
+    if per_batch:   # the copy curriculum with one length per batch: one iteration = lengths 1..L once each
+        data = [[batch_of_bits(n) for n in range(1, length + 1)]]
+    else:
+        data = [[batch_of_bits()] for _ in range(4)]
     t0 = time.perf_counter()
     for i in range(warmup):
-        step(data[i % len(data)])
+        for d in data[i % len(data)]:
+            step(d)
     sync()
     warm = time.perf_counter() - t0
     wall, cpu = [], []
     for i in range(iters):
         t, c = time.perf_counter(), time.process_time()
-        step(data[i % len(data)])
+        for d in data[i % len(data)]:
+            step(d)
         sync()
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     med = statistics.median(wall)
+    seqs = batch * len(data[0])                                  # sequences per iteration
     return {"model": model, "batch": batch, "compile": compile_, "threads": threads, "length": length,
             "device": device, "compile_steps": ntm.model.COMPILE_STEPS if compile_ and model == "ntm" else None,
-            "mixed_lengths": mixed, "parameters": count_parameters(net),
-            "seq_per_s": round(batch / med, 1), "ms_per_iter": round(1e3 * med, 2),
+            "mixed_lengths": mixed, "per_batch_lengths": per_batch, "parameters": count_parameters(net),
+            "seq_per_s": round(seqs / med, 1), "ms_per_iter": round(1e3 * med, 2),
             "ms_per_iter_min": round(1e3 * min(wall), 2), "cpu_ms_per_iter": round(1e3 * statistics.median(cpu), 2),
             "warmup_s": round(warm, 1), "iterations": iters}
 
@@ -105,6 +114,7 @@ def cases(batches: list[int], threads: list[int], models: list[str], compile_mod
             for b in batches:
                 out.append(dict(model="ntm", batch=b, compile=compile_, threads=threads[0], mixed=False))
             out.append(dict(model="ntm", batch=32, compile=compile_, threads=threads[0], mixed=True))
+            out.append(dict(model="ntm", batch=32, compile=compile_, threads=threads[0], mixed=False, per_batch=True))
             for t in threads[1:]:
                 out.append(dict(model="ntm", batch=32, compile=compile_, threads=t, mixed=False))
     for model in (m for m in ("lstm", "lstm-100") if m in models):
@@ -135,7 +145,7 @@ def main() -> int:
         c = json.loads(args.case)
         print(json.dumps(run_case(c["model"], c["batch"], c["compile"], c["threads"], args.length, c["mixed"],
                                   warmup=3 if c["compile"] else 2, iters=iters, device=args.device,
-                                  compile_steps=args.compile_steps)))
+                                  compile_steps=args.compile_steps, per_batch=c.get("per_batch", False))))
         return 0
 
     rows = []
@@ -154,7 +164,8 @@ def main() -> int:
             return 1
         row = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append(row)
-        lengths = f"1..{row['length']}" if row["mixed_lengths"] else str(row["length"])
+        lengths = (f"1..{row['length']}" if row["mixed_lengths"] else
+                   f"{row['length']}/b" if row["per_batch_lengths"] else str(row["length"]))
         print(f"{row['model']:9s} {str(row['compile']):7s} {row['batch']:5d} {row['threads']:3d} {lengths:8s} "
               f"{row['seq_per_s']:8.1f} {row['ms_per_iter']:8.2f} {row['warmup_s']:9.1f}", flush=True)
     import torch
