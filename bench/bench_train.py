@@ -37,15 +37,13 @@ VARIANTS = {
     "lr1e-3-restart": {**_OLD, "max_restarts": 2, "restart_steps": 1600},
 }
 
+REPEAT_COPY = {"task": "repeat_copy", "compare_lengths": [10, 15, 20], "max_restarts": 0}  # restarts: tuned on copy
+
 PRESETS = {
     "seeds": {f"default-s{s}": {"seed": s} for s in range(5)},
     "lstm": {f"lstm-s{s}": {"seed": s, "model": "lstm"} for s in range(3)},
-    "repeat_copy": {f"repeat_copy-s{s}": {"seed": s, "task": "repeat_copy", "compare_lengths": [10, 15, 20],
-                                          "max_restarts": 0}  # the restart rule is tuned on copy
-                    for s in range(3)},
-    "baselines": {"repeat_copy-s0": {"seed": 0, "task": "repeat_copy", "compare_lengths": [10, 15, 20],
-                                     "max_restarts": 0},
-                  "lstm-s0": {"seed": 0, "model": "lstm"}},
+    "repeat_copy": {f"repeat_copy-s{s}": {**REPEAT_COPY, "seed": s} for s in range(3)},
+    "baselines": {"repeat_copy-s0": {**REPEAT_COPY, "seed": 0}, "lstm-s0": {"seed": 0, "model": "lstm"}},
     "sweep": {f"{v}-s{s}": {**o, "seed": s} for v, o in VARIANTS.items() for s in range(5)},
 }
 

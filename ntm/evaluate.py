@@ -20,6 +20,19 @@ import torch
 
 
 @torch.no_grad()
+def sequence_errors(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, loss_kind: str
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Errors per sequence (B,) — wrong bits for "bce" (logit sign against the target bit), wrong
+    symbols (argmax) for "ce" — and the wrong output positions (B, T_out), within mask (B, T_out)."""
+    mask = mask.bool()
+    if loss_kind == "bce":
+        wrong_bits = ((logits > 0) != (targets > 0.5)) & mask.unsqueeze(-1)  # (B, T_out, C_out)
+        return wrong_bits.sum(dim=(1, 2)), wrong_bits.any(-1)
+    wrong_pos = (logits.argmax(-1) != targets.argmax(-1)) & mask              # (B, T_out)
+    return wrong_pos.sum(1), wrong_pos
+
+
+@torch.no_grad()
 def score(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, loss_kind: str) -> dict:
     """Score logits (B, T_out, C_out) against machine targets (B, T_out, C_out) where mask (B, T_out).
 
@@ -27,15 +40,8 @@ def score(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, loss_
     "ce"), ``symbol_accuracy``, ``seq_accuracy``, ``median_first_divergence`` and per-sequence
     ``errors`` (B,) (a CPU tensor).
     """
-    mask = mask.bool()
-    if loss_kind == "bce":
-        wrong_bits = ((logits > 0) != (targets > 0.5)) & mask.unsqueeze(-1)  # (B, T_out, C_out)
-        errors = wrong_bits.sum(dim=(1, 2))                                   # (B,)
-        wrong_pos = wrong_bits.any(-1)                                        # (B, T_out)
-    else:
-        wrong_pos = (logits.argmax(-1) != targets.argmax(-1)) & mask          # (B, T_out)
-        errors = wrong_pos.sum(1)
-    n_pos = mask.sum().clamp(min=1)
+    errors, wrong_pos = sequence_errors(logits, targets, mask, loss_kind)  # (B,), (B, T_out)
+    n_pos = mask.bool().sum().clamp(min=1)
     first = [int(row.nonzero()[0]) for row in wrong_pos if row.any()]
     return {
         "bit_errors_per_seq": errors.float().mean().item(),

@@ -17,7 +17,7 @@ moments are reset. ``lr_drop_bits`` lowers the learning rate once when the error
 it. Training stops at ``target_bits``. Measured effects of each option: bench/README.md, "Training".
 
 Curricula (tasks.curriculum): lengths per sample or, with ``same_length``, one length per batch;
-the ``adaptive`` curriculum is fed the training batches' errors (`errors_per_sequence`) and widens
+the ``adaptive`` curriculum is fed the training batches' errors (`evaluate.sequence_errors`) and widens
 the range when they show mastery; its position is part of the resumable state.
 """
 
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .errors import ConfigError, DivergenceError
-from .evaluate import compare, format_table, memory_rows
+from .evaluate import compare, format_table, memory_rows, sequence_errors
 
 
 @dataclass
@@ -149,17 +149,6 @@ def masked_loss(logits, targets, mask, loss_kind: str) -> torch.Tensor:
     return (per_pos * m).sum() / logits.shape[0]
 
 
-@torch.no_grad()
-def errors_per_sequence(logits, targets, mask, loss_kind: str) -> float:
-    """Wrong bits (bce: logit sign against the target bit) or wrong symbols (argmax) per sequence,
-    over the masked output positions of a batch. logits, targets: (B, T_out, C_out); mask: (B, T_out)."""
-    if loss_kind == "bce":
-        wrong = ((logits > 0) != (targets > 0.5)).sum(-1)
-    else:
-        wrong = logits.argmax(-1) != targets.argmax(-1)
-    return float((wrong * mask).sum()) / logits.shape[0]
-
-
 def default_compare_lengths(task) -> list[int]:
     """The training range (its ends and middle) and 1.5×, 2.5×, 4× and 6× its maximum, within what
     the task can encode. For copy (1–20): 1, 10, 20, 30, 50, 80, 120."""
@@ -235,7 +224,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
         ConfigError, CheckpointError, tasks.errors.TaskError: bad options or run directory.
         DivergenceError: NaN/Inf that rollback could not cure (names the step).
     """
-    from tasks.curriculum import make_curriculum
+    from tasks.curriculum import Adaptive, make_curriculum
     from tasks.registry import get_task
 
     from .models import build_model, count_parameters
@@ -262,7 +251,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     has_memory = memory_rows(model) is not None    # restarts are for memory models (see TrainConfig)
     curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
                                  **cfg.curriculum_params)
-    adaptive = hasattr(curriculum, "advance")
+    adaptive = isinstance(curriculum, Adaptive)
     rng = np.random.default_rng(cfg.seed)
     eval_set = _eval_lengths(task, cfg.eval_samples)
 
@@ -335,8 +324,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     raise DivergenceError(f"step {state['step']}: loss or gradient is NaN/Inf in "
                                           f"{state['skipped']} steps; try a lower --lr")
             if adaptive:  # the curriculum moves on when the training batches show mastery
-                state["batch_errors"] = state["batch_errors"][-curriculum.patience:] + [
-                    errors_per_sequence(logits, batch.targets, batch.mask, task.loss_kind)]
+                errors = sequence_errors(logits, batch.targets, batch.mask, task.loss_kind)[0]
+                state["batch_errors"] = state["batch_errors"][-curriculum.patience:] + [errors.float().mean().item()]
                 state["progress"], rose = curriculum.advance(state["progress"], state["batch_errors"])
                 if rose:
                     state["batch_errors"] = []
