@@ -30,10 +30,11 @@ import weakref
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ntm import memory
+from ntm import kernels, memory
 from ntm.controller import CONTROLLERS
 from ntm.errors import ConfigError
 from ntm.heads import HeadParameters, activate, activate_backward, head_sizes
@@ -54,6 +55,7 @@ class NTMState(NamedTuple):
 
 MEMORY_INITS = ("constant", "learned", "random")
 WEIGHTING_INITS = ("learned", "one_hot")
+ENGINES = ("auto", "numba", "torch")
 
 
 @dataclass
@@ -91,13 +93,17 @@ class NTMConfig:
     # torch.compile the fused training step (COMPILE_STEPS time steps per compiled call; inference
     # stays eager; falls back to eager, with a warning, where compiling fails)
     compile: bool = False
+    # how the fused path runs: "numba" = the episode as two numba kernels (ntm.kernels: CPU, one LSTM
+    # layer; several times faster there), "torch" = PyTorch operations (any device and controller),
+    # "auto" = numba where it applies (CPU tensors, one LSTM layer, compile off), else torch
+    engine: str = "auto"
 
     def __post_init__(self):
         for name in ("controller_size", "controller_layers", "N", "M", "read_heads", "write_heads"):
             _check_int(name, getattr(self, name), 1)
         _check_int("shift_range", self.shift_range, 0)
         choices = {"controller": tuple(CONTROLLERS), "memory_init": MEMORY_INITS,
-                   "weighting_init": WEIGHTING_INITS}
+                   "weighting_init": WEIGHTING_INITS, "engine": ENGINES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"NTM option {name} must be one of {', '.join(allowed)}, "
@@ -110,6 +116,9 @@ class NTMConfig:
             raise ConfigError(f"NTM option clip_value must be a positive number or absent, got {clip!r}")
         if not isinstance(self.compile, bool):
             raise ConfigError(f"NTM option compile must be true or false, got {self.compile!r}")
+        if self.engine == "numba" and (self.controller != "lstm" or self.controller_layers != 1 or self.compile):
+            raise ConfigError("NTM option engine = \"numba\" needs controller = \"lstm\", controller_layers = 1 "
+                              "and compile = false; use engine = \"auto\" or \"torch\"")
 
 
 def _check_int(name: str, value, low: int) -> None:
@@ -217,6 +226,8 @@ class NTM(nn.Module):
         params = [*self.controller.step_parameters(), self.heads.weight, self.heads.bias]
         if torch.is_grad_enabled() and any(t.requires_grad for t in [gx, state.M, w_0, state.r, *params]):
             h, r = _FusedEpisode.apply(self, T_in, keep, gx, state.M, w_0, state.r, *params)
+        elif self._numba_engine(gx):             # inference
+            h, r, _ = self._numba_loop(gx, state.M, w_0, state.r, keep, T_in, save=False)
         else:                                    # inference: eager (a compile per batch size would cost more)
             h, r, _ = self._fused_loop(gx, state.M, w_0, state.r, keep, T_in, save=False, compiled=False)
         features = torch.cat([h, r.flatten(2)], dim=2)                              # (T_out, B, U + R*M)
@@ -276,6 +287,71 @@ class NTM(nn.Module):
     def _clip(self, raw: Tensor) -> Tensor:
         c = self.config.clip_value
         return raw if c is None else raw.clamp(-c, c)
+
+    # -- fused path through numba (ntm.kernels): the whole episode in one call each way
+
+    def _numba_engine(self, x: Tensor) -> bool:
+        """Whether an episode on x's device and dtype runs through `ntm.kernels` (see NTMConfig.engine).
+        Raises ConfigError when engine = "numba" is asked for where it cannot run."""
+        cfg = self.config
+        fits = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+        if cfg.engine == "numba" and not fits:
+            raise ConfigError(f"NTM engine \"numba\" runs on CPU float32/float64 tensors, got {x.device} "
+                              f"{x.dtype}; use engine = \"auto\"")
+        return fits and cfg.engine != "torch" and not cfg.compile and cfg.controller == "lstm" \
+            and cfg.controller_layers == 1
+
+    def _numba_loop(self, gx: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Tensor], T_in: int, save: bool):
+        """`_fused_loop` through `kernels.episode_forward`, the batch split over `kernels.threads()`.
+        Returns (h (T_out, B, U), r (T_out, B, R, M), saved)."""
+        T, B = gx.shape[0], gx.shape[1]
+        mask = np.zeros((T, B), dtype=bool)                       # (T, B) True: padding, state kept
+        if keep:
+            mask[:len(keep)] = torch.stack(keep).cpu().numpy()
+        cfg, gx, M, w, r = self.config, _array(gx), _array(M.transpose(1, 2)), _array(w), _array(r)
+        weights = (_array(self.controller.weight_rh[0].t()), _array(self.heads.weight.t()), _array(self.heads.bias))
+
+        def run(part: slice):
+            saved, handle = kernels.saved_arrays(T, part.stop - part.start, cfg.controller_size,
+                                                 self.heads.out_features, self.R, self.W, cfg.M, cfg.N, gx.dtype, save)
+            Hs, Rs = kernels.episode_forward(
+                np.ascontiguousarray(gx[:, part]), np.ascontiguousarray(mask[:, part]), M[part], w[part], r[part],
+                *weights, float(cfg.clip_value or 0.0), self.R, self.S, saved, save)
+            return torch.from_numpy(Hs), torch.from_numpy(Rs), saved, handle
+
+        parts = kernels.batch_parts(B, kernels.threads())
+        out = kernels.run_parts(run, parts)
+        Hs, Rs = torch.cat([o[0] for o in out], dim=1), torch.cat([o[1] for o in out], dim=1)
+        return Hs[T_in:], Rs[T_in:].view(T - T_in, B, self.R, self.config.M), (parts, out, mask)
+
+    def _numba_backward(self, saved, T_in: int, dH: Tensor, dR: Tensor):
+        """`_fused_backward` through `kernels.episode_backward` (each part of the batch on its thread),
+        with the weight gradients formed once for the episode from the saved inputs and gate gradients."""
+        parts, out, mask = saved
+        T, B = mask.shape
+        U, RM = self.config.controller_size, self.R * self.config.M
+        dH_all, dR_all = dH.new_zeros(T, B, U), dH.new_zeros(T, B, RM)
+        dH_all[T_in:], dR_all[T_in:] = dH, dR.reshape(T - T_in, B, RM)
+        dH_all, dR_all = dH_all.numpy(), dR_all.numpy()
+        weights = (_array(self.controller.weight_rh[0]), _array(self.heads.weight))
+        clip = float(self.config.clip_value or 0.0)
+
+        def run(i: int):
+            part = parts[i]
+            return tuple(torch.from_numpy(a) for a in kernels.episode_backward(
+                np.ascontiguousarray(dH_all[:, part]), np.ascontiguousarray(dR_all[:, part]),
+                np.ascontiguousarray(mask[:, part]), out[i][2], *weights, clip, self.R, self.S))
+
+        grads_in = kernels.run_parts(run, list(range(len(parts))))
+        dZ, draw = torch.cat([g[0] for g in grads_in], dim=1), torch.cat([g[1] for g in grads_in], dim=1)
+        dM, dw, dr = (torch.cat([g[k] for g in grads_in]) for k in (2, 3, 4))
+        X = torch.cat([torch.from_numpy(o[2][0]) for o in out], dim=1)     # (T, B, R*M + U) controller inputs
+        Hs, draw_flat = torch.cat([o[0] for o in out], dim=1).flatten(0, 1), draw.flatten(0, 1)
+        grads = self.controller.weight_grads([X.flatten(0, 1)], [dZ.flatten(0, 1)]) + [
+            draw_flat.t() @ Hs, draw_flat.sum(0)]
+        for o in out:
+            kernels.release(o[3])                                 # X is read: the arrays may be reused
+        return dZ, dM.transpose(1, 2), dw, dr.view(B, self.R, self.config.M), grads
 
     # -- fused path: one step, its gradient, and the loop over an episode
 
@@ -443,13 +519,18 @@ class _FusedEpisode(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, model, T_in, keep, gx, M_0, w_0, r_0, *params):
-        h, r, saved = model._fused_loop(gx, M_0, w_0, r_0, keep, T_in, save=True, compiled=model.config.compile)
+        ctx.numba = model._numba_engine(gx)
+        if ctx.numba:
+            h, r, saved = model._numba_loop(gx, M_0, w_0, r_0, keep, T_in, save=True)
+        else:
+            h, r, saved = model._fused_loop(gx, M_0, w_0, r_0, keep, T_in, save=True, compiled=model.config.compile)
         ctx.model, ctx.T_in, ctx.saved = model, T_in, saved
         return h, r
 
     @staticmethod
     def backward(ctx, dH, dR):
-        dgx, dM, dw, dr, grads = ctx.model._fused_backward(ctx.saved, ctx.T_in, dH, dR)
+        run = ctx.model._numba_backward if ctx.numba else ctx.model._fused_backward
+        dgx, dM, dw, dr, grads = run(ctx.saved, ctx.T_in, dH, dR)
         ctx.saved = None                                         # free the episode's activations
         return (None, None, None, dgx, dM, dw, dr, *grads)
 
@@ -499,6 +580,11 @@ def _keep_masks(T_in: int, input_lengths: Tensor | None) -> list[Tensor]:
     pad = T_in - input_lengths.to(torch.long)                                     # (B,)
     steps = int(pad.max())
     return list((torch.arange(steps, device=pad.device).unsqueeze(1) < pad).unbind(0))
+
+
+def _array(t: Tensor) -> np.ndarray:
+    """A CPU tensor as a C-contiguous numpy array (no copy when it already is one)."""
+    return t.detach().contiguous().numpy()
 
 
 def _where(keep: Tensor, old: Tensor, new: Tensor) -> Tensor:

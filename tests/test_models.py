@@ -120,9 +120,10 @@ NTM_CONFIGS = [
 ]
 
 
+@pytest.mark.parametrize("engine", ["auto", "torch"])     # auto: numba where it applies (tests/test_kernels.py)
 @pytest.mark.parametrize("options", NTM_CONFIGS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
-def test_fused_path_equals_reference_in_values_and_gradients(options):
-    model = small("ntm", **options)
+def test_fused_path_equals_reference_in_values_and_gradients(options, engine):
+    model = small("ntm", engine=engine, **options)
     x, lens = right_aligned([5, 3, 0], 5, seed=1)
     for lengths in (None, lens):
         y = model(x, 4, lengths)
@@ -144,14 +145,15 @@ def test_every_parameter_learns():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("engine", ["numba", "torch"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("memory_init_value", [0.0, 1e-6])
-def test_saturated_heads_keep_values_and_gradients_finite(dtype, memory_init_value):
+def test_saturated_heads_keep_values_and_gradients_finite(dtype, memory_init_value, engine):
     """Head weights x 1000 saturate everything (beta and gamma in the hundreds to thousands, g at 0
     or 1, s one-hot, a zero memory): values and gradients stay finite. (The true gradients reach
     ~1e15 here, through 1 / ||M(i)|| of nearly empty rows; much further and float32 overflows, as
     the exact derivative would.)"""
-    model = small("ntm", dtype=dtype, memory_init_value=memory_init_value)
+    model = small("ntm", dtype=dtype, memory_init_value=memory_init_value, engine=engine)
     with torch.no_grad():
         model.heads.weight.mul_(1e3)
     x, lens = right_aligned([6, 2], 6, dtype=dtype)

@@ -1,0 +1,488 @@
+"""The NTM's fused training episode on the CPU as two numba kernels: every step forward in one call,
+every step's hand-derived gradient in another.
+
+Same computation as `NTM._forward_step` / `NTM._backward_step` (the equations of `ntm.memory` with the
+gradients derived in `memory.step_backward`, the LSTM of `ntm.controller`, the activations of
+`ntm.heads`), for the default family: one LSTM layer as controller, any number of read and write heads,
+any shift range, optional clipping. Other controllers use the torch fused path. Why: on a CPU a
+PyTorch step is some 250 small operations whose dispatch costs more than their arithmetic; here a
+step is two matrix products (BLAS, through scipy) and per-sample loops over a memory that fits in
+the L1 cache, run on numba's threads (`numba.set_num_threads`; `NTM` sets it to torch's thread count).
+tests/test_kernels.py checks values and gradients against the reference path.
+
+Layouts (numpy arrays of one float dtype, C-contiguous; T steps, B samples; U controller units;
+H = R + W heads, read heads first; S = 2 shift_range + 1 shifts; P head outputs):
+    gx    (T, B, 4U)        the controller's input term per step (`LSTMController.project`)
+    keep  (T, B) bool       True: sample b is padding at step t, its state does not change
+    mem   (B, M, N)         memory, each sample's N locations side by side per component (the
+                            layout `NTM.initial_state` keeps, transposed from the paper's N x M)
+    w     (B, H, N)         weightings;  r (B, R*M) read vectors, flattened
+    WT    (R*M + U, 4U)     the LSTM's recurrent weights, transposed: X = [r_{t-1}, h_{t-1}] -> gates
+    WhT   (U, P), bh (P,)   the head layer, transposed
+Gates are (i, f, o, g) as in `LSTMController`; head outputs k | beta | g | s | gamma | e | a as in
+`ntm.heads`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit
+
+# numba's np.dot calls the BLAS that scipy ships (OpenBLAS), loaded at the first compile. Its own
+# threads would compete with the batch's threads (`run_parts`) for the same cores: 2 parts on 2 cores
+# ran at 0.55x instead of 1.4x. Single-threaded unless the user chose otherwise (numpy's BLAS, loaded
+# before this line, is not affected).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from ntm.memory import EPS
+
+# fast-math without "nnan"/"ninf": sums may be reordered and vectorised, but NaN and Inf still
+# propagate (the trainer's guard must see them)
+_FLAGS = {"nsz", "arcp", "contract", "reassoc"}
+_jit = njit(cache=True, fastmath=_FLAGS)
+
+
+# Every helper computes in its arrays' dtype: `one` (or `dtype.type(...)`) is 1 of that dtype, since a
+# Python float literal would turn float32 arithmetic into float64 (slower, not vectorised as well).
+
+@_jit
+def _sigmoid(x, one):
+    return one / (one + np.exp(-x))
+
+
+@_jit
+def _tanh(x, one):
+    """tanh x = 2 sigmoid(2x) - 1 (libm's tanh costs several exps here)."""
+    return (one + one) / (one + np.exp(-(x + x))) - one
+
+
+@_jit
+def _softplus(x, one):
+    return x if x > 20 else np.log1p(np.exp(x))                # torch's softplus (threshold 20)
+
+
+@_jit
+def _softmax_(x, scale):
+    """x <- softmax(scale (x - max x)) in place, as eqs. 5 and 9 (the max subtracted first)."""
+    mx = x.max()
+    total = x.dtype.type(0)
+    for i in range(x.shape[0]):
+        x[i] = np.exp(scale * (x[i] - mx))
+        total += x[i]
+    for i in range(x.shape[0]):
+        x[i] /= total
+
+
+@_jit
+def _add_rolled(out, scale, x, d):
+    """out += scale * roll(x, d), i.e. out[i] += scale * x[(i - d) mod N] (torch.roll's direction)."""
+    N = x.shape[0]
+    d %= N
+    for i in range(d):
+        out[i] += scale * x[N - d + i]
+    for i in range(d, N):
+        out[i] += scale * x[i - d]
+
+
+@_jit
+def _dot_rolled(a, x, d):
+    """sum_i a[i] roll(x, d)[i] = sum_i a[i] x[(i - d) mod N], without a modulo per element."""
+    N = x.shape[0]
+    d %= N
+    total = x.dtype.type(0)
+    for i in range(d):
+        total += a[i] * x[N - d + i]
+    for i in range(d, N):
+        total += a[i] * x[i - d]
+    return total
+
+
+# ---------------------------------------------------------------- the saved values, reused
+
+_FREE: dict = {}      # free sets of saved arrays, by batch size, sizes and dtype
+
+
+def saved_arrays(T: int, B: int, U: int, P: int, R: int, W: int, M: int, N: int, dtype, save: bool) -> tuple:
+    """Arrays for what `episode_forward` saves (uninitialised; every value read is written first):
+    (X, ifo, g, c_prev, tanh_c, raw, act, k_inv, M_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new,
+    erased), each (T, B, ...), or (1, B, ...) when not save; and a handle for `release`. A set given
+    back is reused (its first T steps): the first write to a fresh array costs a page fault per
+    4 KiB, which was some 40% of a training step at batch 32."""
+    key = (B, U, P, R, W, M, N, np.dtype(dtype).str, save)
+    Ts, H = (T if save else 1), R + W
+    free = _FREE.get(key, [])
+    arrays = free.pop() if free and free[-1][0].shape[0] >= Ts else None
+    if arrays is None:
+        shapes = [(R * M + U,), (3 * U,), (U,), (U,), (U,), (P,), (P,), (H,), (N,)] + [(H, N)] * 7
+        arrays = tuple(np.empty((Ts, B) + sh, dtype) for sh in shapes) + (
+            np.empty((Ts, B if save else 1, W, M, N), dtype),)
+    return tuple(a[:Ts] for a in arrays), (key, arrays)
+
+
+def release(handle) -> None:
+    """Give back a set from `saved_arrays` (by its handle) once its backward pass is done."""
+    key, arrays = handle
+    free = _FREE.setdefault(key, [])
+    if len(free) < 4:
+        free.append(arrays)
+        free.sort(key=lambda a: a[0].shape[0])                 # the longest last: tried first
+
+
+# ---------------------------------------------------------------- one sample, one step, forward
+
+@_jit
+def _lstm_cell(z, gx, c, h_new, c_new, ifo, g, c_prev, tanh_c):
+    """Gates from z + gx (4U,); writes h_new, c_new and what the gradient needs (LSTMController)."""
+    U, one = c.shape[0], c.dtype.type(1)
+    for u in range(U):
+        i_, f_ = _sigmoid(z[u] + gx[u], one), _sigmoid(z[U + u] + gx[U + u], one)
+        o_, g_ = _sigmoid(z[2 * U + u] + gx[2 * U + u], one), _tanh(z[3 * U + u] + gx[3 * U + u], one)
+        cc = f_ * c[u] + i_ * g_
+        tc = _tanh(cc, one)
+        ifo[u], ifo[U + u], ifo[2 * U + u], g[u], c_prev[u], tanh_c[u] = i_, f_, o_, g_, c[u], tc
+        c_new[u], h_new[u] = cc, o_ * tc
+
+
+@_jit
+def _activate(z, bh, clip, raw, act, H, W, M, S):
+    """Head output raw = clip(z + bh), then every activation of `ntm.heads.activate` into act (P,)."""
+    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
+    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    one = act.dtype.type(1)
+    for p in range(raw.shape[0]):
+        x = z[p] + bh[p]
+        raw[p] = min(max(x, -clip), clip) if clip > 0 else x
+    for p in range(ob):
+        act[p] = _tanh(raw[p], one)                                        # k
+    for hh in range(H):
+        act[ob + hh] = _softplus(raw[ob + hh], one)                        # beta
+        act[og + hh] = _sigmoid(raw[og + hh], one)                         # g
+        act[ogam + hh] = one + _softplus(raw[ogam + hh], one)              # gamma
+        s = act[o_s + hh * S:o_s + (hh + 1) * S]
+        s[:] = raw[o_s + hh * S:o_s + (hh + 1) * S]
+        _softmax_(s, one)                                                  # s
+    for p in range(oe, oa):
+        act[p] = _sigmoid(raw[p], one)                                     # e
+    for p in range(oa, raw.shape[0]):
+        act[p] = _tanh(raw[p], one)                                        # a
+
+
+@_jit
+def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new, erased, save):
+    """Address every head (eqs. 5-9), read (2), erase and add (3-4) for one sample, in place on
+    mem (M, N), w (H, N), r (R*M,); the intermediate values go to the other arrays (per head (H, N);
+    erased (W, M, N): the memory before each write head's erase, only if save)."""
+    M, N = mem.shape
+    H = w.shape[0]
+    W, shift_r = H - R, S // 2
+    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
+    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    zero, one, eps = mem.dtype.type(0), mem.dtype.type(1), mem.dtype.type(EPS)
+    M_inv[:] = zero
+    for j in range(M):
+        for i in range(N):
+            M_inv[i] += mem[j, i] * mem[j, i]
+    for i in range(N):
+        M_inv[i] = one / np.sqrt(M_inv[i] + eps)
+    w_prev[:] = w
+    for hh in range(H):
+        k = act[hh * M:(hh + 1) * M]
+        total = zero
+        for j in range(M):
+            total += k[j] * k[j]
+        ki = one / np.sqrt(total + eps)
+        k_inv[hh] = ki
+        Kh = K[hh]
+        Kh[:] = zero
+        for j in range(M):
+            for i in range(N):
+                Kh[i] += k[j] * mem[j, i]
+        for i in range(N):
+            Kh[i] *= ki * M_inv[i]                                         # eq. 6
+        wc = w_c[hh]
+        wc[:] = Kh
+        _softmax_(wc, act[ob + hh])                                        # eq. 5
+        gate, wp, wg = act[og + hh], w_prev[hh], w_g[hh]
+        for i in range(N):
+            wg[i] = wp[i] + gate * (wc[i] - wp[i])                         # eq. 7 (torch.lerp)
+        s, wt = act[o_s + hh * S:o_s + (hh + 1) * S], w_tilde[hh]
+        for i in range(N):
+            wt[i] = s[shift_r] * wg[i]                                     # eq. 8: shift 0, then the others
+        for m in range(S):
+            if m != shift_r:
+                _add_rolled(wt, s[m], wg, m - shift_r)
+        lw, wn = log_w[hh], w[hh]
+        for i in range(N):
+            lw[i] = np.log(max(wt[i], eps))
+        wn[:] = lw
+        _softmax_(wn, act[ogam + hh])                                      # eq. 9, in log space
+    w_new[:] = w
+    for hh in range(R):                                                    # eq. 2
+        for j in range(M):
+            total = zero
+            for i in range(N):
+                total += w[hh, i] * mem[j, i]
+            r[hh * M + j] = total
+    for hw in range(W):                                                    # eq. 3, head by head
+        if save:
+            erased[hw] = mem
+        for j in range(M):
+            e = act[oe + hw * M + j]
+            for i in range(N):
+                mem[j, i] -= mem[j, i] * w[R + hw, i] * e
+    for hw in range(W):                                                    # eq. 4
+        for j in range(M):
+            a = act[oa + hw * M + j]
+            for i in range(N):
+                mem[j, i] += w[R + hw, i] * a
+
+
+# ---------------------------------------------------------------- the episode, forward
+
+@njit(cache=True, fastmath=_FLAGS, nogil=True)
+def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save):
+    """All T steps. Returns (Hs (T, B, U) every step's h_t, Rs (T, B, R*M) every step's r_t); what
+    `episode_backward` needs goes to saved (arrays from `saved_arrays`), for every step if save,
+    else only the last step's (inference: no history kept). clip <= 0: no clipping of the head output."""
+    T, B, G = gx.shape
+    M, N, H = mem0.shape[1], mem0.shape[2], w0.shape[1]
+    U, W, RM, dt = G // 4, H - R, R * M, gx.dtype
+    mem, w, r = mem0.copy(), w0.copy(), r0.reshape(B, RM).copy()
+    h, c = np.zeros((B, U), dt), np.zeros((B, U), dt)
+    hn, cn = np.empty((B, U), dt), np.empty((B, U), dt)
+    Hs, Rs = np.empty((T, B, U), dt), np.empty((T, B, RM), dt)
+    # saved per step (index ts): controller, head output, addressing, memory before each erase
+    (X, ifo, g, c_prev, tanh_c, raw, act, k_inv, M_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new,
+     erased) = saved
+    sb = 1 if save else 0                                                  # inference: one erased slot
+    for t in range(T):
+        ts = t if save else 0
+        Xt = X[ts]                                                         # [r_{t-1}, h_{t-1}]
+        Xt[:, :RM] = r
+        Xt[:, RM:] = h
+        z = np.dot(Xt, WT)                                                 # (B, 4U)
+        for b in range(B):
+            _lstm_cell(z[b], gx[t, b], c[b], hn[b], cn[b], ifo[ts, b], g[ts, b], c_prev[ts, b], tanh_c[ts, b])
+        Hs[t] = hn
+        z_heads = np.dot(hn, WhT)                                          # (B, P)
+        for b in range(B):
+            if not keep[t, b]:                                             # padding: state kept
+                h[b], c[b] = hn[b], cn[b]
+                _activate(z_heads[b], bh, clip, raw[ts, b], act[ts, b], H, W, M, S)
+                _memory_step(act[ts, b], mem[b], w[b], r[b], R, S, M_inv[ts, b], k_inv[ts, b], K[ts, b],
+                             w_c[ts, b], w_g[ts, b], w_tilde[ts, b], log_w[ts, b], w_prev[ts, b],
+                             w_new[ts, b], erased[ts, b * sb], save)
+            Rs[t, b] = r[b]
+    return Hs, Rs
+
+
+# ---------------------------------------------------------------- one sample, one step, backward
+
+@_jit
+def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w,
+                          w_prev, erased, dwt, Qs, dv, dwg):
+    """Gradient of `_memory_step` for one sample (derivations in `memory.step_backward`): from dmem
+    (M, N), dw (H, N), dr (R*M,) of its outputs, in place, to those of its inputs; the head parameters'
+    gradients go to d_act (P,). w: the weightings it produced. dwt, Qs, dv, dwg: scratch."""
+    M, N = dmem.shape
+    H = w.shape[0]
+    W, shift_r = H - R, S // 2
+    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
+    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    Mp = erased[0]                                                         # memory before the step
+    zero, eps = dmem.dtype.type(0), dmem.dtype.type(EPS)
+    dwt[:] = dw
+    for hw in range(W):                                                    # eq. 4 (add)
+        for j in range(M):
+            a, total = act[oa + hw * M + j], zero
+            for i in range(N):
+                total += w[R + hw, i] * dmem[j, i]
+                dwt[R + hw, i] += a * dmem[j, i]
+            d_act[oa + hw * M + j] = total
+    for hw in range(W - 1, -1, -1):                                        # eq. 3 (erase), last head first
+        Xe = erased[hw]
+        for j in range(M):
+            e, total = act[oe + hw * M + j], zero
+            for i in range(N):
+                p = dmem[j, i] * Xe[j, i]
+                dwt[R + hw, i] -= e * p
+                total += w[R + hw, i] * p
+                dmem[j, i] -= dmem[j, i] * w[R + hw, i] * e
+            d_act[oe + hw * M + j] = -total
+    for hh in range(R):                                                    # eq. 2 (read)
+        for j in range(M):
+            drj = dr[hh * M + j]
+            for i in range(N):
+                dmem[j, i] += w[hh, i] * drj
+                dwt[hh, i] += drj * Mp[j, i]
+    Qs[:] = zero
+    for hh in range(H):
+        wh, lw, wt, wg, wc, wp, Kh = w[hh], log_w[hh], w_tilde[hh], w_g[hh], w_c[hh], w_prev[hh], K[hh]
+        gamma, beta, gate = act[ogam + hh], act[ob + hh], act[og + hh]
+        s = act[o_s + hh * S:o_s + (hh + 1) * S]
+        total, dgamma = zero, zero
+        for i in range(N):
+            total += wh[i] * dwt[hh, i]
+        for i in range(N):                                                 # eq. 9 (sharpen)
+            v = wh[i] * (dwt[hh, i] - total)
+            dgamma += v * lw[i]
+            dv[i] = gamma * v / wt[i] if wt[i] >= eps else zero             # dv: dw~
+        for m in range(S):                                                 # eq. 8 (shift)
+            d_act[o_s + hh * S + m] = _dot_rolled(dv, wg, m - shift_r)
+        for i in range(N):
+            dwg[i] = s[shift_r] * dv[i]
+        for m in range(S):
+            if m != shift_r:
+                _add_rolled(dwg, s[m], dv, shift_r - m)                    # the adjoint shift
+        dg, total = zero, zero
+        for i in range(N):                                                 # eq. 7 (interpolation)
+            dg += dwg[i] * (wc[i] - wp[i])
+            dw[hh, i] = dwg[i] - gate * dwg[i]                             # dw_prev
+            dwg[i] *= gate                                                 # dwg: dw^c
+            total += wc[i] * dwg[i]
+        dbeta, sq, ki = zero, zero, k_inv[hh]
+        for i in range(N):                                                 # eq. 5 (content)
+            dz = wc[i] * (dwg[i] - total)
+            dbeta += dz * Kh[i]
+            q = beta * dz * Kh[i]
+            Qs[i] += q
+            sq += q
+            dv[i] = beta * dz * ki * M_inv[i]                              # dv: D
+        k = act[hh * M:(hh + 1) * M]
+        for j in range(M):                                                 # eq. 6 (cosine)
+            total = zero
+            for i in range(N):
+                total += dv[i] * Mp[j, i]
+                dmem[j, i] += dv[i] * k[j]
+            d_act[hh * M + j] = total - sq * ki * ki * k[j]
+        d_act[ob + hh], d_act[og + hh], d_act[ogam + hh] = dbeta, dg, dgamma
+    for j in range(M):
+        for i in range(N):
+            dmem[j, i] -= Mp[j, i] * Qs[i] * M_inv[i] * M_inv[i]
+
+
+@_jit
+def _activate_backward(d_act, raw, act, clip, draw, H, W, M, S):
+    """Gradient of `_activate` (ntm.heads.activate_backward, then the clip's mask) into draw (P,)."""
+    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
+    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    zero, one = draw.dtype.type(0), draw.dtype.type(1)
+    for p in range(ob):
+        draw[p] = d_act[p] * (one - act[p] * act[p])
+    for hh in range(H):
+        draw[ob + hh] = d_act[ob + hh] * _sigmoid(raw[ob + hh], one)
+        draw[og + hh] = d_act[og + hh] * act[og + hh] * (one - act[og + hh])
+        draw[ogam + hh] = d_act[ogam + hh] * _sigmoid(raw[ogam + hh], one)
+        total = zero
+        for m in range(o_s + hh * S, o_s + (hh + 1) * S):
+            total += act[m] * d_act[m]
+        for m in range(o_s + hh * S, o_s + (hh + 1) * S):
+            draw[m] = act[m] * (d_act[m] - total)
+    for p in range(oe, oa):
+        draw[p] = d_act[p] * act[p] * (one - act[p])
+    for p in range(oa, raw.shape[0]):
+        draw[p] = d_act[p] * (one - act[p] * act[p])
+    if clip > 0:
+        for p in range(raw.shape[0]):
+            if not abs(raw[p]) < clip:
+                draw[p] = zero
+
+
+@_jit
+def _lstm_cell_backward(dh, dc, ifo, g, c_prev, tanh_c, dz):
+    """Gradient of `_lstm_cell` (LSTMController.step_backward): dh (U,) of h_t from every use, dc (U,)
+    of c_t in place -> dc of c_{t-1}; the gate gradients to dz (4U,)."""
+    U, one = dh.shape[0], dh.dtype.type(1)
+    for u in range(U):
+        i_, f_, o_, g_, tc = ifo[u], ifo[U + u], ifo[2 * U + u], g[u], tanh_c[u]
+        dct = dc[u] + dh[u] * o_ * (one - tc * tc)
+        dz[u] = dct * g_ * i_ * (one - i_)
+        dz[U + u] = dct * c_prev[u] * f_ * (one - f_)
+        dz[2 * U + u] = dh[u] * tc * o_ * (one - o_)
+        dz[3 * U + u] = dct * i_ * (one - g_ * g_)
+        dc[u] = dct * f_
+
+
+# ---------------------------------------------------------------- the episode, backward
+
+@njit(cache=True, fastmath=_FLAGS, nogil=True)
+def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
+    """The gradient of `episode_forward` (saved from a run with save=True), last step first.
+
+    dH (T, B, U), dR (T, B, R*M): gradients of its outputs Hs and Rs. Wrh (4U, R*M + U) and Wh (P, U):
+    the weights untransposed. Returns
+    (dZ (T, B, 4U) gate gradients, also the gradient of gx; draw (T, B, P) head-output gradients;
+    dM_0 (B, M, N); dw_0 (B, H, N); dr_0 (B, R*M)). The weight gradients are then dZ^T X and
+    draw^T Hs summed over all steps (see `NTM._numba_backward`)."""
+    (X, ifo, g, c_prev, tanh_c, raw, act, k_inv, M_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new,
+     erased) = saved
+    T, B, U = dH.shape
+    W, M, N = erased.shape[2], erased.shape[3], erased.shape[4]
+    H, P, RM = R + W, raw.shape[2], dR.shape[2]
+    dt = dH.dtype
+    dZ, draw = np.zeros((T, B, 4 * U), dt), np.zeros((T, B, P), dt)
+    dh, dc = np.zeros((B, U), dt), np.zeros((B, U), dt)
+    dmem, dw, dr = np.zeros((B, M, N), dt), np.zeros((B, H, N), dt), np.zeros((B, RM), dt)
+    d_act, dwt = np.empty((B, P), dt), np.empty((B, H, N), dt)                # scratch, one per sample
+    Qs, dv, dwg = np.empty((B, N), dt), np.empty((B, N), dt), np.empty((B, N), dt)
+    for t in range(T - 1, -1, -1):
+        for b in range(B):
+            dr[b] += dR[t, b]
+            if not keep[t, b]:
+                _memory_step_backward(act[t, b], w_new[t, b], dmem[b], dw[b], dr[b], d_act[b], R, S,
+                                      M_inv[t, b], k_inv[t, b], K[t, b], w_c[t, b], w_g[t, b], w_tilde[t, b],
+                                      log_w[t, b], w_prev[t, b], erased[t, b], dwt[b], Qs[b], dv[b], dwg[b])
+                _activate_backward(d_act[b], raw[t, b], act[t, b], clip, draw[t, b], H, W, M, S)
+        dh_heads = np.dot(draw[t], Wh)                                     # (B, U)
+        for b in range(B):
+            if not keep[t, b]:
+                dh_heads[b] += dH[t, b] + dh[b]
+                _lstm_cell_backward(dh_heads[b], dc[b], ifo[t, b], g[t, b], c_prev[t, b], tanh_c[t, b], dZ[t, b])
+        dX = np.dot(dZ[t], Wrh)                                            # (B, R*M + U)
+        for b in range(B):
+            if not keep[t, b]:                                             # padding: gradients pass
+                dr[b] = dX[b, :RM]
+                dh[b] = dX[b, RM:]
+    return dZ, draw, dmem, dw, dr
+
+
+# ---------------------------------------------------------------- the batch on several threads
+
+_THREADS: dict = {"n": None, "pool": None}
+
+
+def threads() -> int:
+    """How many threads an episode's batch is split over: `set_threads`'s value, else one per CPU
+    this process may run on. Independent of torch's thread count, which the trainer keeps at 1
+    (torch's idle OpenMP threads spin and slow these kernels down)."""
+    if _THREADS["n"] is None:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return _THREADS["n"]
+
+
+def set_threads(n: int | None) -> None:
+    """Split each batch over n threads (None: one per CPU). Raises ValueError unless n >= 1 or None."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"kernel threads must be an integer >= 1 or None, got {n!r}")
+    _THREADS["n"] = n
+
+
+def batch_parts(B: int, n: int) -> list[slice]:
+    """The batch cut into at most n contiguous parts of nearly equal size (samples are independent,
+    so each part runs as its own episode on its own thread)."""
+    n = max(1, min(n, B))
+    bounds = np.linspace(0, B, n + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def run_parts(fn, parts: list) -> list:
+    """[fn(part) for part in parts], on a thread pool when there are several (the kernels release
+    the GIL)."""
+    if len(parts) == 1:
+        return [fn(parts[0])]
+    if _THREADS["pool"] is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _THREADS["pool"] = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ntm-kernels")
+    return list(_THREADS["pool"].map(fn, parts))

@@ -1,0 +1,156 @@
+"""ntm.kernels: the numba episode (forward and hand-derived backward) against the NTM's reference path
+(the per-equation functions under autograd), in values and gradients, with padding, several heads,
+shift ranges and clipping; the batch split over threads; reuse of the saved arrays."""
+
+import copy
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from ntm import kernels
+from ntm.errors import ConfigError
+from ntm.models import build_model
+
+C_IN, C_OUT = 5, 3
+
+
+def ntm(dtype=torch.float64, seed=0, **options):
+    torch.manual_seed(seed)
+    options = {"N": 8, "M": 4, "controller_size": 16, "engine": "numba", **options}
+    return build_model("ntm", C_IN, C_OUT, **options).to(dtype)
+
+
+def right_aligned(lengths, T_in, seed=0, dtype=torch.float64):
+    lengths = torch.tensor(lengths, dtype=torch.long)
+    x = torch.randn(len(lengths), T_in, C_IN, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    real = torch.arange(T_in).unsqueeze(0) >= (T_in - lengths).unsqueeze(1)
+    return x * real.unsqueeze(2), lengths
+
+
+def values_and_grads(model, x, T_out, lengths, reference=False, seed=3):
+    run = model.reference_forward if reference else model
+    y = run(x, T_out, lengths)
+    weights = torch.randn(y.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    params = [p for p in model.parameters() if p.requires_grad]
+    return y, torch.autograd.grad((y * weights.to(y.dtype)).sum(), params)
+
+
+def assert_matches_reference(model, x, T_out, lengths, rtol=1e-9, atol=1e-12):
+    y, g = values_and_grads(model, x, T_out, lengths)
+    y_ref, g_ref = values_and_grads(model, x, T_out, lengths, reference=True)
+    torch.testing.assert_close(y, y_ref, rtol=rtol, atol=atol)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    for name, a, b in zip(names, g, g_ref):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=lambda m: f"{name}: {m}")
+    with torch.no_grad():                                        # inference keeps no history
+        torch.testing.assert_close(model(x, T_out, lengths), y_ref, rtol=rtol, atol=atol)
+
+
+CONFIGS = [
+    dict(),
+    dict(read_heads=2, write_heads=2, shift_range=2),
+    dict(read_heads=1, write_heads=3, shift_range=0),
+    dict(read_heads=3, write_heads=1, N=5, M=3),
+    dict(memory_init="learned"),
+    dict(memory_init="random"),
+    dict(weighting_init="learned"),
+    dict(clip_value=0.3),                                        # many head outputs clipped
+]
+
+
+@pytest.mark.parametrize("options", CONFIGS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_numba_episode_equals_reference(options):
+    model = ntm(**options)
+    x, lens = right_aligned([5, 3, 0, 1], 5, seed=1)
+    for lengths in (None, lens):
+        assert_matches_reference(model, x, 4, lengths)
+
+
+@settings(max_examples=25, deadline=None)
+@given(N=st.integers(1, 9), M=st.integers(1, 5), R=st.integers(1, 3), W=st.integers(1, 3),
+       shift_range=st.integers(0, 3), lengths=st.lists(st.integers(0, 4), min_size=1, max_size=4),
+       T_out=st.integers(1, 4), threads=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_numba_episode_equals_reference_for_any_shape(N, M, R, W, shift_range, lengths, T_out, threads, seed):
+    """Any memory size, head counts, shift range (wider than N too), padding and thread count."""
+    model = ntm(seed=seed, N=N, M=M, read_heads=R, write_heads=W, shift_range=shift_range)
+    x, lens = right_aligned(lengths, max(lengths), seed=seed)
+    kernels.set_threads(threads)
+    try:
+        assert_matches_reference(model, x, T_out, lens)
+    finally:
+        kernels.set_threads(None)
+
+
+def test_float32_is_as_close_to_float64_as_the_torch_path():
+    model64 = ntm(N=16, M=6, read_heads=2)
+    x, lens = right_aligned([6, 4, 6], 6, seed=2)
+    y64, g64 = values_and_grads(model64, x, 6, lens, reference=True)
+    errors = {}
+    for engine in ("numba", "torch"):
+        model = copy.deepcopy(model64).float()
+        model.config.engine = engine
+        y, g = values_and_grads(model, x.float(), 6, lens)
+        scale = max(b.abs().max().item() for b in g64)           # relative to the largest gradient
+        errors[engine] = max([(y.double() - y64).abs().max().item()] +
+                             [(a.double() - b).abs().max().item() / scale for a, b in zip(g, g64)])
+    assert errors["numba"] < 1e-4 and errors["numba"] < 10 * errors["torch"] + 1e-6, errors
+
+
+def test_the_batch_split_over_threads_changes_nothing():
+    model = ntm()
+    x, lens = right_aligned([5, 3, 0, 1, 4, 2, 5], 5, seed=4)
+    out = {}
+    for n in (1, 2, 3, 7):
+        kernels.set_threads(n)
+        try:
+            out[n] = values_and_grads(model, x, 3, lens)
+        finally:
+            kernels.set_threads(None)
+    for n in (2, 3, 7):                 # BLAS may round a row differently in a matrix of another size
+        torch.testing.assert_close(out[n][0], out[1][0], rtol=1e-12, atol=1e-14)
+        for a, b in zip(out[n][1], out[1][1]):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_saved_arrays_are_not_shared_between_live_episodes():
+    """Two forward passes before either backward (the saved arrays are reused only once given back)."""
+    model = ntm()
+    x1, l1 = right_aligned([4, 2], 4, seed=5)
+    x2, l2 = right_aligned([4, 4], 4, seed=6)
+    y1_alone, g1_alone = values_and_grads(model, x1, 3, l1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    y1, y2 = model(x1, 3, l1), model(x2, 3, l2)
+    weights = torch.randn(y1.shape, dtype=y1.dtype, generator=torch.Generator().manual_seed(3))
+    g1 = torch.autograd.grad((y1 * weights).sum(), params)
+    torch.autograd.grad(y2.sum(), params)
+    torch.testing.assert_close(y1, y1_alone, rtol=0, atol=0)
+    for a, b in zip(g1, g1_alone):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(B=st.integers(0, 100), n=st.integers(1, 8))
+def test_batch_parts_cover_the_batch_evenly(B, n):
+    parts = kernels.batch_parts(B, n)
+    assert parts[0].start == 0 and parts[-1].stop == B
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+    sizes = [p.stop - p.start for p in parts]
+    assert len(parts) == max(1, min(n, B)) and max(sizes) - min(sizes) <= 1
+
+
+def test_engine_choice():
+    assert ntm(engine="auto")._numba_engine(torch.zeros(1, dtype=torch.float64))
+    assert not ntm(engine="torch")._numba_engine(torch.zeros(1, dtype=torch.float64))
+    assert not ntm(engine="auto", controller="feedforward")._numba_engine(torch.zeros(1))
+    assert not ntm(engine="auto", controller_layers=2)._numba_engine(torch.zeros(1))
+    with pytest.raises(ConfigError, match="numba"):
+        ntm(engine="numba", controller="feedforward")
+    with pytest.raises(ConfigError, match="numba"):
+        ntm(engine="numba", controller_layers=2)
+    with pytest.raises(ConfigError, match="numba"):              # float16 is not a kernel dtype
+        ntm(engine="numba")._numba_engine(torch.zeros(1, dtype=torch.float16))
+    with pytest.raises(ConfigError, match="engine"):
+        ntm(engine="fast")
+    with pytest.raises(ValueError):
+        kernels.set_threads(0)
