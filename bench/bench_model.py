@@ -33,20 +33,24 @@ ROOT = Path(__file__).resolve().parent.parent
 BITS, CHANNELS = 8, 10
 
 
-def run_case(model: str, batch: int, compile_: bool, threads: int, length: int, mixed: bool,
+def run_case(model: str, batch: int, engine: str, threads: int, length: int, mixed: bool,
              warmup: int, iters: int, device: str = "cpu", compile_steps: int | None = None,
-             per_batch: bool = False) -> dict:
-    """Time one case in this process; returns its row of the table."""
+             per_batch: bool = False, kernel_threads: int | None = None) -> dict:
+    """Time one case in this process; returns its row of the table. engine (NTM only): "numba"
+    (ntm.kernels, the default on CPU), "torch" (eager) or "compiled" (torch.compile)."""
     import torch
     sys.path.insert(0, str(ROOT))
     import ntm.model
+    from ntm import kernels
     from ntm.models import build_model, count_parameters
 
     if compile_steps:
         ntm.model.COMPILE_STEPS = compile_steps
     torch.set_num_threads(threads)
+    kernels.set_threads(kernel_threads)
     torch.manual_seed(0)
-    options = {"compile": compile_} if model == "ntm" else {}
+    compile_ = engine == "compiled"
+    options = {"compile": compile_, "engine": "torch" if compile_ else engine} if model == "ntm" else {}
     if model == "lstm-100":                                      # the NTM controller's size, alone
         net = build_model("lstm", CHANNELS, BITS, hidden_size=100, layers=1)
     else:
@@ -97,7 +101,9 @@ def run_case(model: str, batch: int, compile_: bool, threads: int, length: int, 
         cpu.append(time.process_time() - c)
     med = statistics.median(wall)
     seqs = batch * len(data[0])                                  # sequences per iteration
-    return {"model": model, "batch": batch, "compile": compile_, "threads": threads, "length": length,
+    return {"model": model, "batch": batch, "engine": engine if model == "ntm" else None, "compile": compile_,
+            "threads": threads, "kernel_threads": kernels.threads() if model == "ntm" and engine == "numba" else None,
+            "length": length,
             "device": device, "compile_steps": ntm.model.COMPILE_STEPS if compile_ and model == "ntm" else None,
             "mixed_lengths": mixed, "per_batch_lengths": per_batch, "parameters": count_parameters(net),
             "seq_per_s": round(seqs / med, 1), "ms_per_iter": round(1e3 * med, 2),
@@ -105,21 +111,24 @@ def run_case(model: str, batch: int, compile_: bool, threads: int, length: int, 
             "warmup_s": round(warm, 1), "iterations": iters}
 
 
-def cases(batches: list[int], threads: list[int], models: list[str], compile_modes: list[bool]) -> list[dict]:
-    """The table: NTM eager and compiled at each batch size; mixed lengths and other thread counts
-    at batch 32; the LSTM baselines (the paper's 3 x 256 and one layer of 100, the NTM controller's size)."""
+def cases(batches: list[int], threads: list[int], models: list[str], engines: list[str]) -> list[dict]:
+    """The table: the NTM through each engine at each batch size; mixed lengths, one length per batch
+    and other thread counts at batch 32 (numba: kernel threads 1 too); the LSTM baselines (the
+    paper's 3 x 256 and one layer of 100, the NTM controller's size)."""
     out = []
     if "ntm" in models:
-        for compile_ in compile_modes:
+        for engine in engines:
             for b in batches:
-                out.append(dict(model="ntm", batch=b, compile=compile_, threads=threads[0], mixed=False))
-            out.append(dict(model="ntm", batch=32, compile=compile_, threads=threads[0], mixed=True))
-            out.append(dict(model="ntm", batch=32, compile=compile_, threads=threads[0], mixed=False, per_batch=True))
+                out.append(dict(model="ntm", batch=b, engine=engine, threads=threads[0], mixed=False))
+            if engine == "numba":
+                out.append(dict(model="ntm", batch=32, engine=engine, threads=threads[0], mixed=False, kernel_threads=1))
+            out.append(dict(model="ntm", batch=32, engine=engine, threads=threads[0], mixed=True))
+            out.append(dict(model="ntm", batch=32, engine=engine, threads=threads[0], mixed=False, per_batch=True))
             for t in threads[1:]:
-                out.append(dict(model="ntm", batch=32, compile=compile_, threads=t, mixed=False))
+                out.append(dict(model="ntm", batch=32, engine=engine, threads=t, mixed=False))
     for model in (m for m in ("lstm", "lstm-100") if m in models):
         for b in batches:
-            out.append(dict(model=model, batch=b, compile=False, threads=threads[0], mixed=False))
+            out.append(dict(model=model, batch=b, engine="torch", threads=threads[0], mixed=False))
     return out
 
 
@@ -132,7 +141,8 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=None, help="timed iterations per case")
     parser.add_argument("--batches", type=int, nargs="+", default=None, help="batch sizes (default 1 32 128)")
     parser.add_argument("--models", nargs="+", default=["ntm", "lstm", "lstm-100"])
-    parser.add_argument("--compile", choices=["both", "eager", "compiled"], default="both")
+    parser.add_argument("--engines", nargs="+", choices=["numba", "torch", "compiled"], default=["numba", "torch"],
+                        help="NTM engines: numba kernels (the CPU default), torch eager, torch.compile (minutes to compile)")
     parser.add_argument("--compile-steps", type=int, default=None,
                         help="time steps per compiled call (ntm.model.COMPILE_STEPS)")
     parser.add_argument("--device", default="cpu")
@@ -143,19 +153,18 @@ def main() -> int:
 
     if args.case:
         c = json.loads(args.case)
-        print(json.dumps(run_case(c["model"], c["batch"], c["compile"], c["threads"], args.length, c["mixed"],
-                                  warmup=3 if c["compile"] else 2, iters=iters, device=args.device,
-                                  compile_steps=args.compile_steps, per_batch=c.get("per_batch", False))))
+        print(json.dumps(run_case(c["model"], c["batch"], c["engine"], c["threads"], args.length, c["mixed"],
+                                  warmup=3, iters=iters, device=args.device, compile_steps=args.compile_steps,
+                                  per_batch=c.get("per_batch", False), kernel_threads=c.get("kernel_threads"))))
         return 0
 
     rows = []
     load_before = os.getloadavg()
-    header = f"{'model':9s} {'compile':7s} {'batch':>5s} {'thr':>3s} {'lengths':8s} {'seq/s':>8s} {'ms/iter':>8s} {'warm-up s':>9s}"
+    header = f"{'model':9s} {'engine':8s} {'batch':>5s} {'thr':>3s} {'k.thr':>5s} {'lengths':8s} {'seq/s':>8s} {'ms/iter':>8s} {'warm-up s':>9s}"
     print(f"device {args.device}, load average {load_before[0]:.2f}")
     print(header)
     batches = args.batches or ([32] if args.quick else [1, 32, 128])
-    modes = {"both": [False, True], "eager": [False], "compiled": [True]}[args.compile]
-    for c in cases(batches, args.threads, args.models, modes):
+    for c in cases(batches, args.threads, args.models, args.engines):
         cmd = [sys.executable, __file__, "--case", json.dumps(c), "--length", str(args.length), "--iters", str(iters),
                "--device", args.device] + (["--compile-steps", str(args.compile_steps)] if args.compile_steps else [])
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -166,7 +175,8 @@ def main() -> int:
         rows.append(row)
         lengths = (f"1..{row['length']}" if row["mixed_lengths"] else
                    f"{row['length']}/b" if row["per_batch_lengths"] else str(row["length"]))
-        print(f"{row['model']:9s} {str(row['compile']):7s} {row['batch']:5d} {row['threads']:3d} {lengths:8s} "
+        print(f"{row['model']:9s} {str(row['engine'] or '-'):8s} {row['batch']:5d} {row['threads']:3d} "
+              f"{str(row['kernel_threads'] or '-'):>5s} {lengths:8s} "
               f"{row['seq_per_s']:8.1f} {row['ms_per_iter']:8.2f} {row['warmup_s']:9.1f}", flush=True)
     import torch
     result = {"benchmark": "model training throughput (forward + backward + Adam), sequences/s",

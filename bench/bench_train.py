@@ -49,10 +49,12 @@ PRESETS = {
 
 
 def one_run(args):
-    name, overrides, max_seconds, root = args
+    name, overrides, max_seconds, root, kernel_threads = args
     import torch
     torch.set_num_threads(1)
+    from ntm import kernels
     from ntm.train import TrainConfig, train
+    kernels.set_threads(kernel_threads)                          # the NTM's numba kernels: the cores / jobs
     cfg = TrainConfig(**{**BASE, "steps": 100_000, "max_seconds": max_seconds, **overrides})
     t0 = time.time()
     res = train(cfg, Path(root) / name, progress=False, log=lambda *a: None)
@@ -79,7 +81,8 @@ def main():
     runs = {n: o for n, o in PRESETS[a.preset].items() if not a.only or n in a.only}
     with tempfile.TemporaryDirectory() as root, mp.get_context("spawn").Pool(a.jobs) as pool:
         results = []
-        for r in pool.imap_unordered(one_run, [(n, o, a.max_seconds, root) for n, o in runs.items()]):
+        kernel_threads = max(1, (os.cpu_count() or 1) // a.jobs)
+        for r in pool.imap_unordered(one_run, [(n, o, a.max_seconds, root, kernel_threads) for n, o in runs.items()]):
             results.append(r)
             cmp = " ".join(f"{c['length']}:{c['bit_errors_per_seq']:.2f}" for c in r["comparison"])
             print(f"{r['name']:<18} conv={r['converged']!s:<5} best={r['best_bits']:.4f} seq={r['sequences']:>7} "
@@ -88,7 +91,8 @@ def main():
                   flush=True)
     out = Path(os.environ.get("OUT") or Path(__file__).parent / "results")
     out.mkdir(parents=True, exist_ok=True)
-    info = {"preset": a.preset, "jobs": a.jobs, "cpus": os.cpu_count(), "base": BASE, "runs": sorted(results, key=lambda r: r["name"])}
+    info = {"preset": a.preset, "jobs": a.jobs, "cpus": os.cpu_count(),
+            "kernel_threads": max(1, (os.cpu_count() or 1) // a.jobs), "base": BASE, "runs": sorted(results, key=lambda r: r["name"])}
     (out / f"train_{a.preset}.json").write_text(json.dumps(info, indent=1))
 
 

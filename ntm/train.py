@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint as ckpt
+from . import kernels
 from .errors import ConfigError, DivergenceError
 from .evaluate import compare, format_table, memory_rows, sequence_errors
 
@@ -81,6 +82,8 @@ class TrainConfig:
     device: str = "auto"           # auto | cpu | cuda | mps
     threads: int | None = 1        # torch CPU threads: a batch-32 recurrent step is too small to split
                                    # (and a second thread that waits on a busy core costs 10×); None: torch's
+    kernel_threads: int | None = None  # the NTM's numba kernels split each batch over this many threads
+                                   # (ntm.kernels; None: one per CPU). Results depend on it in the last bits.
     compare_lengths: list | None = None  # lengths for the final comparison (None: task defaults)
     init_from: str | None = None   # start from these weights (a run directory or a .safetensors file)
 
@@ -119,6 +122,10 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
         if self.eval_every < 1 or self.checkpoint_every < 1:
             raise ConfigError("eval_every and checkpoint_every must be >= 1")
+        for name in ("threads", "kernel_threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be an integer >= 1 or absent, got {value!r}")
 
 
 def pick_device(name: str) -> torch.device:
@@ -241,6 +248,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     device = pick_device(cfg.device)
     if cfg.threads is not None and device.type == "cpu":
         torch.set_num_threads(cfg.threads)
+    kernels.set_threads(cfg.kernel_threads)
 
     task = get_task(cfg.task, **cfg.task_params)
     torch.manual_seed(cfg.seed)

@@ -148,7 +148,8 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("field,value", [("steps", 0), ("batch_size", 0), ("lr", -1.0), ("optimizer", "sgdx"),
-                                         ("device", "tpu")])
+                                         ("device", "tpu"), ("threads", 0), ("kernel_threads", 0),
+                                         ("kernel_threads", 1.5)])
 def test_bad_options_raise_config_error(field, value):
     cfg = TrainConfig(**{field: value})
     with pytest.raises(ConfigError, match=field.split("_")[0]):
