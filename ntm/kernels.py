@@ -26,6 +26,7 @@ Gates are (i, f, o, g) as in `LSTMController`; head outputs k | beta | g | s | g
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 from numba import njit
@@ -102,6 +103,7 @@ def _dot_rolled(a, x, d):
 # ---------------------------------------------------------------- the saved values, reused
 
 _FREE: dict = {}      # free sets of saved arrays, by batch size, sizes and dtype
+_FREE_LOCK = threading.Lock()
 
 
 def saved_arrays(T: int, B: int, U: int, P: int, R: int, W: int, M: int, N: int, dtype, save: bool) -> tuple:
@@ -112,8 +114,9 @@ def saved_arrays(T: int, B: int, U: int, P: int, R: int, W: int, M: int, N: int,
     4 KiB, which was some 40% of a training step at batch 32."""
     key = (B, U, P, R, W, M, N, np.dtype(dtype).str, save)
     Ts, H = (T if save else 1), R + W
-    free = _FREE.get(key, [])
-    arrays = free.pop() if free and free[-1][0].shape[0] >= Ts else None
+    with _FREE_LOCK:                                             # the batch's threads share the list
+        free = _FREE.get(key, [])
+        arrays = free.pop() if free and free[-1][0].shape[0] >= Ts else None
     if arrays is None:
         shapes = [(R * M + U,), (3 * U,), (U,), (U,), (U,), (P,), (P,), (H,), (N,)] + [(H, N)] * 7
         arrays = tuple(np.empty((Ts, B) + sh, dtype) for sh in shapes) + (
@@ -124,10 +127,11 @@ def saved_arrays(T: int, B: int, U: int, P: int, R: int, W: int, M: int, N: int,
 def release(handle) -> None:
     """Give back a set from `saved_arrays` (by its handle) once its backward pass is done."""
     key, arrays = handle
-    free = _FREE.setdefault(key, [])
-    if len(free) < 4:
-        free.append(arrays)
-        free.sort(key=lambda a: a[0].shape[0])                 # the longest last: tried first
+    with _FREE_LOCK:
+        free = _FREE.setdefault(key, [])
+        if len(free) < 4:
+            free.append(arrays)
+            free.sort(key=lambda a: a[0].shape[0])             # the longest last: tried first
 
 
 # ---------------------------------------------------------------- one sample, one step, forward

@@ -154,3 +154,25 @@ def test_engine_choice():
         ntm(engine="fast")
     with pytest.raises(ValueError):
         kernels.set_threads(0)
+
+
+def test_saved_arrays_survive_threads_checking_out_and_giving_back_at_once():
+    """The batch's threads take and give back sets of the same sizes concurrently."""
+    import threading
+    errors = []
+
+    def churn():
+        try:
+            for T in range(1, 200):
+                saved, handle = kernels.saved_arrays(T % 7 + 1, 2, 3, 5, 1, 1, 2, 4, "float64", True)
+                assert saved[0].shape == (T % 7 + 1, 2, 2 + 3)
+                kernels.release(handle)
+        except Exception as err:                                 # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=churn) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
