@@ -176,3 +176,13 @@ def test_saved_arrays_survive_threads_checking_out_and_giving_back_at_once():
     for t in threads:
         t.join()
     assert not errors
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=st.floats(-30, 30, width=32))
+def test_tanh_is_accurate_in_float32_also_near_zero(x):
+    import math
+
+    import numpy as np
+    got = float(kernels._tanh(np.float32(x), np.float32(1)))
+    assert abs(got - math.tanh(x)) <= 3e-7 * abs(math.tanh(x)) + 1e-45
