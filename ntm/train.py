@@ -43,7 +43,9 @@ from .evaluate import compare, format_table, memory_rows, sequence_errors
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a run (with the seed, a run is reproducible on the CPU)."""
+    """Everything that determines a run (with the seed, a run is reproducible on the CPU with the
+    same thread counts: the NTM's kernels split the batch over `kernel_threads`, default one per CPU,
+    and another split rounds a few last bits differently)."""
     task: str = "copy"
     task_params: dict = field(default_factory=dict)
     model: str = "ntm"
