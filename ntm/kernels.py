@@ -39,9 +39,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ntm.memory import EPS
 
-# fast-math without "nnan"/"ninf": sums may be reordered and vectorised, but NaN and Inf still
-# propagate (the trainer's guard must see them)
-_FLAGS = {"nsz", "arcp", "contract", "reassoc"}
+# fast-math limited to "nsz" (signed zeros) and "arcp" (x / y as x * (1 / y)): with "reassoc" or
+# "contract" as well, the code LLVM made depended on how the functions were compiled together, so a
+# run that compiled the kernels and a run that loaded them from numba's cache differed in the last
+# bits (and then took another path). Without "nnan"/"ninf", NaN and Inf still propagate.
+_FLAGS = {"nsz", "arcp"}
 _jit = njit(cache=True, fastmath=_FLAGS)
 
 

@@ -84,6 +84,19 @@ def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path, monkeypatch):
     assert res.best_bits == 9.0 and res.rollbacks == 2
 
 
+@pytest.mark.parametrize("polish_steps", [0, 2])
+def test_training_goes_on_polish_steps_after_converging(tmp_path, monkeypatch, polish_steps):
+    """Converged at the second evaluation (below target_bits); then polish_steps more steps; the
+    best weights are the last of equal errors."""
+    _scripted_errors(monkeypatch, [30.0, 0.005, 0.005, 0.001, 0.0, 0.0])
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "target_bits": 0.01}, steps=6, polish_steps=polish_steps)
+    messages = []
+    res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
+    assert res.converged and res.steps == 2 + polish_steps
+    assert res.best_bits == (0.005 if polish_steps == 0 else 0.001)
+    assert any(m.startswith("converged at step 2 (16 sequences)") for m in messages)
+
+
 def test_lr_drops_once_below_lr_drop_bits(tmp_path, monkeypatch):
     _scripted_errors(monkeypatch, [30.0, 4.0, 3.0, 1.0])
     cfg = TrainConfig(**{**SMALL, "eval_every": 1}, steps=4, lr=1e-3, lr_drop_bits=5.0, lr_drop_factor=0.5)
@@ -149,7 +162,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("field,value", [("steps", 0), ("batch_size", 0), ("lr", -1.0), ("optimizer", "sgdx"),
                                          ("device", "tpu"), ("threads", 0), ("kernel_threads", 0),
-                                         ("kernel_threads", 1.5)])
+                                         ("kernel_threads", 1.5), ("polish_steps", -1)])
 def test_bad_options_raise_config_error(field, value):
     cfg = TrainConfig(**{field: value})
     with pytest.raises(ConfigError, match=field.split("_")[0]):
