@@ -105,6 +105,18 @@ def _dot_rolled(a, x, d):
     return total
 
 
+@_jit
+def _offsets(H, W, M, S):
+    """Where beta, g, s, gamma, e and a start in a head output laid out as `ntm.heads.head_sizes`:
+    k (H*M) | beta (H) | g (H) | s (H*S) | gamma (H) | e (W*M) | a (W*M)."""
+    ob = H * M
+    og = ob + H
+    o_s = og + H
+    ogam = o_s + H * S
+    oe = ogam + H
+    return ob, og, o_s, ogam, oe, oe + W * M
+
+
 # ---------------------------------------------------------------- the saved values, reused
 
 _FREE: dict = {}      # free sets of saved arrays, by batch size, sizes and dtype
@@ -157,8 +169,7 @@ def _lstm_cell(z, gx, c, h_new, c_new, ifo, g, c_prev, tanh_c):
 @_jit
 def _activate(z, bh, clip, raw, act, H, W, M, S):
     """Head output raw = clip(z + bh), then every activation of `ntm.heads.activate` into act (P,)."""
-    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
-    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
     one = act.dtype.type(1)
     for p in range(raw.shape[0]):
         x = z[p] + bh[p]
@@ -186,8 +197,7 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
     M, N = mem.shape
     H = w.shape[0]
     W, shift_r = H - R, S // 2
-    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
-    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
     zero, one, eps = mem.dtype.type(0), mem.dtype.type(1), mem.dtype.type(EPS)
     M_inv[:] = zero
     for j in range(M):
@@ -298,8 +308,7 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
     M, N = dmem.shape
     H = w.shape[0]
     W, shift_r = H - R, S // 2
-    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
-    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
     Mp = erased[0]                                                         # memory before the step
     zero, eps = dmem.dtype.type(0), dmem.dtype.type(EPS)
     dwt[:] = dw
@@ -375,8 +384,7 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
 @_jit
 def _activate_backward(d_act, raw, act, clip, draw, H, W, M, S):
     """Gradient of `_activate` (ntm.heads.activate_backward, then the clip's mask) into draw (P,)."""
-    ob, og, o_s = H * M, H * M + H, H * M + 2 * H
-    ogam, oe, oa = o_s + H * S, o_s + H * S + H, o_s + H * S + H + W * M
+    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
     zero, one = draw.dtype.type(0), draw.dtype.type(1)
     for p in range(ob):
         draw[p] = d_act[p] * (one - act[p] * act[p])

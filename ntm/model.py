@@ -317,10 +317,11 @@ class NTM(nn.Module):
         def run(part: slice):
             saved, handle = kernels.saved_arrays(T, part.stop - part.start, cfg.controller_size,
                                                  self.heads.out_features, self.R, self.W, cfg.M, cfg.N, gx.dtype, save)
+            keep_part = np.ascontiguousarray(mask[:, part])               # (T, B_part), kept for backward
             Hs, Rs = kernels.episode_forward(
-                np.ascontiguousarray(gx[:, part]), np.ascontiguousarray(mask[:, part]), M[part], w[part], r[part],
+                np.ascontiguousarray(gx[:, part]), keep_part, M[part], w[part], r[part],
                 *weights, float(cfg.clip_value or 0.0), self.R, self.S, saved, save)
-            return torch.from_numpy(Hs), torch.from_numpy(Rs), saved, handle
+            return torch.from_numpy(Hs), torch.from_numpy(Rs), saved, handle, keep_part
 
         parts = kernels.batch_parts(B, kernels.threads())
         out = kernels.run_parts(run, parts)
@@ -334,17 +335,16 @@ class NTM(nn.Module):
         parts, out, mask = saved
         T, B = mask.shape
         U, RM = self.config.controller_size, self.R * self.config.M
-        dH_all, dR_all = dH.new_zeros(T, B, U), dH.new_zeros(T, B, RM)
-        dH_all[T_in:], dR_all[T_in:] = dH, dR.reshape(T - T_in, B, RM)
-        dH_all, dR_all = dH_all.numpy(), dR_all.numpy()
+        dR = dR.reshape(T - T_in, B, RM)
         weights = (_array(self.controller.weight_rh[0]), _array(self.heads.weight))
         clip = float(self.config.clip_value or 0.0)
 
         def run(i: int):
-            part, (Hs, _, saved, handle) = parts[i], out[i]
+            part, (Hs, _, saved, handle, keep_part) = parts[i], out[i]
+            dH_part, dR_part = dH.new_zeros(T, Hs.shape[1], U), dR.new_zeros(T, Hs.shape[1], RM)   # zero at input steps
+            dH_part[T_in:], dR_part[T_in:] = dH[:, part], dR[:, part]
             dZ, draw, dM, dw, dr = (torch.from_numpy(a) for a in kernels.episode_backward(
-                np.ascontiguousarray(dH_all[:, part]), np.ascontiguousarray(dR_all[:, part]),
-                np.ascontiguousarray(mask[:, part]), saved, *weights, clip, self.R, self.S))
+                dH_part.numpy(), dR_part.numpy(), keep_part, saved, *weights, clip, self.R, self.S))
             X = torch.from_numpy(saved[0]).flatten(0, 1)                        # (T*B_part, R*M + U)
             draw_flat = draw.flatten(0, 1)                                      # (T*B_part, P)
             grads = self.controller.weight_grads([X], [dZ.flatten(0, 1)]) + [

@@ -197,14 +197,16 @@ def test_a_run_that_compiles_the_kernels_equals_one_that_loads_them(tmp_path):
     import sys
     script = (
         "import sys, torch\n"
+        "from safetensors.torch import save_file\n"
         "from ntm.models import build_model\n"
         "torch.manual_seed(0)\n"
         "m = build_model('ntm', 9, 8)\n"
         "y = m(torch.randn(8, 11, 9), 10)\n"
         "y.sum().backward()\n"
-        "torch.save({'y': y.detach(), 'g': m.heads.weight.grad}, sys.argv[1])\n")
+        "save_file({'y': y.detach().contiguous(), 'g': m.heads.weight.grad}, sys.argv[1])\n")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
-    for name in ("compiled.pt", "cached.pt"):
+    from safetensors.torch import load_file
+    for name in ("compiled.safetensors", "cached.safetensors"):
         subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], env=env, check=True)
-    a, b = torch.load(tmp_path / "compiled.pt"), torch.load(tmp_path / "cached.pt")
+    a, b = load_file(tmp_path / "compiled.safetensors"), load_file(tmp_path / "cached.safetensors")
     assert torch.equal(a["y"], b["y"]) and torch.equal(a["g"], b["g"])
