@@ -9,6 +9,7 @@ A run directory is self-describing::
     RUN/config.json            the TrainConfig, the model's config and the task's parameters
     RUN/weights.safetensors    the model's latest weights (what compare/verify/plot load)
     RUN/checkpoint/            everything --resume needs: model.safetensors, best.safetensors,
+                               averaged.safetensors (the weights' moving average, if kept),
                                optimizer.safetensors, state.json (step, RNG states, optimizer
                                hyperparameters, best score, rollbacks)
     RUN/metrics.jsonl          one JSON object per evaluation
@@ -93,7 +94,8 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Ten
 
 
 # ---------------------------------------------------------------- the resume checkpoint
-def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimizer, state: dict) -> None:
+def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimizer, state: dict,
+                    averaged: dict | None = None) -> None:
     """Write RUN/checkpoint/ atomically (a new directory swapped in whole) and RUN/weights.safetensors.
 
     Raises:
@@ -108,6 +110,8 @@ def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimize
     save_tensors(tmp / "model.safetensors", weights)
     if best_weights is not None:
         save_tensors(tmp / "best.safetensors", best_weights)
+    if averaged is not None:
+        save_tensors(tmp / "averaged.safetensors", averaged)
     opt_tensors, opt_meta = optimizer_to_flat(optimizer)
     save_tensors(tmp / "optimizer.safetensors", opt_tensors)
     write_json(tmp / "state.json", {**state, "optimizer": opt_meta})
@@ -123,7 +127,8 @@ def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimize
 def load_checkpoint(run_dir: Path, device="cpu") -> dict:
     """Read RUN/checkpoint/ (or the previous one, if a crash interrupted the swap).
 
-    Returns a dict with ``model``, ``best`` (or None), ``optimizer`` (tensors) and ``state`` (JSON).
+    Returns a dict with ``model``, ``best`` and ``averaged`` (or None), ``optimizer`` (tensors) and
+    ``state`` (JSON).
 
     Raises:
         CheckpointError: no checkpoint, or a file in it is missing or corrupt.
@@ -134,9 +139,10 @@ def load_checkpoint(run_dir: Path, device="cpu") -> dict:
         ck = run_dir / "checkpoint.old"
     if not ck.exists():
         raise CheckpointError(f"{ck}: no checkpoint to resume from")
-    best = ck / "best.safetensors"
+    best, averaged = ck / "best.safetensors", ck / "averaged.safetensors"
     return {"model": load_tensors(ck / "model.safetensors", device),
             "best": load_tensors(best, device) if best.exists() else None,
+            "averaged": load_tensors(averaged, device) if averaged.exists() else None,
             "optimizer": load_tensors(ck / "optimizer.safetensors", device),
             "state": read_json(ck / "state.json")}
 

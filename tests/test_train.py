@@ -37,10 +37,12 @@ def test_resume_continues_exactly(tmp_path, curriculum):
         assert ra["max_length"] == rb["max_length"]
     if curriculum:  # a threshold of 100 bits is met at once: L rises after every 2nd batch
         assert [r["max_length"] for r in a] == [3, 5, 8, 10]
-    wa = ckpt.load_tensors(full / "checkpoint" / "model.safetensors")
-    wb = ckpt.load_tensors(part / "checkpoint" / "model.safetensors")
-    for k in wa:
-        torch.testing.assert_close(wa[k], wb[k])
+    for name in ("model", "averaged"):                    # the moving average resumes too
+        wa = ckpt.load_tensors(full / "checkpoint" / f"{name}.safetensors")
+        wb = ckpt.load_tensors(part / "checkpoint" / f"{name}.safetensors")
+        assert wa.keys() == wb.keys()
+        for k in wa:
+            torch.testing.assert_close(wa[k], wb[k])
 
 
 def test_run_directory_is_self_describing(tmp_path):
@@ -64,10 +66,33 @@ def test_existing_run_is_not_overwritten(tmp_path):
 
 
 def _scripted_errors(monkeypatch, errors):
-    """Make the trainer's evaluations return these bits per sequence, in order."""
+    """Make the trainer's evaluations return these bits per sequence, in order (the configs that use
+    it turn the moving average off: it would be a second evaluation)."""
     import ntm.train as train_module
     it = iter(errors)
     monkeypatch.setattr(train_module, "evaluate_bits", lambda *a, **k: (next(it), 0.0))
+
+
+def test_the_moving_average_is_scored_and_kept_when_better(tmp_path, monkeypatch):
+    """Each evaluation scores the weights and their moving average; the better one is logged and
+    kept as the best weights (ties: the later)."""
+    import ntm.train as train_module
+    seen = []
+
+    def evaluate(model, *a, **k):
+        seen.append((model, {n: v.clone() for n, v in model.state_dict().items()}))
+        return (10.0 if model is seen[0][0] else 5.0), 0.0  # the first call scores the trained model
+    monkeypatch.setattr(train_module, "evaluate_bits", evaluate)
+    run = tmp_path / "run"
+    res = train(TrainConfig(**{**SMALL, "eval_every": 2}, steps=6, ema_decay=0.9), run, progress=False,
+                log=lambda *_: None)
+    assert len(seen) == 6 and [m is seen[0][0] for m, _ in seen] == [True, False] * 3
+    assert [r["averaged"] for r in _metrics(run)] == [True] * 3 and res.best_bits == 5.0
+    best = ckpt.load_tensors(run / "weights.safetensors")
+    raw, avg = seen[-2][1], seen[-1][1]
+    assert any(not torch.equal(raw[k], avg[k]) for k in raw)       # an average, not a copy
+    for k in avg:
+        torch.testing.assert_close(best[k], avg[k], rtol=0, atol=0)
 
 
 def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path, monkeypatch):
@@ -75,7 +100,7 @@ def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path, monkeypatch):
     collapse_ratio times the best; each rollback multiplies lr by rollback_lr_factor, not below min_lr."""
     #         best 30   10   19 (< 2*10): no  26: yes  26: yes (lr at the floor)  9: new best
     _scripted_errors(monkeypatch, [30.0, 10.0, 19.0, 26.0, 26.0, 9.0])
-    cfg = TrainConfig(**{**SMALL, "eval_every": 1}, steps=6, lr=1e-3, min_lr=4e-4)
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0}, steps=6, lr=1e-3, min_lr=4e-4)
     res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
     rows = _metrics(tmp_path / "run")
     # a row shows the state the steps before it ran with: the rollbacks after evaluations 4 and 5
@@ -89,7 +114,7 @@ def test_training_goes_on_polish_steps_after_converging(tmp_path, monkeypatch, p
     """Converged at the second evaluation (below target_bits); then polish_steps more steps; the
     best weights are the last of equal errors."""
     _scripted_errors(monkeypatch, [30.0, 0.005, 0.005, 0.001, 0.0, 0.0])
-    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "target_bits": 0.01}, steps=6, polish_steps=polish_steps)
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0, "target_bits": 0.01}, steps=6, polish_steps=polish_steps)
     messages = []
     res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
     assert res.converged and res.steps == 2 + polish_steps
@@ -99,7 +124,7 @@ def test_training_goes_on_polish_steps_after_converging(tmp_path, monkeypatch, p
 
 def test_lr_drops_once_below_lr_drop_bits(tmp_path, monkeypatch):
     _scripted_errors(monkeypatch, [30.0, 4.0, 3.0, 1.0])
-    cfg = TrainConfig(**{**SMALL, "eval_every": 1}, steps=4, lr=1e-3, lr_drop_bits=5.0, lr_drop_factor=0.5)
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0}, steps=4, lr=1e-3, lr_drop_bits=5.0, lr_drop_factor=0.5)
     train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
     # the row logs the lr the steps before it used; the drop applies from the next step on
     assert [r["lr"] for r in _metrics(tmp_path / "run")] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4])
@@ -111,7 +136,7 @@ def test_a_stalled_run_restarts_from_new_weights(tmp_path, monkeypatch):
     _scripted_errors(monkeypatch, [30.0, 20.0, 25.0, 15.0, 14.0])
     messages = []
     tiny_ntm = {"model": "ntm", "model_params": {"controller_size": 8, "N": 8, "M": 4}}
-    cfg = TrainConfig(**{**SMALL, **tiny_ntm, "eval_every": 1}, steps=5, restart_steps=2, restart_bits=10.0,
+    cfg = TrainConfig(**{**SMALL, **tiny_ntm, "eval_every": 1, "ema_decay": 0}, steps=5, restart_steps=2, restart_bits=10.0,
                       max_restarts=1)
     res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
     assert [r["restarts"] for r in _metrics(tmp_path / "run")] == [0, 0, 1, 1, 1]
@@ -119,7 +144,7 @@ def test_a_stalled_run_restarts_from_new_weights(tmp_path, monkeypatch):
     assert sum("restarting from new random weights" in m for m in messages) == 1
     # a model without memory has no memory algorithm to find: it never restarts
     _scripted_errors(monkeypatch, [30.0, 20.0, 25.0, 15.0, 14.0])
-    res = train(TrainConfig(**{**SMALL, "eval_every": 1}, steps=5, restart_steps=2, restart_bits=10.0),
+    res = train(TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0}, steps=5, restart_steps=2, restart_bits=10.0),
                 tmp_path / "lstm", progress=False, log=messages.append)
     assert res.restarts == 0
 
@@ -162,7 +187,9 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("field,value", [("steps", 0), ("batch_size", 0), ("lr", -1.0), ("optimizer", "sgdx"),
                                          ("device", "tpu"), ("threads", 0), ("kernel_threads", 0),
-                                         ("kernel_threads", 1.5), ("polish_steps", -1)])
+                                         ("kernel_threads", 1.5), ("polish_steps", -1),
+                                         ("ema_decay", 1.0), ("ema_decay", -0.5), ("betas", [0.9]),
+                                         ("betas", [0.9, 1.0])])
 def test_bad_options_raise_config_error(field, value):
     cfg = TrainConfig(**{field: value})
     with pytest.raises(ConfigError, match=field.split("_")[0]):
