@@ -2,6 +2,7 @@
 
     python bench/bench_train.py --preset seeds  [--jobs 5] [--max-seconds 600]   # the default config, seeds 0-4
     python bench/bench_train.py --preset sweep  [--jobs 2] [--only NAME ...]     # the variants below, seeds 0-4
+    python bench/bench_train.py --preset noise  [--jobs 2]                       # ema_decay and beta2, seeds 0-9
 
 For every run: sequences and seconds until the fixed evaluation set first drops below 1 and below
 0.01 bits per sequence, the best error, rollbacks, and the comparison with the machine at longer
@@ -24,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BASE = {"task": "copy", "device": "cpu", "threads": 1, "compare_lengths": [20, 30, 50, 80, 120]}
 
 # The variants measured on 2026-12-01 (bench/README.md, "Training"), as overrides of today's defaults
-# (lr 2e-3 halved once below 1 bit/seq, one length per batch, restarts after 1,200 stalled steps).
-_OLD = {"lr": 1e-3, "lr_drop_bits": None, "max_restarts": 0}
+# (lr 2e-3 halved once below 1 bit/seq, one length per batch, restarts after 1,200 stalled steps,
+# Adam's beta2 0.99 and the weights' moving average scored: those two did not exist then).
+_OLD = {"lr": 1e-3, "lr_drop_bits": None, "max_restarts": 0, "betas": [0.9, 0.999], "ema_decay": 0}
 VARIANTS = {
     "perseq-lr1e-3": {**_OLD, "same_length": False},                     # the first defaults
     "adaptive-perseq-lr1e-3": {**_OLD, "same_length": False, "curriculum": "adaptive"},
@@ -37,6 +39,11 @@ VARIANTS = {
     "lr1e-3-restart": {**_OLD, "max_restarts": 2, "restart_steps": 1600},
 }
 
+# What the weights' moving average and Adam's beta2 0.99 (today's defaults) each add, seeds 0-9
+# (bench/README.md, "Training": "Noise").
+NOISE = {"default": {}, "b0.999": {"betas": [0.9, 0.999]}, "no-ema": {"ema_decay": 0},
+         "no-ema-b0.999": {"ema_decay": 0, "betas": [0.9, 0.999]}}
+
 REPEAT_COPY = {"task": "repeat_copy", "compare_lengths": [10, 15, 20], "max_restarts": 0}  # restarts: tuned on copy
 
 PRESETS = {
@@ -45,6 +52,7 @@ PRESETS = {
     "repeat_copy": {f"repeat_copy-s{s}": {**REPEAT_COPY, "seed": s} for s in range(3)},
     "baselines": {"repeat_copy-s0": {**REPEAT_COPY, "seed": 0}, "lstm-s0": {"seed": 0, "model": "lstm"}},
     "sweep": {f"{v}-s{s}": {**o, "seed": s} for v, o in VARIANTS.items() for s in range(5)},
+    "noise": {f"{v}-s{s}": {**o, "seed": s} for v, o in NOISE.items() for s in range(10)},
 }
 
 
