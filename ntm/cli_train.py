@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", help=f"task name (see `ntm tasks list`; default {d.task})")
     p.add_argument("--model", help=f"ntm | lstm | gru | rnn | bilstm (default {d.model})")
     p.add_argument("--config", help="TOML file with TrainConfig fields ([task_params], [model_params] tables)")
-    p.add_argument("--steps", type=int, help=f"optimizer steps at most (default {d.steps})")
+    p.add_argument("--steps", type=int, help=f"optimizer steps at most (default {d.steps}); with --resume, "
+                   "a higher limit than the run's to train on")
     p.add_argument("--batch-size", type=int, help=f"sequences per step (default {d.batch_size})")
     p.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
     p.add_argument("--optimizer", choices=("adam", "rmsprop"), help=f"default {d.optimizer}")

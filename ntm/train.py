@@ -221,6 +221,10 @@ class TrainResult:
     restarts: int = 0
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
@@ -348,6 +352,9 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     if converged and state["converged_step"] is None:            # a checkpoint from before polishing
         state["converged_step"] = state["step"]
     finished = converged and state["step"] - state["converged_step"] >= cfg.polish_steps
+    if resume and (finished or state["step"] >= cfg.steps):
+        log(f"nothing to train: the run had already converged at step {state['converged_step']}" if finished else
+            f"nothing to train: the run is at its step limit ({cfg.steps}); pass a higher --steps to go on")
     t_start = time.perf_counter() - state["seconds"]
     model.train()
     try:
@@ -468,7 +475,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
     best = "n/a" if state["best_bits"] is None else f"{state['best_bits']:.4f}"
     log(f"{verdict} best {best} bits/seq at step {state['best_step']} after "
         f"{state['sequences']:,} sequences, {state['seconds']:.0f} s ({state['sequences'] / max(state['seconds'], 1e-9):.0f} seq/s), "
-        f"{state['rollbacks']} rollbacks, {state['restarts']} restarts, {state['skipped']} skipped steps")
+        f"{_count(state['rollbacks'], 'rollback')}, {_count(state['restarts'], 'restart')}, "
+        f"{_count(state['skipped'], 'skipped step')}")
     log(f"comparison with the machine ({task.name}, 256 fixed sequences per length):")
     log(format_table(rows))
     return TrainResult(run_dir, state["step"], state["sequences"], state["seconds"], state["best_bits"],

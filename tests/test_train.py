@@ -235,3 +235,12 @@ def test_every_model_trains_on_every_task(tmp_path, model, task):
     res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
     assert res.steps == 2 and res.skipped == 0 and math.isfinite(res.best_bits)
     assert res.comparison[0]["length"] == 2
+
+
+def test_resuming_a_finished_run_says_so(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
+    messages = []
+    res = train(TrainConfig(**SMALL, steps=5), run, resume=True, progress=False, log=messages.append)
+    assert res.steps == 5 and any("nothing to train" in m and "--steps" in m for m in messages)
+    assert any(m.endswith("0 rollbacks, 0 restarts, 0 skipped steps") for m in messages)
