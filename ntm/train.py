@@ -225,6 +225,15 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def _converged(cfg: TrainConfig, state: dict) -> tuple[bool, bool]:
+    """(converged, finished): the best evaluation error is below target_bits, and polish_steps steps
+    have passed since the step that first met it (recorded in state["converged_step"])."""
+    converged = state["best_bits"] is not None and state["best_bits"] < cfg.target_bits
+    if converged and state["converged_step"] is None:
+        state["converged_step"] = state["step"]
+    return converged, converged and state["step"] - state["converged_step"] >= cfg.polish_steps
+
+
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
@@ -348,10 +357,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
             ckpt.save_tensors(run_dir / "weights.safetensors", best_weights)
 
     bar = _progress(progress, cfg.steps, state["step"])
-    converged = state["best_bits"] is not None and state["best_bits"] < cfg.target_bits
-    if converged and state["converged_step"] is None:            # a checkpoint from before polishing
-        state["converged_step"] = state["step"]
-    finished = converged and state["step"] - state["converged_step"] >= cfg.polish_steps
+    converged, finished = _converged(cfg, state)
     if resume and (finished or state["step"] >= cfg.steps):
         log(f"nothing to train: the run had already converged at step {state['converged_step']}" if finished else
             f"nothing to train: the run is at its step limit ({cfg.steps}); pass a higher --steps to go on")
@@ -420,7 +426,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                 elif bits > best + cfg.collapse_bits and bits > cfg.collapse_ratio * best:
                     # collapse: roll back to the best weights, lower the learning rate
                     model.load_state_dict(best_weights)
-                    averaged = _averaged(cfg, model)             # the average starts again there
+                    if averaged is not None:                     # the average starts again there:
+                        averaged.n_averaged.zero_()              # its next update copies the weights
                     state["lr"] = max(cfg.min_lr, state["lr"] * cfg.rollback_lr_factor)
                     state["rollbacks"] += 1
                     opt = _make_optimizer(cfg, model.parameters(), state["lr"])
@@ -430,10 +437,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     state["lr"], state["lr_dropped"] = state["lr"] * cfg.lr_drop_factor, True
                     for group in opt.param_groups:
                         group["lr"] = state["lr"]
-                converged = state["best_bits"] < cfg.target_bits
-                if converged and state["converged_step"] is None:
-                    state["converged_step"] = state["step"]
-                finished = converged and state["step"] - state["converged_step"] >= cfg.polish_steps
+                converged, finished = _converged(cfg, state)
                 stalled = (has_memory and cfg.restart_steps is not None and state["restarts"] < cfg.max_restarts
                            and state["step"] - state["attempt_start"] >= cfg.restart_steps
                            and state["best_bits"] > cfg.restart_bits)
@@ -442,7 +446,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     torch.manual_seed(cfg.seed + 1_000_003 * state["restarts"])
                     fresh = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params)
                     model.load_state_dict(fresh.state_dict())
-                    averaged = _averaged(cfg, model)
+                    if averaged is not None:
+                        averaged.n_averaged.zero_()
                     state.update(attempt_start=state["step"], lr=cfg.lr, best_bits=None, best_step=None,
                                  progress=0.0, batch_errors=[], lr_dropped=False, converged_step=None)
                     best_weights = None
