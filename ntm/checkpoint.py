@@ -7,7 +7,8 @@ checkpoint or the new one, never half of one; the resume checkpoint is a directo
 A run directory is self-describing::
 
     RUN/config.json            the TrainConfig, the model's config and the task's parameters
-    RUN/weights.safetensors    the model's latest weights (what compare/verify/plot load)
+    RUN/weights.safetensors    the best weights so far, the latest before the first evaluation
+                               (what compare/verify/plot load)
     RUN/checkpoint/            everything --resume needs: model.safetensors, best.safetensors,
                                averaged.safetensors (the weights' moving average, if kept),
                                optimizer.safetensors, state.json (step, RNG states, optimizer
@@ -96,7 +97,8 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Ten
 # ---------------------------------------------------------------- the resume checkpoint
 def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimizer, state: dict,
                     averaged: dict | None = None) -> None:
-    """Write RUN/checkpoint/ atomically (a new directory swapped in whole) and RUN/weights.safetensors.
+    """Write RUN/checkpoint/ atomically (a new directory swapped in whole), then RUN/weights.safetensors
+    (the weights a finished run is loaded with: best_weights, or the model's own while there are none).
 
     Raises:
         CheckpointError: a tensor holds NaN or Inf (nothing is written).
@@ -121,7 +123,7 @@ def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimize
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
-    save_tensors(run_dir / "weights.safetensors", weights)
+    save_tensors(run_dir / "weights.safetensors", weights if best_weights is None else best_weights)
 
 
 def load_checkpoint(run_dir: Path, device="cpu") -> dict:

@@ -353,8 +353,6 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
         ckpt.save_checkpoint(run_dir, model=model, best_weights=best_weights, optimizer=opt,
                              averaged=None if averaged is None else averaged.state_dict(),
                              state={**state, "rng": rng.bit_generator.state})
-        if best_weights is not None:
-            ckpt.save_tensors(run_dir / "weights.safetensors", best_weights)
 
     bar = _progress(progress, cfg.steps, state["step"])
     converged, finished = _converged(cfg, state)

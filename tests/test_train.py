@@ -162,6 +162,20 @@ def test_checkpoint_with_nan_is_never_written(tmp_path):
     assert ckpt.load_checkpoint(tmp_path)["state"]["step"] == 1
 
 
+def test_run_weights_are_the_best_weights_once_there_are_any(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.Adam(model.parameters())
+    ckpt.save_checkpoint(tmp_path, model=model, best_weights=None, optimizer=opt, state={"step": 1})
+    latest = ckpt.load_tensors(tmp_path / "weights.safetensors")
+    torch.testing.assert_close(latest["weight"], model.weight.detach(), rtol=0, atol=0)
+    best = {k: v.detach() + 1.0 for k, v in model.state_dict().items()}
+    ckpt.save_checkpoint(tmp_path, model=model, best_weights=best, optimizer=opt, state={"step": 2})
+    written = ckpt.load_tensors(tmp_path / "weights.safetensors")
+    for k in best:
+        torch.testing.assert_close(written[k], best[k], rtol=0, atol=0)
+    torch.testing.assert_close(ckpt.load_checkpoint(tmp_path)["model"]["weight"], model.weight.detach(), rtol=0, atol=0)
+
+
 def test_optimizer_state_round_trips_without_pickle(tmp_path):
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
