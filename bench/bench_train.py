@@ -3,6 +3,7 @@
     python bench/bench_train.py --preset seeds  [--jobs 5] [--max-seconds 600]   # the default config, seeds 0-4
     python bench/bench_train.py --preset sweep  [--jobs 2] [--only NAME ...]     # the variants below, seeds 0-4
     python bench/bench_train.py --preset noise  [--jobs 2]                       # ema_decay and beta2, seeds 0-9
+    python bench/bench_train.py --preset strict [--jobs 2]                       # 1,024 evaluation sequences, seeds 0-9
 
 For every run: sequences and seconds until the fixed evaluation set first drops below 1 and below
 0.01 bits per sequence, the best error, rollbacks, and the comparison with the machine at longer
@@ -53,6 +54,8 @@ PRESETS = {
     "baselines": {"repeat_copy-s0": {**REPEAT_COPY, "seed": 0}, "lstm-s0": {"seed": 0, "model": "lstm"}},
     "sweep": {f"{v}-s{s}": {**o, "seed": s} for v, o in VARIANTS.items() for s in range(5)},
     "noise": {f"{v}-s{s}": {**o, "seed": s} for v, o in NOISE.items() for s in range(10)},
+    # a stricter test of convergence: the same target on 1,024 evaluation sequences instead of 256
+    "strict": {f"eval1024-s{s}": {"eval_samples": 1024, "seed": s} for s in range(10)},
 }
 
 
