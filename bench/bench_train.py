@@ -56,6 +56,8 @@ PRESETS = {
     "noise": {f"{v}-s{s}": {**o, "seed": s} for v, o in NOISE.items() for s in range(10)},
     # a stricter test of convergence: the same target on 1,024 evaluation sequences instead of 256
     "strict": {f"eval1024-s{s}": {"eval_samples": 1024, "seed": s} for s in range(10)},
+    # evaluation set at the longest training length only (512 sequences of length 20)
+    "eval20": {f"eval20-s{s}": {"eval_lengths": [20], "eval_samples": 512, "seed": s} for s in range(10)},
 }
 
 

@@ -210,6 +210,32 @@ def test_bad_options_raise_config_error(field, value):
         cfg.validate()
 
 
+@pytest.mark.parametrize("eval_lengths,expect", [(None, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), ([4, 2, 4], [2, 4])])
+def test_eval_lengths_choose_the_evaluation_set(tmp_path, monkeypatch, eval_lengths, expect):
+    """The training-time evaluation runs at `eval_lengths` (eval_samples split evenly), or spread
+    over the training range (copy width 4: lengths 1-10, every one of them) when it is None."""
+    import ntm.train as train_module
+    calls = []
+    real = train_module.compare
+
+    def spy(model, task, lengths, samples=256, **k):
+        calls.append((list(lengths), samples))
+        return real(model, task, lengths, samples=samples, **k)
+    monkeypatch.setattr(train_module, "compare", spy)
+    train(TrainConfig(**{**SMALL, "task_params": {"width": 4, "train_lengths": [1, 10]}, "eval_samples": 20},
+                      steps=5, ema_decay=0, eval_lengths=eval_lengths), tmp_path / "run", progress=False,
+          log=lambda *_: None)
+    assert calls[0] == (expect, 20 // len(expect))          # the evaluation at step 5
+    assert calls[-1][0] == [2, 4]                            # then the comparison at compare_lengths
+
+
+@pytest.mark.parametrize("bad", [[], [0], [3, 2.5], [True], [10_000_000], 20, "20"])
+def test_bad_eval_lengths_are_a_clear_error_and_write_nothing(tmp_path, bad):
+    with pytest.raises(ConfigError, match="eval_lengths"):
+        train(TrainConfig(**SMALL, steps=1, eval_lengths=bad), tmp_path / "run", progress=False, log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
+
+
 def test_unknown_toml_key(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text('task = "copy"\nlearning_rate = 0.1\n')
