@@ -6,7 +6,7 @@ phase is all-zero, so an all-zero vector in the input phase looks exactly like t
 the controller; only its memory of the delimiter tells them apart. Such vectors are 1 in 256 of
 the 8-bit inputs, so a length-120 sequence holds one with probability 1 - (255/256)^120 = 37 %.
 
-    python bench/copy_failures.py RUN_DIR [--samples 4096] [--lengths 20,50,120]
+    python bench/copy_failures.py RUN_DIR [--samples 4096] [--lengths 20,30,50,80,120]
 
 Prints one line per length and writes bench/results/copy_failures.json (or $OUT/...). A "total
 failure" is a sequence with more wrong bits than its length (the output lost its alignment, not a
@@ -27,7 +27,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run", help="a copy run directory (from `ntm train --task copy`)")
     ap.add_argument("--samples", type=int, default=4096, help="fresh sequences per length (default 4096)")
-    ap.add_argument("--lengths", default="20,50,120", help="comma-separated lengths (default 20,50,120)")
+    ap.add_argument("--lengths", default="20,30,50,80,120", help="comma-separated lengths (default 20,30,50,80,120)")
     ap.add_argument("--seed", type=int, default=12345, help="seed of the fresh sequences")
     a = ap.parse_args()
     model, task = load_run(a.run)[:2]
