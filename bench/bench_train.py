@@ -4,6 +4,7 @@
     python bench/bench_train.py --preset sweep  [--jobs 2] [--only NAME ...]     # the variants below, seeds 0-4
     python bench/bench_train.py --preset noise  [--jobs 2]                       # ema_decay and beta2, seeds 0-9
     python bench/bench_train.py --preset strict [--jobs 2]                       # 1,024 evaluation sequences, seeds 0-9
+    python bench/bench_train.py --preset eval20 [--jobs 2]                       # evaluation at length 20 only, seeds 0-9
 
 For every run: sequences and seconds until the fixed evaluation set first drops below 1 and below
 0.01 bits per sequence, the best error, rollbacks, and the comparison with the machine at longer

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ntm.evaluate import sequence_errors
 from ntm.run_dir import load_run
 
 
@@ -42,7 +43,7 @@ def main():
             b = task.sample(rng, min(256, a.samples - start), n)
             with torch.no_grad():
                 logits = model(b.inputs, b.targets.shape[1], b.input_lengths)          # (B, n, 8)
-            wrong_bits = ((logits > 0) != (b.targets > 0.5)).sum((1, 2))               # (B,)
+            wrong_bits, _ = sequence_errors(logits, b.targets, b.mask, task.loss_kind)  # (B,)
             has_zero = (b.inputs[:, :n, :-1].sum(-1) == 0).any(1)                      # (B,): input phase, data channels
             for key, sel in (("with_zero_vector", has_zero), ("without", ~has_zero)):
                 c = counts[key]

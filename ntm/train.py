@@ -77,8 +77,8 @@ class TrainConfig:
     eval_lengths: list | None = None  # the lengths of that set (eval_samples split evenly among them);
                                    # None: up to 10 spread over the training range. [20] on copy: a tenth
                                    # of the errors beyond 20, but seed 0 did not converge (bench/README.md
-                                   # "Where the total failures come from"). Lengths beyond the training range make the
-                                   # final comparison at those lengths no longer a held-out test
+                                   # "Where the total failures come from"). Lengths beyond the training
+                                   # range make the final comparison there no longer a held-out test
     target_bits: float = 0.01      # converged: the evaluation error is below this (bits per sequence)
     polish_steps: int = 0          # steps trained on after converging before stopping (best weights kept,
                                    # ties to the later). 1,000 on copy, seeds 0-4: seed 0 became exact to
