@@ -1,6 +1,8 @@
 """Training to convergence: several runs side by side, one process and one torch thread each.
 
     python bench/bench_train.py --preset seeds  [--jobs 5] [--max-seconds 600]   # the default config, seeds 0-4
+    python bench/bench_train.py --preset nopolish [--jobs 1]                      # the same, stopped at convergence
+    python bench/bench_train.py --preset polish2000 [--jobs 1]                    # the same, 2,000 polishing steps
     python bench/bench_train.py --preset sweep  [--jobs 2] [--only NAME ...]     # the variants below, seeds 0-4
     python bench/bench_train.py --preset noise  [--jobs 2]                       # ema_decay and beta2, seeds 0-9
     python bench/bench_train.py --preset strict [--jobs 2]                       # 1,024 evaluation sequences, seeds 0-9
@@ -8,7 +10,8 @@
 
 For every run: sequences and seconds until the fixed evaluation set first drops below 1 and below
 0.01 bits per sequence, the best error, rollbacks, and the comparison with the machine at longer
-lengths. Prints a table and writes bench/results/train_<preset>.json (or $OUT/ when set).
+lengths, and the wrong sequences among 1,024 fresh ones at each comparison length beyond the
+training range. Prints a table and writes bench/results/train_<preset>.json (or $OUT/ when set).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ REPEAT_COPY = {"task": "repeat_copy", "compare_lengths": [10, 15, 20], "max_rest
 
 PRESETS = {
     "seeds": {f"default-s{s}": {"seed": s} for s in range(5)},
+    "nopolish": {f"nopolish-s{s}": {"seed": s, "polish_steps": 0} for s in range(5)},   # stop at convergence
+    "polish2000": {f"polish2000-s{s}": {"seed": s, "polish_steps": 2000} for s in range(5)},  # half the polishing
     "lstm": {f"lstm-s{s}": {"seed": s, "model": "lstm"} for s in range(3)},
     "repeat_copy": {f"repeat_copy-s{s}": {**REPEAT_COPY, "seed": s} for s in range(3)},
     "baselines": {"repeat_copy-s0": {**REPEAT_COPY, "seed": 0}, "lstm-s0": {"seed": 0, "model": "lstm"}},
@@ -73,6 +78,7 @@ def one_run(args):
     t0 = time.time()
     res = train(cfg, Path(root) / name, progress=False, log=lambda *a: None)
     rows = [json.loads(x) for x in (Path(root) / name / "metrics.jsonl").read_text().splitlines()]
+    fresh = fresh_errors(res.run_dir, cfg.compare_lengths) if FRESH else None
     first = lambda thr: next(((r["sequences"], r["seconds"]) for r in rows if r["bits_per_seq"] < thr), (None, None))  # noqa: E731
     s1, t1 = first(1.0)
     s001, t001 = first(0.01)
@@ -82,7 +88,34 @@ def one_run(args):
             "sequences_to_1bit": s1, "seconds_to_1bit": t1, "sequences_to_0.01bit": s001,
             "seconds_to_0.01bit": t001, "rollbacks": res.rollbacks, "skipped": res.skipped,
             "comparison": [{k: r[k] for k in ("length", "bit_errors_per_seq", "seq_accuracy")} for r in res.comparison],
+            "fresh": fresh,
             "curve": [(r["sequences"], round(r["bits_per_seq"], 4), r.get("max_length"), r["lr"]) for r in rows]}
+
+
+FRESH = 1024          # fresh sequences per comparison length beyond the training range (0: skip)
+
+
+def fresh_errors(run_dir, lengths, samples=FRESH, seed=12345):
+    """Wrong sequences (any wrong bit) and bits per sequence on `samples` fresh random sequences at
+    each length beyond the training range: four times the fixed comparison set, and new draws, so a
+    rare failure (the kind target 3 is about) shows as a rate rather than as luck."""
+    import numpy as np
+    import torch
+    from ntm.evaluate import sequence_errors
+    from ntm.run_dir import load_run
+    model, task = load_run(run_dir)[:2]
+    model.eval()
+    rng, out = np.random.default_rng(seed), []
+    for n in (n for n in lengths if n > task.train_lengths[1]):
+        wrong = bits = 0
+        for start in range(0, samples, 256):
+            b = task.sample(rng, min(256, samples - start), n)
+            with torch.no_grad():
+                e = sequence_errors(model(b.inputs, b.targets.shape[1], b.input_lengths), b.targets, b.mask,
+                                    task.loss_kind)[0]                 # (B,) wrong bits per sequence
+            wrong, bits = wrong + int((e > 0).sum()), bits + int(e.sum())
+        out.append({"length": n, "samples": samples, "wrong_sequences": wrong, "bits_per_seq": bits / samples})
+    return out
 
 
 def main():
@@ -101,7 +134,9 @@ def main():
             cmp = " ".join(f"{c['length']}:{c['bit_errors_per_seq']:.2f}" for c in r["comparison"])
             print(f"{r['name']:<18} conv={r['converged']!s:<5} best={r['best_bits']:.4f} seq={r['sequences']:>7} "
                   f"t={r['seconds']:>6}s {r['seq_per_s']:>6}/s  to<1bit={r['sequences_to_1bit']} "
-                  f"to<0.01={r['sequences_to_0.01bit']} ({r['seconds_to_0.01bit']} s) rb={r['rollbacks']}  {cmp}",
+                  f"to<0.01={r['sequences_to_0.01bit']} ({r['seconds_to_0.01bit']} s) rb={r['rollbacks']}  {cmp}"
+                  + ("" if not r["fresh"] else "  | fresh, wrong of " + str(FRESH) + ": "
+                     + " ".join(f"{f['length']}:{f['wrong_sequences']}" for f in r["fresh"])),
                   flush=True)
     out = Path(os.environ.get("OUT") or Path(__file__).parent / "results")
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,9 @@ moments are reset. ``lr_drop_bits`` lowers the learning rate once when the error
 it. With ``ema_decay`` (on by default), an exponential moving average of the weights (Polyak averaging, kept by
 `torch.optim.swa_utils.AveragedModel`) is scored too, and the better of the two counts: the
 average smooths the step-to-step noise that keeps a found algorithm from being exact. Training
-converges at ``target_bits`` and stops ``polish_steps`` later (the best weights kept).
+converges at ``target_bits``, then polishes: ``polish_steps`` more steps from the best weights at
+``polish_lr``, scored on ``polish_samples`` sequences of the longest training length (the best
+weights by that score kept).
 Measured effects of each option: bench/README.md, "Training".
 
 Curricula (tasks.curriculum): lengths per sample or, with ``same_length``, one length per batch;
@@ -80,9 +82,14 @@ class TrainConfig:
                                    # "Where the total failures come from"). Lengths beyond the training
                                    # range make the final comparison there no longer a held-out test
     target_bits: float = 0.01      # converged: the evaluation error is below this (bits per sequence)
-    polish_steps: int = 0          # steps trained on after converging before stopping (best weights kept,
-                                   # ties to the later). 1,000 on copy, seeds 0-4: seed 0 became exact to
-                                   # length 120, but the five together made more errors beyond 20, not fewer
+    polish_steps: int = 4000       # steps trained on after converging, from the best weights at polish_lr,
+                                   # scored on polish_samples sequences of the longest training length
+                                   # (best weights kept, ties to the later); 0: stop at convergence. Copy,
+                                   # seeds 0-4: wrong sequences beyond length 20 a fifth (bench/README.md
+                                   # "Polishing"), for ~64,000 more sequences
+    polish_lr: float = 2.5e-4      # the learning rate while polishing (a fresh Adam: the moments reset)
+    polish_samples: int = 512      # the polishing evaluation set: this many sequences of the longest
+                                   # training length, where the fixed set (spread over the range) has few
     checkpoint_every: int = 500    # steps between resume checkpoints
     collapse_bits: float = 5.0     # roll back when the evaluation error exceeds the best by this much
     collapse_ratio: float = 2.0    # ... and is more than this many times the best
@@ -150,6 +157,10 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be a number in [0, 1) (0: off), got {self.ema_decay!r}")
         if isinstance(self.polish_steps, bool) or not isinstance(self.polish_steps, int) or self.polish_steps < 0:
             raise ConfigError(f"polish_steps must be an integer >= 0, got {self.polish_steps!r}")
+        if not (isinstance(self.polish_lr, (int, float)) and self.polish_lr > 0 and math.isfinite(self.polish_lr)):
+            raise ConfigError(f"polish_lr must be a positive number, got {self.polish_lr!r}")
+        if isinstance(self.polish_samples, bool) or not isinstance(self.polish_samples, int) or self.polish_samples < 1:
+            raise ConfigError(f"polish_samples must be an integer >= 1, got {self.polish_samples!r}")
         for name in ("threads", "kernel_threads"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -242,12 +253,17 @@ def _count(n: int, noun: str) -> str:
 
 
 def _converged(cfg: TrainConfig, state: dict) -> tuple[bool, bool]:
-    """(converged, finished): the best evaluation error is below target_bits, and polish_steps steps
-    have passed since the step that first met it (recorded in state["converged_step"])."""
-    converged = state["best_bits"] is not None and state["best_bits"] < cfg.target_bits
-    if converged and state["converged_step"] is None:
+    """(converged, finished): the best evaluation error has been below target_bits (the step that
+    first met it is state["converged_step"]), and polish_steps steps have passed since."""
+    if state["converged_step"] is None and state["best_bits"] is not None and state["best_bits"] < cfg.target_bits:
         state["converged_step"] = state["step"]
+    converged = state["converged_step"] is not None
     return converged, converged and state["step"] - state["converged_step"] >= cfg.polish_steps
+
+
+def _polish_set(cfg: TrainConfig, task) -> list[tuple[int, int]]:
+    """The evaluation set while polishing: polish_samples sequences of the longest training length."""
+    return [(task.train_lengths[1], cfg.polish_samples)]
 
 
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
@@ -333,7 +349,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
              "loss_sum": 0.0, "loss_n": 0,   # training loss since the last evaluation
              "progress": 0.0, "batch_errors": [],  # adaptive curriculum: where it is, errors at that level
              "lr_dropped": False, "restarts": 0, "attempt_start": 0,
-             "converged_step": None}     # the step whose evaluation first met target_bits
+             "converged_step": None,     # the step whose evaluation first met target_bits
+             "polishing": False}         # after converging: scored on _polish_set
     best_weights = None
     opt = _make_optimizer(cfg, model.parameters(), cfg.lr)
     averaged = _averaged(cfg, model)
@@ -346,6 +363,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
         rng.bit_generator.state = c["state"]["rng"]
         best_weights = c["best"]
         averaged = _averaged(cfg, model, c["averaged"])
+        if state["polishing"]:
+            eval_set = _polish_set(cfg, task)
         log(f"resumed {run_dir} at step {state['step']}")
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -424,7 +443,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                        "loss": ckpt.clean_float(state["loss_sum"] / max(state["loss_n"], 1)), "bits_per_seq": bits,
                        "seq_accuracy": seq_acc, "seconds": round(state["seconds"], 3), "lr": state["lr"],
                        "rollbacks": state["rollbacks"], "restarts": state["restarts"], "skipped": state["skipped"],
-                       "max_length": curriculum.bounds(at)[1], "averaged": scored is not model}
+                       "max_length": curriculum.bounds(at)[1], "averaged": scored is not model,
+                       "polishing": state["polishing"]}
                 metrics.write(json.dumps(row) + "\n")
                 metrics.flush()
                 if tb is not None:
@@ -452,6 +472,21 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     for group in opt.param_groups:
                         group["lr"] = state["lr"]
                 converged, finished = _converged(cfg, state)
+                if converged and not finished and not state["polishing"]:
+                    # polish: from the best weights, smaller steps (a fresh optimizer), and scored where
+                    # the fixed set is thin: many sequences of the longest training length. Errors there
+                    # went with errors beyond it (bench/README.md "Polishing")
+                    state["polishing"], state["lr"], state["lr_dropped"] = True, cfg.polish_lr, True
+                    eval_set = _polish_set(cfg, task)
+                    model.load_state_dict(best_weights)
+                    opt = _make_optimizer(cfg, model.parameters(), state["lr"])
+                    if averaged is not None:
+                        averaged.n_averaged.zero_()
+                    state["best_bits"] = evaluate_bits(model, task, eval_set, device)[0]
+                    state["best_step"] = state["step"]
+                    log(f"step {state['step']}: converged; polishing {cfg.polish_steps:,} steps at lr {cfg.polish_lr:g}, "
+                        f"scored on {eval_set[0][1]} sequences of length {eval_set[0][0]} "
+                        f"({state['best_bits']:.4f} bits/seq now)")
                 stalled = (has_memory and cfg.restart_steps is not None and state["restarts"] < cfg.max_restarts
                            and state["step"] - state["attempt_start"] >= cfg.restart_steps
                            and state["best_bits"] > cfg.restart_bits)
@@ -463,7 +498,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     if averaged is not None:
                         averaged.n_averaged.zero_()
                     state.update(attempt_start=state["step"], lr=cfg.lr, best_bits=None, best_step=None,
-                                 progress=0.0, batch_errors=[], lr_dropped=False, converged_step=None)
+                                 progress=0.0, batch_errors=[], lr_dropped=False, converged_step=None,
+                                 polishing=False)
                     best_weights = None
                     opt = _make_optimizer(cfg, model.parameters(), cfg.lr)
                     log(f"step {state['step']}: error still {bits:.2f} bits/seq after {cfg.restart_steps} steps; "
@@ -492,7 +528,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                    + (f", then polished {state['step'] - first:,} steps" if state["step"] > first else "")
                    + ";")
     best = "n/a" if state["best_bits"] is None else f"{state['best_bits']:.4f}"
-    log(f"{verdict} best {best} bits/seq at step {state['best_step']} after "
+    where = " on the polishing set" if state["polishing"] else ""
+    log(f"{verdict} best {best} bits/seq{where} at step {state['best_step']} after "
         f"{state['sequences']:,} sequences, {state['seconds']:.0f} s ({state['sequences'] / max(state['seconds'], 1e-9):.0f} seq/s), "
         f"{_count(state['rollbacks'], 'rollback')}, {_count(state['restarts'], 'restart')}, "
         f"{_count(state['skipped'], 'skipped step')}")

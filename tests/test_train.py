@@ -111,15 +111,51 @@ def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("polish_steps", [0, 2])
 def test_training_goes_on_polish_steps_after_converging(tmp_path, monkeypatch, polish_steps):
-    """Converged at the second evaluation (below target_bits); then polish_steps more steps; the
-    best weights are the last of equal errors."""
-    _scripted_errors(monkeypatch, [30.0, 0.005, 0.005, 0.001, 0.0, 0.0])
-    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0, "target_bits": 0.01}, steps=6, polish_steps=polish_steps)
+    """Converged at the second evaluation (below target_bits); then polish_steps more steps, from
+    the best weights at polish_lr, scored on polish_samples sequences of the longest training length
+    (the best weights are the last of equal errors on that set)."""
+    import ntm.train as train_module
+    errors = iter([30.0, 0.005, 0.04, 0.04, 0.05])              # with polishing, the 3rd scores the converged weights
+    sets = []
+
+    def evaluate(model, task, eval_set, device):
+        sets.append(eval_set)
+        return next(errors), 0.0
+    monkeypatch.setattr(train_module, "evaluate_bits", evaluate)
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0, "target_bits": 0.01}, steps=6,
+                      polish_steps=polish_steps, polish_lr=3e-4, polish_samples=40)
     messages = []
     res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
+    rows = _metrics(tmp_path / "run")
     assert res.converged and res.steps == 2 + polish_steps
-    assert res.best_bits == (0.005 if polish_steps == 0 else 0.001)
     assert any(m.startswith("converged at step 2 (16 sequences)") for m in messages)
+    assert sets[0] == sets[1] and len(sets[0]) == 10            # the fixed set, spread over 1-20
+    if polish_steps == 0:
+        assert res.best_bits == 0.005 and len(sets) == 2
+        assert not any(r["polishing"] for r in rows)
+    else:
+        assert sets[2:] == [[(20, 40)]] * 3                    # copy's longest training length is 20
+        assert res.best_bits == 0.04                           # the polishing score; later ties win:
+        assert any("best 0.0400 bits/seq on the polishing set at step 3" in m for m in messages)
+        assert [r["polishing"] for r in rows] == [False, False, True, True]
+        assert [r["lr"] for r in rows][2:] == pytest.approx([3e-4, 3e-4])
+        assert any("polishing 2 steps at lr 0.0003" in m for m in messages)
+
+
+def test_resume_while_polishing_continues_exactly(tmp_path):
+    """Converged at the first evaluation (a target no model misses), polishing to step 15; stopping
+    at step 10 and resuming gives the same curve, on the polishing set, as the run without a stop."""
+    cfg = dict(**{**SMALL, "target_bits": 1e9}, polish_steps=10, polish_samples=8)
+    full, part = tmp_path / "full", tmp_path / "part"
+    train(TrainConfig(**cfg, steps=30), full, progress=False, log=lambda *_: None)
+    train(TrainConfig(**cfg, steps=10), part, progress=False, log=lambda *_: None)
+    train(TrainConfig(**cfg, steps=30), part, resume=True, progress=False, log=lambda *_: None)
+    a, b = _metrics(full), _metrics(part)
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [5, 10, 15]
+    assert [r["polishing"] for r in a] == [False, True, True]
+    for ra, rb in zip(a, b):
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-6)
+        assert (ra["bits_per_seq"], ra["lr"]) == (rb["bits_per_seq"], rb["lr"])
 
 
 def test_lr_drops_once_below_lr_drop_bits(tmp_path, monkeypatch):
@@ -202,6 +238,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("field,value", [("steps", 0), ("batch_size", 0), ("lr", -1.0), ("optimizer", "sgdx"),
                                          ("device", "tpu"), ("threads", 0), ("kernel_threads", 0),
                                          ("kernel_threads", 1.5), ("polish_steps", -1),
+                                         ("polish_lr", 0.0), ("polish_samples", 0),
                                          ("ema_decay", 1.0), ("ema_decay", -0.5), ("betas", [0.9]),
                                          ("betas", [0.9, 1.0])])
 def test_bad_options_raise_config_error(field, value):
