@@ -19,7 +19,7 @@ def cmd_train(args) -> int:
     from ntm.train import TrainConfig, train
     cfg = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
     for name in ("task", "model", "steps", "batch_size", "lr", "seed", "device", "optimizer",
-                 "curriculum", "max_seconds"):  # flags given on the command line override the file
+                 "curriculum", "max_seconds", "polish_steps"):  # flags given on the command line override the file
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     if args.resume and not args.out:
@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")
     p.add_argument("--max-seconds", type=float, help="wall-clock budget for training")
+    p.add_argument("--polish-steps", type=int, help=f"steps trained on after converging, scored at the longest "
+                   f"training length (default {d.polish_steps}; 0: stop at convergence)")
     p.add_argument("--out", help="run directory (default runs/TASK-MODEL-seedS, numbered if it exists)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

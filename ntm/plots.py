@@ -68,7 +68,8 @@ def learning_curve(metrics: Sequence[dict], path, title: str = "") -> Path:
 
     Args:
         metrics: metrics.jsonl rows with ``sequences`` and ``bits_per_seq`` (and optionally
-            ``rollbacks``: a rollback is marked by a dotted vertical line).
+            ``rollbacks``: a rollback is marked by a dotted vertical line; ``polishing``: the
+            rows scored on the polishing set are drawn in another colour, after a dashed line).
         path: the image file to write.
 
     Raises:
@@ -82,7 +83,13 @@ def learning_curve(metrics: Sequence[dict], path, title: str = "") -> Path:
     floor = 1e-3  # a perfect evaluation (0 bits) cannot sit on a log axis: draw it at the floor
     fig = _figure(6.4, 4.0)
     ax = fig.add_subplot()
-    ax.plot(x, np.maximum(y, floor), marker=".", lw=1.2)
+    polish = np.array([bool(r.get("polishing")) for r in rows])
+    ax.plot(x[~polish], np.maximum(y[~polish], floor), marker=".", lw=1.2, label="fixed evaluation set")
+    if polish.any():  # another set (the longest training length), so another line, not a continuation
+        ax.plot(x[polish], np.maximum(y[polish], floor), marker=".", lw=1.2, color="tab:green",
+                label="polishing set (longest training length)")
+        ax.axvline(x[polish][0], color="tab:green", ls="--", lw=1)
+        ax.legend(fontsize=8, loc="upper right")
     ax.set_yscale("log")
     from matplotlib.ticker import FuncFormatter, NullFormatter
     plain = FuncFormatter(lambda v, _: f"{v:g}")  # 20, not 2×10¹

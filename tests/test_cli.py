@@ -54,6 +54,7 @@ def test_machine_list_info_graph(tmp_path, capsys):
     (["machine", "run", "library:binary_increment", "--input", "12"], "'2'"),
     (["machine", "run", "1RB1LB_1LA0LC_1RZ"], "row C"),
     (["train", "--task", "nope", "--steps", "1"], "nope"),
+    (["train", "--task", "copy", "--steps", "1", "--polish-steps", "-1"], "polish_steps"),
 ])
 def test_errors_are_one_line_exit_2(args, needle):
     code, out, err = run_cli(*args)
@@ -68,3 +69,16 @@ def test_bad_file_names_file_and_line(tmp_path):
     f.write_text("blank: ' '\nstart state: a\ntable:\n  a:\n    ' ': {write: x, Q: b}\n  b:\n")
     code, _, err = run_cli("machine", "run", str(f))
     assert code == 2 and str(f) in err and ":5" in err and "Traceback" not in err
+
+
+def test_train_flags_override_the_config_file(tmp_path, capsys):
+    """`--polish-steps` (like every flag) overrides the TOML file; the run directory records it."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('task = "copy"\nmodel = "lstm"\nbatch_size = 4\neval_every = 2\neval_samples = 8\n'
+                   'compare_lengths = [2]\npolish_steps = 7\ndevice = "cpu"\n'
+                   '[task_params]\nwidth = 2\n[model_params]\nhidden_size = 8\n')
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--steps", "2", "--polish-steps", "0", "--out", str(out), "--quiet"]) == 0
+    saved = json.loads((out / "config.json").read_text())["train"]
+    assert (saved["polish_steps"], saved["steps"], saved["batch_size"]) == (0, 2, 4)
+    assert "comparison with the machine" in capsys.readouterr().out

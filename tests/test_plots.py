@@ -28,6 +28,22 @@ def test_learning_curve_from_metrics(tmp_path):
     assert _png_size(path)[0] > 100
 
 
+def test_learning_curve_draws_the_polishing_rows_as_their_own_line(tmp_path, monkeypatch):
+    """Rows scored on the polishing set are another set's error: a second line, not a continuation."""
+    from matplotlib.axes import Axes
+    lines, real = [], Axes.plot
+
+    def spy(self, x, y, *a, **k):
+        lines.append((list(x), k.get("label")))
+        return real(self, x, y, *a, **k)
+    monkeypatch.setattr(Axes, "plot", spy)
+    metrics = [{"step": s, "sequences": 32 * s, "bits_per_seq": b, "polishing": s > 200}
+               for s, b in [(100, 40.0), (200, 0.005), (300, 0.2), (400, 0.0)]]
+    plots.learning_curve(metrics, tmp_path / "lc.png")
+    assert lines == [([3200.0, 6400.0], "fixed evaluation set"),
+                     ([9600.0, 12800.0], "polishing set (longest training length)")]
+
+
 def test_learning_curve_needs_rows(tmp_path):
     with pytest.raises(ConfigError, match="no evaluation rows"):
         plots.learning_curve([{"step": 1, "sequences": 1, "loss": 3.0}], tmp_path / "x.png")
