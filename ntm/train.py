@@ -157,8 +157,9 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be a number in [0, 1) (0: off), got {self.ema_decay!r}")
         if isinstance(self.polish_steps, bool) or not isinstance(self.polish_steps, int) or self.polish_steps < 0:
             raise ConfigError(f"polish_steps must be an integer >= 0, got {self.polish_steps!r}")
-        if not (isinstance(self.polish_lr, (int, float)) and self.polish_lr > 0 and math.isfinite(self.polish_lr)):
-            raise ConfigError(f"polish_lr must be a positive number, got {self.polish_lr!r}")
+        if (isinstance(self.polish_lr, bool) or not isinstance(self.polish_lr, (int, float))
+                or not (self.polish_lr > 0 and math.isfinite(self.polish_lr))):
+            raise ConfigError(f"polish_lr must be a positive finite number, got {self.polish_lr!r}")
         if isinstance(self.polish_samples, bool) or not isinstance(self.polish_samples, int) or self.polish_samples < 1:
             raise ConfigError(f"polish_samples must be an integer >= 1, got {self.polish_samples!r}")
         for name in ("threads", "kernel_threads"):

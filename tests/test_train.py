@@ -238,7 +238,8 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("field,value", [("steps", 0), ("batch_size", 0), ("lr", -1.0), ("optimizer", "sgdx"),
                                          ("device", "tpu"), ("threads", 0), ("kernel_threads", 0),
                                          ("kernel_threads", 1.5), ("polish_steps", -1),
-                                         ("polish_lr", 0.0), ("polish_samples", 0),
+                                         ("polish_lr", 0.0), ("polish_lr", True), ("polish_lr", float("inf")),
+                                         ("polish_samples", 0),
                                          ("ema_decay", 1.0), ("ema_decay", -0.5), ("betas", [0.9]),
                                          ("betas", [0.9, 1.0])])
 def test_bad_options_raise_config_error(field, value):
