@@ -78,7 +78,7 @@ def one_run(args):
     t0 = time.time()
     res = train(cfg, Path(root) / name, progress=False, log=lambda *a: None)
     rows = [json.loads(x) for x in (Path(root) / name / "metrics.jsonl").read_text().splitlines()]
-    fresh = fresh_errors(res.run_dir, cfg.compare_lengths) if FRESH else None
+    fresh = fresh_counts(res.run_dir, cfg.compare_lengths) if FRESH else None
     first = lambda thr: next(((r["sequences"], r["seconds"]) for r in rows if r["bits_per_seq"] < thr), (None, None))  # noqa: E731
     s1, t1 = first(1.0)
     s001, t001 = first(0.01)
@@ -95,25 +95,18 @@ def one_run(args):
 FRESH = 1024          # fresh sequences per comparison length beyond the training range (0: skip)
 
 
-def fresh_errors(run_dir, lengths, samples=FRESH, seed=12345):
+def fresh_counts(run_dir, lengths, samples=FRESH, seed=12345):
     """Wrong sequences (any wrong bit) and bits per sequence on `samples` fresh random sequences at
     each length beyond the training range: four times the fixed comparison set, and new draws, so a
     rare failure (the kind target 3 is about) shows as a rate rather than as luck."""
     import numpy as np
-    import torch
-    from ntm.evaluate import sequence_errors
+    from ntm.evaluate import fresh_errors
     from ntm.run_dir import load_run
     model, task = load_run(run_dir)[:2]
-    model.eval()
     rng, out = np.random.default_rng(seed), []
     for n in (n for n in lengths if n > task.train_lengths[1]):
-        wrong = bits = 0
-        for start in range(0, samples, 256):
-            b = task.sample(rng, min(256, samples - start), n)
-            with torch.no_grad():
-                e = sequence_errors(model(b.inputs, b.targets.shape[1], b.input_lengths), b.targets, b.mask,
-                                    task.loss_kind)[0]                 # (B,) wrong bits per sequence
-            wrong, bits = wrong + int((e > 0).sum()), bits + int(e.sum())
+        e = fresh_errors(model, task, n, samples, rng)[0]             # (samples,) wrong bits per sequence
+        wrong, bits = int((e > 0).sum()), int(e.sum())
         out.append({"length": n, "samples": samples, "wrong_sequences": wrong, "bits_per_seq": bits / samples})
     return out
 

@@ -18,9 +18,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ntm.evaluate import sequence_errors
+from ntm.evaluate import fresh_errors
 from ntm.run_dir import load_run
 
 
@@ -34,22 +33,15 @@ def main():
     model, task = load_run(a.run)[:2]
     if task.name != "copy":
         raise SystemExit(f"copy_failures: {a.run} is a {task.name} run; this analysis is for copy")
-    model.eval()
     rng = np.random.default_rng(a.seed)
     rows = []
     for n in (int(v) for v in a.lengths.split(",")):
-        counts = {k: {"sequences": 0, "wrong": 0, "total_failures": 0} for k in ("with_zero_vector", "without")}
-        for start in range(0, a.samples, 256):
-            b = task.sample(rng, min(256, a.samples - start), n)
-            with torch.no_grad():
-                logits = model(b.inputs, b.targets.shape[1], b.input_lengths)          # (B, n, 8)
-            wrong_bits, _ = sequence_errors(logits, b.targets, b.mask, task.loss_kind)  # (B,)
-            has_zero = (b.inputs[:, :n, :-1].sum(-1) == 0).any(1)                      # (B,): input phase, data channels
-            for key, sel in (("with_zero_vector", has_zero), ("without", ~has_zero)):
-                c = counts[key]
-                c["sequences"] += int(sel.sum())
-                c["wrong"] += int((wrong_bits[sel] > 0).sum())
-                c["total_failures"] += int((wrong_bits[sel] > n).sum())
+        wrong_bits, inputs = fresh_errors(model, task, n, a.samples, rng)         # (S,), (S, n + 1, 9)
+        has_zero = (inputs[:, :n, :-1].sum(-1) == 0).any(1)                      # (S,): input phase, data channels
+        counts = {}
+        for key, sel in (("with_zero_vector", has_zero), ("without", ~has_zero)):
+            counts[key] = {"sequences": int(sel.sum()), "wrong": int((wrong_bits[sel] > 0).sum()),
+                           "total_failures": int((wrong_bits[sel] > n).sum())}
         rows.append({"length": n, **counts})
         w, o = counts["with_zero_vector"], counts["without"]
         print(f"length {n:>4}: with an all-zero input vector {w['wrong']:>3} of {w['sequences']:>4} wrong "

@@ -52,6 +52,22 @@ def score(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, loss_
     }
 
 
+@torch.no_grad()
+def fresh_errors(model, task, length: int, samples: int, rng, batch_size: int = 256
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Errors per sequence (samples,) on `samples` fresh random sequences of `length` drawn from
+    `rng` (numpy Generator; batches of `batch_size`, so the draws depend on it), and their inputs
+    (samples, T_in, C_in): new draws each call, unlike the fixed sets of `compare`."""
+    model.eval()
+    errors, inputs = [], []
+    for start in range(0, samples, batch_size):
+        b = task.sample(rng, min(batch_size, samples - start), length)
+        errors.append(sequence_errors(model(b.inputs, b.targets.shape[1], b.input_lengths), b.targets, b.mask,
+                                      task.loss_kind)[0])
+        inputs.append(b.inputs)
+    return torch.cat(errors), torch.cat(inputs)
+
+
 def memory_rows(model) -> int | None:
     """N, the memory size of a memory model (None for models without memory)."""
     return getattr(getattr(model, "config", None), "N", None)

@@ -262,11 +262,6 @@ def _converged(cfg: TrainConfig, state: dict) -> tuple[bool, bool]:
     return converged, converged and state["step"] - state["converged_step"] >= cfg.polish_steps
 
 
-def _polish_set(cfg: TrainConfig, task) -> list[tuple[int, int]]:
-    """The evaluation set while polishing: polish_samples sequences of the longest training length."""
-    return [(task.train_lengths[1], cfg.polish_samples)]
-
-
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
@@ -343,7 +338,8 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                                  **cfg.curriculum_params)
     adaptive = isinstance(curriculum, Adaptive)
     rng = np.random.default_rng(cfg.seed)
-    eval_set = _eval_lengths(task, cfg.eval_samples, cfg.eval_lengths)
+    fixed_set = _eval_lengths(task, cfg.eval_samples, cfg.eval_lengths)
+    polish_set = [(task.train_lengths[1], cfg.polish_samples)]    # after converging: the longest length
 
     state = {"step": 0, "sequences": 0, "seconds": 0.0, "lr": cfg.lr, "best_bits": None,
              "best_step": None, "rollbacks": 0, "skipped": 0,
@@ -351,7 +347,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
              "progress": 0.0, "batch_errors": [],  # adaptive curriculum: where it is, errors at that level
              "lr_dropped": False, "restarts": 0, "attempt_start": 0,
              "converged_step": None,     # the step whose evaluation first met target_bits
-             "polishing": False}         # after converging: scored on _polish_set
+             "polishing": False}         # after converging: scored on polish_set
     best_weights = None
     opt = _make_optimizer(cfg, model.parameters(), cfg.lr)
     averaged = _averaged(cfg, model)
@@ -364,8 +360,6 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
         rng.bit_generator.state = c["state"]["rng"]
         best_weights = c["best"]
         averaged = _averaged(cfg, model, c["averaged"])
-        if state["polishing"]:
-            eval_set = _polish_set(cfg, task)
         log(f"resumed {run_dir} at step {state['step']}")
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -433,6 +427,7 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
             state["sequences"] += cfg.batch_size
 
             if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.steps:
+                eval_set = polish_set if state["polishing"] else fixed_set
                 bits, seq_acc = evaluate_bits(model, task, eval_set, device)
                 scored = model                                   # the weights the evaluation counts
                 if averaged is not None and averaged.n_averaged > 0:
@@ -478,15 +473,14 @@ def train(cfg: TrainConfig, run_dir, *, resume: bool = False, progress: bool = T
                     # the fixed set is thin: many sequences of the longest training length. Errors there
                     # went with errors beyond it (bench/README.md "Polishing")
                     state["polishing"], state["lr"], state["lr_dropped"] = True, cfg.polish_lr, True
-                    eval_set = _polish_set(cfg, task)
                     model.load_state_dict(best_weights)
                     opt = _make_optimizer(cfg, model.parameters(), state["lr"])
                     if averaged is not None:
                         averaged.n_averaged.zero_()
-                    state["best_bits"] = evaluate_bits(model, task, eval_set, device)[0]
+                    state["best_bits"] = evaluate_bits(model, task, polish_set, device)[0]
                     state["best_step"] = state["step"]
                     log(f"step {state['step']}: converged; polishing {cfg.polish_steps:,} steps at lr {cfg.polish_lr:g}, "
-                        f"scored on {eval_set[0][1]} sequences of length {eval_set[0][0]} "
+                        f"scored on {cfg.polish_samples} sequences of length {polish_set[0][0]} "
                         f"({state['best_bits']:.4f} bits/seq now)")
                 stalled = (has_memory and cfg.restart_steps is not None and state["restarts"] < cfg.max_restarts
                            and state["step"] - state["attempt_start"] >= cfg.restart_steps
