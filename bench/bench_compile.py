@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from turing import library  # noqa: E402
-from ntm import compile as nc  # noqa: E402
+from ntm import compiler as nc  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -39,7 +39,7 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 def run(name, steps, dtype, memory=None, **kw) -> tuple[nc.Comparison, dict]:
     m = library.get(name)
     N = memory or nc.needed_rows(m, "", steps)
-    r = nc.compare(m, "", steps, memory_rows=N, dtype=DTYPES[dtype], **kw)
+    r = nc.lockstep(m, "", steps, memory_rows=N, dtype=DTYPES[dtype], **kw)
     d = {k: v for k, v in r.to_dict().items() if k not in ("input", "differences")}
     d["differences"] = r.differences[:3]
     if len(r.leakage):

@@ -40,8 +40,8 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     (ntm.kernels, the default on CPU), "torch" (eager) or "compiled" (torch.compile)."""
     import torch
     sys.path.insert(0, str(ROOT))
-    import ntm.model
-    from ntm import kernels
+    import ntm.models.ntm
+    from ntm.models import kernels
     from ntm.models import build_model, count_parameters
 
     if compile_steps:

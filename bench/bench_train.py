@@ -71,8 +71,8 @@ def one_run(args):
     name, overrides, max_seconds, root, kernel_threads = args
     import torch
     torch.set_num_threads(1)
-    from ntm import kernels
-    from ntm.train import TrainConfig, train
+    from ntm.models import kernels
+    from ntm.training import TrainConfig, train
     kernels.set_threads(kernel_threads)                          # the NTM's numba kernels: the cores / jobs
     cfg = TrainConfig(**{**BASE, "steps": 100_000, "max_seconds": max_seconds, **overrides})
     t0 = time.time()
@@ -100,8 +100,8 @@ def fresh_counts(run_dir, lengths, samples=FRESH, seed=12345):
     each length beyond the training range: four times the fixed comparison set, and new draws, so a
     rare failure (the kind target 3 is about) shows as a rate rather than as luck."""
     import numpy as np
-    from ntm.evaluate import fresh_errors
-    from ntm.run_dir import load_run
+    from ntm.analysis.compare import fresh_errors
+    from ntm.training.run_dir import load_run
     model, task = load_run(run_dir)[:2]
     rng, out = np.random.default_rng(seed), []
     for n in (n for n in lengths if n > task.train_lengths[1]):

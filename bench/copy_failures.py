@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ntm.evaluate import fresh_errors
-from ntm.run_dir import load_run
+from ntm.analysis.compare import fresh_errors
+from ntm.training.run_dir import load_run
 
 
 def main():

@@ -9,10 +9,18 @@
     True
 
 `Task` and `Batch` are in `tasks.task`, one module per task beside it, the names in
-`tasks.registry`, length curricula in `tasks.curriculum`.
+`tasks.registry`, length curricula in `tasks.curriculum`. The names below load on first use, so
+``import tasks.errors`` (the command line's error handling) does not load torch.
 """
 
-from .curriculum import Curriculum, make_curriculum  # noqa: F401
-from .errors import TaskError  # noqa: F401
-from .registry import get_task, task_names  # noqa: F401
-from .task import Batch, Task, TraceStep  # noqa: F401
+import importlib
+
+_NAMES = {"Curriculum": "curriculum", "make_curriculum": "curriculum", "TaskError": "errors",
+          "get_task": "registry", "task_names": "registry", "Batch": "task", "Task": "task", "TraceStep": "task"}
+__all__ = list(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

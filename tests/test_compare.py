@@ -11,9 +11,9 @@ from torch import nn
 
 from ntm import cli
 from ntm.errors import CheckpointError, ConfigError
-from ntm.evaluate import compare, format_table, score
-from ntm.run_dir import load_run, resolve_run
-from ntm.train import TrainConfig, train
+from ntm.analysis.compare import compare, format_table, score
+from ntm.training.run_dir import load_run, resolve_run
+from ntm.training import TrainConfig, train
 from tasks.registry import get_task
 
 W = 4  # bits per vector: small tables, fast batches
@@ -29,7 +29,7 @@ class CopyMachine(nn.Module):
         super().__init__()
         self.width, self.flip_at = width, flip_at  # flip_at: output position whose bit 0 is flipped
 
-    def forward(self, inputs, T_out, input_lengths=None):
+    def forward(self, inputs, T_out, input_lengths=None, output_lengths=None):
         bits = inputs[:, -T_out - 1:-1, :self.width]            # (B, T_out, W)
         logits = 20 * bits - 10
         if self.flip_at is not None:
@@ -84,7 +84,7 @@ def test_score_on_hand_worked_values():
 
 def test_lengths_beyond_memory_are_flagged(task):
     model = CopyMachine()
-    model.config = types.SimpleNamespace(N=5)
+    model.has_memory, model.config = True, types.SimpleNamespace(N=5)   # a memory model's two markers
     rows = compare(model, task, [4, 5, 6], samples=8)
     assert [r["exceeds_memory"] for r in rows] == [False, False, True]
     assert "exceeds memory N" in format_table(rows).splitlines()[-1]
@@ -108,13 +108,6 @@ def _compare_json(capsys, *args):
     capsys.readouterr()
     assert cli.main(["compare", *map(str, args), "--json", "--device", "cpu"]) == 0
     return json.loads(capsys.readouterr().out)
-
-
-@pytest.fixture(autouse=True)
-def _cli_has_compare(monkeypatch):
-    """Until ntm/cli.py lists ntm.cli_compare in _GROUPS, add it for these tests."""
-    if "ntm.cli_compare" not in cli._GROUPS:
-        monkeypatch.setattr(cli, "_GROUPS", [*cli._GROUPS, "ntm.cli_compare"])
 
 
 def test_compare_json_has_every_length(run, capsys):
@@ -153,7 +146,7 @@ def test_load_run_rebuilds_model_and_task(run):
 
 
 def test_a_shipped_run_loads_by_name(run, tmp_path, monkeypatch):
-    from ntm import run_dir
+    from ntm.training import run_dir
     shutil.copytree(run, tmp_path / "copy-tiny")
     monkeypatch.setattr(run_dir, "SHIPPED", tmp_path)
     assert resolve_run("shipped:copy-tiny") == tmp_path / "copy-tiny"
@@ -189,7 +182,7 @@ def test_weights_of_another_model_are_refused(run, tmp_path):
 
 
 def test_bad_lengths_are_config_errors(run):
-    from ntm.cli_compare import parse_lengths
+    from ntm.cli.compare import parse_lengths
     with pytest.raises(ConfigError, match="--lengths"):
         parse_lengths("1,x")
     with pytest.raises(ConfigError, match="--lengths"):

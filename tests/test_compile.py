@@ -15,8 +15,8 @@ import turing
 from turing import library
 from turing.errors import InputError
 from turing.formats import standard
-from ntm import cli_compile
-from ntm import compile as nc
+from ntm.cli import compile as cli_compile
+from ntm import compiler as nc
 from ntm.errors import ConfigError
 
 
@@ -75,7 +75,7 @@ def test_busy_beavers_run_exactly_on_any_tape(name, ones):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_bb4_identical_for_all_107_steps(dtype):
-    r = nc.compare(library.get("bb4"), "", 1000, memory_rows=14, dtype=dtype)
+    r = nc.lockstep(library.get("bb4"), "", 1000, memory_rows=14, dtype=dtype)
     assert (r.identical, r.steps_compared, r.first_divergence, r.status) == (True, 107, None, "halted")
     assert r.max_leakage()["weighting"] == 0.0                     # exactly one-hot, both precisions
 
@@ -100,22 +100,22 @@ def under_head(c):
 def test_a_wrong_transition_is_caught_at_its_first_use():
     right, wrong = standard.loads("1RB1LB_1LA1RZ"), standard.loads("1RB1LB_0LA1RZ")  # δ(B, 0) writes 0
     first_use = next(c.step for c in turing.trace(right) if (c.state, under_head(c)) == ("B", "0"))
-    r = nc.compare(right, "", 100, model=nc.compile_machine(wrong, 8))
+    r = nc.lockstep(right, "", 100, model=nc.compile_machine(wrong, 8))
     assert not r.identical and r.first_divergence == first_use + 1
     assert any(d.startswith("cells") for d in r.differences)
 
 
 def test_low_gain_diverges_and_leakage_is_recorded():
-    r = nc.compare(library.get("antihydra"), "", 3000, memory_rows=82, gain=12, sharpening=1)
+    r = nc.lockstep(library.get("antihydra"), "", 3000, memory_rows=82, gain=12, sharpening=1)
     assert r.first_divergence is not None and not r.identical and r.differences
     assert r.leakage.shape == (r.steps_compared + 1, 3)
     assert r.leakage[-1, 0] > 100 * r.leakage[10, 0] > 0        # the weighting blurs as it goes
 
 
 def test_memory_bound_is_reported_not_corrupted():
-    r = nc.compare(library.get("loop"), "", 100, memory_rows=10)  # walks right forever
+    r = nc.lockstep(library.get("loop"), "", 100, memory_rows=10)  # walks right forever
     assert (r.identical, r.memory_exhausted, r.steps_compared, r.first_divergence) == (False, 10, 9, None)
-    r = nc.compare(library.get("binary_increment"), "1011", 100, memory_rows=3)  # the input alone
+    r = nc.lockstep(library.get("binary_increment"), "1011", 100, memory_rows=3)  # the input alone
     assert (r.identical, r.memory_exhausted) == (False, 0)
 
 
@@ -143,7 +143,7 @@ def test_errors():
     with pytest.raises(ConfigError, match="sharpening"):
         nc.compile_machine(library.get("bb2"), 8, sharpening=0.5)
     with pytest.raises(InputError):
-        nc.compare(library.get("palindrome"), "012")
+        nc.lockstep(library.get("palindrome"), "012")
 
 
 # ---------------------------------------------------------------- ntm compile

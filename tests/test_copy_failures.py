@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ntm.evaluate import sequence_errors
-from ntm.run_dir import load_run
-from ntm.train import TrainConfig, train
+from ntm.analysis.compare import sequence_errors
+from ntm.training.run_dir import load_run
+from ntm.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

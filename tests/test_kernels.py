@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ntm import kernels
+from ntm.models import fused, kernels
 from ntm.errors import ConfigError
 from ntm.models import build_model
 
@@ -17,7 +17,7 @@ C_IN, C_OUT = 5, 3
 
 def ntm(dtype=torch.float64, seed=0, **options):
     torch.manual_seed(seed)
-    options = {"N": 8, "M": 4, "controller_size": 16, "engine": "numba", **options}
+    options = {"N": 8, "M": 4, "controller_size": 16, "backend": "numba", **options}
     return build_model("ntm", C_IN, C_OUT, **options).to(dtype)
 
 
@@ -87,12 +87,12 @@ def test_float32_is_as_close_to_float64_as_the_torch_path():
     x, lens = right_aligned([6, 4, 6], 6, seed=2)
     y64, g64 = values_and_grads(model64, x, 6, lens, reference=True)
     errors = {}
-    for engine in ("numba", "torch"):
+    for backend in ("numba", "torch"):
         model = copy.deepcopy(model64).float()
-        model.config.engine = engine
+        model.config.backend = backend
         y, g = values_and_grads(model, x.float(), 6, lens)
         scale = max(b.abs().max().item() for b in g64)           # relative to the largest gradient
-        errors[engine] = max([(y.double() - y64).abs().max().item()] +
+        errors[backend] = max([(y.double() - y64).abs().max().item()] +
                              [(a.double() - b).abs().max().item() / scale for a, b in zip(g, g64)])
     assert errors["numba"] < 1e-4 and errors["numba"] < 10 * errors["torch"] + 1e-6, errors
 
@@ -139,19 +139,19 @@ def test_batch_parts_cover_the_batch_evenly(B, n):
     assert len(parts) == max(1, min(n, B)) and max(sizes) - min(sizes) <= 1
 
 
-def test_engine_choice():
-    assert ntm(engine="auto")._numba_engine(torch.zeros(1, dtype=torch.float64))
-    assert not ntm(engine="torch")._numba_engine(torch.zeros(1, dtype=torch.float64))
-    assert not ntm(engine="auto", controller="feedforward")._numba_engine(torch.zeros(1))
-    assert not ntm(engine="auto", controller_layers=2)._numba_engine(torch.zeros(1))
+def test_backend_choice():
+    assert fused.numba_applies(ntm(backend="auto"), torch.zeros(1, dtype=torch.float64))
+    assert not fused.numba_applies(ntm(backend="torch"), torch.zeros(1, dtype=torch.float64))
+    assert not fused.numba_applies(ntm(backend="auto", controller="feedforward"), torch.zeros(1))
+    assert not fused.numba_applies(ntm(backend="auto", controller_layers=2), torch.zeros(1))
     with pytest.raises(ConfigError, match="numba"):
-        ntm(engine="numba", controller="feedforward")
+        ntm(backend="numba", controller="feedforward")
     with pytest.raises(ConfigError, match="numba"):
-        ntm(engine="numba", controller_layers=2)
+        ntm(backend="numba", controller_layers=2)
     with pytest.raises(ConfigError, match="numba"):              # float16 is not a kernel dtype
-        ntm(engine="numba")._numba_engine(torch.zeros(1, dtype=torch.float16))
-    with pytest.raises(ConfigError, match="engine"):
-        ntm(engine="fast")
+        fused.numba_applies(ntm(backend="numba"), torch.zeros(1, dtype=torch.float16))
+    with pytest.raises(ConfigError, match="backend"):
+        ntm(backend="fast")
     with pytest.raises(ValueError):
         kernels.set_threads(0)
 
@@ -165,7 +165,7 @@ def test_saved_arrays_survive_threads_checking_out_and_giving_back_at_once():
         try:
             for T in range(1, 200):
                 saved, handle = kernels.saved_arrays(T % 7 + 1, 2, 3, 5, 1, 1, 2, 4, "float64", True)
-                assert saved[0].shape == (T % 7 + 1, 2, 2 + 3)
+                assert saved.X.shape == (T % 7 + 1, 2, 2 + 3)
                 kernels.release(handle)
         except Exception as err:                                 # noqa: BLE001 - reported below
             errors.append(err)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from ntm import memory
+from ntm.models import memory
 
 DTYPES = [torch.float32, torch.float64]
 

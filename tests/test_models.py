@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, strategies as st
 
 from ntm.errors import ConfigError
-from ntm.model import NTM, NTMConfig, NTMState
+from ntm.models.ntm import NTM, NTMConfig, NTMState
 from ntm.models import MODEL_NAMES, build_model, count_parameters
 
 C_IN, C_OUT = 5, 3
@@ -120,10 +120,10 @@ NTM_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("engine", ["auto", "torch"])     # auto: numba where it applies (tests/test_kernels.py)
+@pytest.mark.parametrize("backend", ["auto", "torch"])     # auto: numba where it applies (tests/test_kernels.py)
 @pytest.mark.parametrize("options", NTM_CONFIGS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
-def test_fused_path_equals_reference_in_values_and_gradients(options, engine):
-    model = small("ntm", engine=engine, **options)
+def test_fused_path_equals_reference_in_values_and_gradients(options, backend):
+    model = small("ntm", backend=backend, **options)
     x, lens = right_aligned([5, 3, 0], 5, seed=1)
     for lengths in (None, lens):
         y = model(x, 4, lengths)
@@ -145,15 +145,15 @@ def test_every_parameter_learns():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("engine", ["numba", "torch"])
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("memory_init_value", [0.0, 1e-6])
-def test_saturated_heads_keep_values_and_gradients_finite(dtype, memory_init_value, engine):
+def test_saturated_heads_keep_values_and_gradients_finite(dtype, memory_init_value, backend):
     """Head weights x 1000 saturate everything (beta and gamma in the hundreds to thousands, g at 0
     or 1, s one-hot, a zero memory): values and gradients stay finite. (The true gradients reach
     ~1e15 here, through 1 / ||M(i)|| of nearly empty rows; much further and float32 overflows, as
     the exact derivative would.)"""
-    model = small("ntm", dtype=dtype, memory_init_value=memory_init_value, engine=engine)
+    model = small("ntm", dtype=dtype, memory_init_value=memory_init_value, backend=backend)
     with torch.no_grad():
         model.heads.weight.mul_(1e3)
     x, lens = right_aligned([6, 2], 6, dtype=dtype)
@@ -320,7 +320,7 @@ def test_models_copy_and_pickle(name):
 def test_ntm_config_defaults_are_the_papers_copy_setup():
     c = NTMConfig()
     assert (c.controller, c.controller_size, c.controller_layers, c.N, c.M, c.read_heads, c.write_heads,
-            c.shift_range, c.memory_init, c.memory_init_value, c.compile) == \
+            c.shift_range, c.memory_init, c.memory_init_value, c.torch_compile) == \
         ("lstm", 100, 1, 128, 20, 1, 1, 1, "constant", 1e-6, False)
     assert isinstance(build_model("ntm", 10, 8), NTM)
 
@@ -329,7 +329,7 @@ def test_ntm_config_defaults_are_the_papers_copy_setup():
 
 @pytest.mark.slow
 def test_compiled_ntm_equals_eager():
-    eager, compiled = small("ntm"), small("ntm", compile=True)
+    eager, compiled = small("ntm"), small("ntm", torch_compile=True)
     x, lens = right_aligned([5, 3, 0], 5, seed=2)
     for lengths in (None, lens):
         y, y_c = eager(x, 4, lengths), compiled(x, 4, lengths)
@@ -343,14 +343,14 @@ def test_compiled_ntm_equals_eager():
 def test_compile_falls_back_to_eager_when_it_fails(monkeypatch):
     """Where torch.compile cannot work (no C++ compiler, an unsupported platform), the model warns
     once and runs the same steps eagerly."""
-    import ntm.model
+    from ntm.models import fused
 
     def broken_compile(fn, **kwargs):
         def run(*args):
             raise RuntimeError("no compiler here")
         return run
-    monkeypatch.setattr(ntm.model.torch, "compile", broken_compile)
-    eager, compiled = small("ntm"), small("ntm", compile=True)
+    monkeypatch.setattr(fused.torch, "compile", broken_compile)
+    eager, compiled = small("ntm"), small("ntm", torch_compile=True)
     x, lens = right_aligned([4, 2], 4)
     with pytest.warns(UserWarning, match="torch.compile failed"):          # forward, then backward
         y = compiled(x, 3, lens)

@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from ntm import cli, plots
+from ntm import cli
+from ntm.analysis import figures as plots
 from ntm.errors import CheckpointError, ConfigError
-from ntm.train import TrainConfig, train
+from ntm.training import TrainConfig, train
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -96,7 +97,7 @@ def test_spacetime_rejects_a_bad_input(tmp_path):
 
 
 def test_machine_plot_command(tmp_path, capsys):
-    from ntm.cli_compare import register_machine_plot
+    from ntm.cli.machine import register_plot as register_machine_plot
     parser = argparse.ArgumentParser()
     register_machine_plot(parser.add_subparsers(dest="c", required=True))
     out = tmp_path / "bb.png"
@@ -117,7 +118,7 @@ def ntm_run(tmp_path_factory):
 
 
 def test_run_example_has_the_ntm_weightings(ntm_run):
-    from ntm.run_dir import load_run
+    from ntm.training.run_dir import load_run
     model, task, _ = load_run(ntm_run)
     ex = plots.run_example(model, task, 5, seed=1)
     assert ex["inputs"].shape == (6, 4) and ex["targets"].shape == ex["outputs"].shape == (5, 3)
@@ -127,8 +128,6 @@ def test_run_example_has_the_ntm_weightings(ntm_run):
 
 
 def test_plot_command_writes_into_the_run(ntm_run, monkeypatch, capsys):
-    if "ntm.cli_compare" not in cli._GROUPS:  # until ntm/cli.py lists it
-        monkeypatch.setattr(cli, "_GROUPS", [*cli._GROUPS, "ntm.cli_compare"])
     (ntm_run / "comparison.json").unlink()  # computed instead when missing
     assert cli.main(["plot", str(ntm_run), "--device", "cpu", "--length", "4"]) == 0
     for name in ("learning_curve", "accuracy_by_length", "example"):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ntm.run_dir import load_run, shipped_runs
-from ntm.train import TrainConfig, train
-from ntm.verify import assert_agrees
+from ntm.training.run_dir import load_run, shipped_runs
+from ntm.training import TrainConfig, train
+from ntm.analysis.verify import assert_agrees
 
 NAME = "copy-w4-lstm"
 

@@ -430,7 +430,7 @@ def test_curriculum_errors():
 
 # ---------------------------------------------------------------- command line
 def run_cli(argv, capsys):
-    from ntm import cli_tasks
+    from ntm.cli import tasks as cli_tasks
     parser = argparse.ArgumentParser(prog="ntm")
     cli_tasks.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

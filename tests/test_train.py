@@ -1,4 +1,5 @@
-"""The trainer: resume is exact, NaN never reaches a checkpoint, bad options get clear errors."""
+"""The trainer: resume is exact, the rules act as configured, NaN never reaches a checkpoint, bad
+options get clear errors before anything is written. The rules' own unit tests: tests/test_policies.py."""
 
 import json
 import math
@@ -6,9 +7,10 @@ import math
 import pytest
 import torch
 
-from ntm import checkpoint as ckpt
+from ntm.training import checkpoint as ckpt
 from ntm.errors import CheckpointError, ConfigError
-from ntm.train import TrainConfig, masked_loss, train
+from ntm.training import TrainConfig, masked_loss, resume, train
+from ntm.training.evaluation import Evaluator
 
 SMALL = dict(task="copy", task_params={"width": 4}, model="lstm", model_params={"hidden_size": 32},
              batch_size=8, eval_every=5, eval_samples=16, checkpoint_every=5, compare_lengths=[2, 4],
@@ -28,7 +30,7 @@ def test_resume_continues_exactly(tmp_path, curriculum):
     train(TrainConfig(**SMALL, **curriculum, steps=20), full, progress=False, log=lambda *_: None)
     part = tmp_path / "part"
     train(TrainConfig(**SMALL, **curriculum, steps=10), part, progress=False, log=lambda *_: None)
-    train(TrainConfig(**SMALL, **curriculum, steps=20), part, resume=True, progress=False, log=lambda *_: None)
+    resume(part, steps=20, progress=False, log=lambda *_: None)
     a, b = _metrics(full), _metrics(part)
     assert [r["step"] for r in a] == [r["step"] for r in b] == [5, 10, 15, 20]
     for ra, rb in zip(a, b):
@@ -65,27 +67,30 @@ def test_existing_run_is_not_overwritten(tmp_path):
     assert (run / "weights.safetensors").read_bytes() == before
 
 
-def _scripted_errors(monkeypatch, errors):
-    """Make the trainer's evaluations return these bits per sequence, in order (the configs that use
-    it turn the moving average off: it would be a second evaluation)."""
-    import ntm.train as train_module
-    it = iter(errors)
-    monkeypatch.setattr(train_module, "evaluate_bits", lambda *a, **k: (next(it), 0.0))
+class Scripted(Evaluator):
+    """An evaluator that returns these bits per sequence, in order, and records what it scored (the
+    configs that use it turn the moving average off: it would be a second evaluation)."""
+
+    def __init__(self, errors, task_width=4, polish_set=((20, 40),)):
+        self.errors, self.calls, self.polish_set = iter(errors), [], list(polish_set)
+
+    def __call__(self, model, polishing):
+        self.calls.append((model, polishing, {n: v.clone() for n, v in model.state_dict().items()}))
+        return next(self.errors), 0.0
 
 
-def test_the_moving_average_is_scored_and_kept_when_better(tmp_path, monkeypatch):
+def test_the_moving_average_is_scored_and_kept_when_better(tmp_path):
     """Each evaluation scores the weights and their moving average; the better one is logged and
     kept as the best weights (ties: the later)."""
-    import ntm.train as train_module
     seen = []
 
-    def evaluate(model, *a, **k):
-        seen.append((model, {n: v.clone() for n, v in model.state_dict().items()}))
-        return (10.0 if model is seen[0][0] else 5.0), 0.0  # the first call scores the trained model
-    monkeypatch.setattr(train_module, "evaluate_bits", evaluate)
+    class Average(Scripted):                                  # the first call scores the trained model
+        def __call__(self, model, polishing):
+            seen.append((model, {n: v.clone() for n, v in model.state_dict().items()}))
+            return (10.0 if model is seen[0][0] else 5.0), 0.0
     run = tmp_path / "run"
     res = train(TrainConfig(**{**SMALL, "eval_every": 2}, steps=6, ema_decay=0.9), run, progress=False,
-                log=lambda *_: None)
+                log=lambda *_: None, evaluator=Average([]))
     assert len(seen) == 6 and [m is seen[0][0] for m, _ in seen] == [True, False] * 3
     assert [r["averaged"] for r in _metrics(run)] == [True] * 3 and res.best_bits == 5.0
     best = ckpt.load_tensors(run / "weights.safetensors")
@@ -95,13 +100,13 @@ def test_the_moving_average_is_scored_and_kept_when_better(tmp_path, monkeypatch
         torch.testing.assert_close(best[k], avg[k], rtol=0, atol=0)
 
 
-def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path, monkeypatch):
+def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path):
     """A rise counts as a collapse only if it exceeds the best by collapse_bits AND is more than
     collapse_ratio times the best; each rollback multiplies lr by rollback_lr_factor, not below min_lr."""
     #         best 30   10   19 (< 2*10): no  26: yes  26: yes (lr at the floor)  9: new best
-    _scripted_errors(monkeypatch, [30.0, 10.0, 19.0, 26.0, 26.0, 9.0])
     cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0}, steps=6, lr=1e-3, min_lr=4e-4)
-    res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None,
+                evaluator=Scripted([30.0, 10.0, 19.0, 26.0, 26.0, 9.0]))
     rows = _metrics(tmp_path / "run")
     # a row shows the state the steps before it ran with: the rollbacks after evaluations 4 and 5
     assert [r["rollbacks"] for r in rows] == [0, 0, 0, 0, 1, 2]
@@ -110,31 +115,28 @@ def test_rollback_only_on_a_real_collapse_and_lr_floor(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("polish_steps", [0, 2])
-def test_training_goes_on_polish_steps_after_converging(tmp_path, monkeypatch, polish_steps):
+def test_training_goes_on_polish_steps_after_converging(tmp_path, polish_steps):
     """Converged at the second evaluation (below target_bits); then polish_steps more steps, from
-    the best weights at polish_lr, scored on polish_samples sequences of the longest training length
-    (the best weights are the last of equal errors on that set)."""
-    import ntm.train as train_module
-    errors = iter([30.0, 0.005, 0.04, 0.04, 0.05])              # with polishing, the 3rd scores the converged weights
-    sets = []
-
-    def evaluate(model, task, eval_set, device):
-        sets.append(eval_set)
-        return next(errors), 0.0
-    monkeypatch.setattr(train_module, "evaluate_bits", evaluate)
+    the best weights at polish_lr, scored on the polishing set (the best weights are the last of
+    equal errors on that set)."""
+    scripted = Scripted([30.0, 0.005, 0.04, 0.04, 0.05])      # with polishing, the 3rd scores the converged weights
     cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0, "target_bits": 0.01}, steps=6,
                       polish_steps=polish_steps, polish_lr=3e-4, polish_samples=40)
     messages = []
-    res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
+    res = train(cfg, tmp_path / "run", progress=False, log=messages.append, evaluator=scripted)
     rows = _metrics(tmp_path / "run")
+    polishing = [p for _, p, _ in scripted.calls]
     assert res.converged and res.steps == 2 + polish_steps
     assert any(m.startswith("converged at step 2 (16 sequences)") for m in messages)
-    assert sets[0] == sets[1] and len(sets[0]) == 10            # the fixed set, spread over 1-20
+    assert polishing[:2] == [False, False]                    # the fixed set while searching
     if polish_steps == 0:
-        assert res.best_bits == 0.005 and len(sets) == 2
+        assert res.best_bits == 0.005 and len(polishing) == 2
         assert not any(r["polishing"] for r in rows)
     else:
-        assert sets[2:] == [[(20, 40)]] * 3                    # copy's longest training length is 20
+        assert polishing[2:] == [True] * 3                    # then the polishing set
+        best_at_2 = scripted.calls[1][2]                      # polishing starts from the best weights
+        for k, v in scripted.calls[2][2].items():
+            torch.testing.assert_close(v, best_at_2[k], rtol=0, atol=0)
         assert res.best_bits == 0.04                           # the polishing score; later ties win:
         assert any("best 0.0400 bits/seq on the polishing set at step 3" in m for m in messages)
         assert [r["polishing"] for r in rows] == [False, False, True, True]
@@ -149,7 +151,7 @@ def test_resume_while_polishing_continues_exactly(tmp_path):
     full, part = tmp_path / "full", tmp_path / "part"
     train(TrainConfig(**cfg, steps=30), full, progress=False, log=lambda *_: None)
     train(TrainConfig(**cfg, steps=10), part, progress=False, log=lambda *_: None)
-    train(TrainConfig(**cfg, steps=30), part, resume=True, progress=False, log=lambda *_: None)
+    resume(part, steps=30, progress=False, log=lambda *_: None)
     a, b = _metrics(full), _metrics(part)
     assert [r["step"] for r in a] == [r["step"] for r in b] == [5, 10, 15]
     assert [r["polishing"] for r in a] == [False, True, True]
@@ -158,30 +160,28 @@ def test_resume_while_polishing_continues_exactly(tmp_path):
         assert (ra["bits_per_seq"], ra["lr"]) == (rb["bits_per_seq"], rb["lr"])
 
 
-def test_lr_drops_once_below_lr_drop_bits(tmp_path, monkeypatch):
-    _scripted_errors(monkeypatch, [30.0, 4.0, 3.0, 1.0])
+def test_lr_drops_once_below_lr_drop_bits(tmp_path):
     cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0}, steps=4, lr=1e-3, lr_drop_bits=5.0, lr_drop_factor=0.5)
-    train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
+    train(cfg, tmp_path / "run", progress=False, log=lambda *_: None, evaluator=Scripted([30.0, 4.0, 3.0, 1.0]))
     # the row logs the lr the steps before it used; the drop applies from the next step on
     assert [r["lr"] for r in _metrics(tmp_path / "run")] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4])
 
 
-def test_a_stalled_run_restarts_from_new_weights(tmp_path, monkeypatch):
+def test_a_stalled_run_restarts_from_new_weights(tmp_path):
     """Still above restart_bits restart_steps steps into an attempt: new random weights, the
     learning rate and the best error start again; at most max_restarts times."""
-    _scripted_errors(monkeypatch, [30.0, 20.0, 25.0, 15.0, 14.0])
     messages = []
     tiny_ntm = {"model": "ntm", "model_params": {"controller_size": 8, "N": 8, "M": 4}}
     cfg = TrainConfig(**{**SMALL, **tiny_ntm, "eval_every": 1, "ema_decay": 0}, steps=5, restart_steps=2, restart_bits=10.0,
                       max_restarts=1)
-    res = train(cfg, tmp_path / "run", progress=False, log=messages.append)
+    res = train(cfg, tmp_path / "run", progress=False, log=messages.append,
+                evaluator=Scripted([30.0, 20.0, 25.0, 15.0, 14.0]))
     assert [r["restarts"] for r in _metrics(tmp_path / "run")] == [0, 0, 1, 1, 1]
     assert res.restarts == 1 and res.best_bits == 14.0      # the second attempt's best
     assert sum("restarting from new random weights" in m for m in messages) == 1
     # a model without memory has no memory algorithm to find: it never restarts
-    _scripted_errors(monkeypatch, [30.0, 20.0, 25.0, 15.0, 14.0])
     res = train(TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0}, steps=5, restart_steps=2, restart_bits=10.0),
-                tmp_path / "lstm", progress=False, log=messages.append)
+                tmp_path / "lstm", progress=False, log=messages.append, evaluator=Scripted([30.0, 20.0, 25.0, 15.0, 14.0]))
     assert res.restarts == 0
 
 
@@ -252,19 +252,24 @@ def test_bad_options_raise_config_error(field, value):
 def test_eval_lengths_choose_the_evaluation_set(tmp_path, monkeypatch, eval_lengths, expect):
     """The training-time evaluation runs at `eval_lengths` (eval_samples split evenly), or spread
     over the training range (copy width 4: lengths 1-10, every one of them) when it is None."""
-    import ntm.train as train_module
+    import ntm.training.evaluation as evaluation
     calls = []
-    real = train_module.compare
+    real = evaluation.compare
 
     def spy(model, task, lengths, samples=256, **k):
         calls.append((list(lengths), samples))
         return real(model, task, lengths, samples=samples, **k)
-    monkeypatch.setattr(train_module, "compare", spy)
+    monkeypatch.setattr(evaluation, "compare", spy)
     train(TrainConfig(**{**SMALL, "task_params": {"width": 4, "train_lengths": [1, 10]}, "eval_samples": 20},
                       steps=5, ema_decay=0, eval_lengths=eval_lengths), tmp_path / "run", progress=False,
           log=lambda *_: None)
     assert calls[0] == (expect, 20 // len(expect))          # the evaluation at step 5
-    assert calls[-1][0] == [2, 4]                            # then the comparison at compare_lengths
+
+
+def test_the_polishing_set_is_the_longest_training_length():
+    from tasks.registry import get_task
+    ev = Evaluator(get_task("copy"), TrainConfig(polish_samples=40), "cpu")
+    assert ev.polish_set == [(20, 40)] and len(ev.fixed_set) == 10       # copy trains on 1-20
 
 
 @pytest.mark.parametrize("bad", [[], [0], [3, 2.5], [True], [10_000_000], 20, "20"])
@@ -319,6 +324,6 @@ def test_resuming_a_finished_run_says_so(tmp_path):
     run = tmp_path / "run"
     train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
     messages = []
-    res = train(TrainConfig(**SMALL, steps=5), run, resume=True, progress=False, log=messages.append)
+    res = resume(run, progress=False, log=messages.append)
     assert res.steps == 5 and any("nothing to train" in m and "--steps" in m for m in messages)
     assert any(m.endswith("0 rollbacks, 0 restarts, 0 skipped steps") for m in messages)

@@ -10,8 +10,8 @@ from torch import nn
 
 from ntm import cli
 from ntm.errors import ConfigError
-from ntm.train import TrainConfig, train
-from ntm.verify import assert_agrees, check_example, draw_batch, find_counterexample, search
+from ntm.training import TrainConfig, train
+from ntm.analysis.verify import assert_agrees, check_example, draw_batch, find_counterexample, search
 from tasks.registry import get_task
 
 W = 4
@@ -26,7 +26,7 @@ class CopyMachine(nn.Module):
         super().__init__()
         self.wrong = wrong
 
-    def forward(self, inputs, T_out, input_lengths=None):
+    def forward(self, inputs, T_out, input_lengths=None, output_lengths=None):
         logits = 20 * inputs[:, -T_out - 1:-1, :W] - 10          # (B, T_out, W)
         if self.wrong is not None:
             logits = logits.clone()
@@ -108,13 +108,6 @@ def test_search_runs_on_an_untrained_ntm(task):
 
 
 # ---------------------------------------------------------------- the command line
-@pytest.fixture(autouse=True)
-def _cli_has_compare(monkeypatch):
-    """Until ntm/cli.py lists ntm.cli_compare in _GROUPS, add it for these tests."""
-    if "ntm.cli_compare" not in cli._GROUPS:
-        monkeypatch.setattr(cli, "_GROUPS", [*cli._GROUPS, "ntm.cli_compare"])
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     path = tmp_path_factory.mktemp("runs") / "run"
@@ -136,14 +129,14 @@ def test_verify_cli_prints_the_counterexample_and_keeps_it(run, capsys):
 
 
 def test_verify_cli_exit_0_when_the_model_agrees(run, capsys, monkeypatch):
-    import ntm.run_dir
-    real = ntm.run_dir.load_run
+    import ntm.training.run_dir
+    real = ntm.training.run_dir.load_run
 
     def machine_instead(run_dir, device="cpu"):
         _, task, config = real(run_dir, device)
         return CopyMachine(), task, config
 
-    monkeypatch.setattr(ntm.run_dir, "load_run", machine_instead)
+    monkeypatch.setattr(ntm.training.run_dir, "load_run", machine_instead)
     assert cli.main(["verify", str(run), "--max-examples", "15", "--seed", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert re.match(r"no counterexample in \d+ examples \(task copy, lengths 1–20, seed 2\)", out), out

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -37,7 +38,8 @@ from numba import njit
 # before this line, is not affected).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from ntm.memory import EPS
+from ntm.models.heads import block_starts
+from ntm.models.memory import EPS
 
 # fast-math limited to "nsz" (signed zeros) and "arcp" (x / y as x * (1 / y)): with "reassoc" or
 # "contract" as well, the code LLVM made depended on how the functions were compiled together, so a
@@ -105,28 +107,37 @@ def _dot_rolled(a, x, d):
     return total
 
 
-@_jit
-def _offsets(H, W, M, S):
-    """Where beta, g, s, gamma, e and a start in a head output laid out as `ntm.heads.head_sizes`:
-    k (H*M) | beta (H) | g (H) | s (H*S) | gamma (H) | e (W*M) | a (W*M)."""
-    ob = H * M
-    og = ob + H
-    o_s = og + H
-    ogam = o_s + H * S
-    oe = ogam + H
-    return ob, og, o_s, ogam, oe, oe + W * M
-
-
 # ---------------------------------------------------------------- the saved values, reused
 
 _FREE: dict = {}      # free sets of saved arrays, by batch size, sizes and dtype
 _FREE_LOCK = threading.Lock()
 
 
+class Saved(NamedTuple):
+    """What `episode_forward` saves for `episode_backward`, per step t and sample b (shapes after
+    (T, B); (1, B) when nothing is saved for a backward pass)."""
+    X: np.ndarray         # (R*M + U,) the LSTM's recurrent input [r_{t-1}, h_{t-1}]
+    ifo: np.ndarray       # (3U,) input, forget, output gates
+    g: np.ndarray         # (U,) candidate
+    c_prev: np.ndarray    # (U,) c_{t-1}
+    tanh_c: np.ndarray    # (U,) tanh c_t
+    raw: np.ndarray       # (P,) head output before the activations
+    act: np.ndarray       # (P,) after them
+    k_inv: np.ndarray     # (H,) 1 / ||k||
+    M_inv: np.ndarray     # (N,) 1 / ||M(i)||
+    K: np.ndarray         # (H, N) cosine similarities (eq. 6)
+    w_c: np.ndarray       # (H, N) eq. 5
+    w_g: np.ndarray       # (H, N) eq. 7
+    w_tilde: np.ndarray   # (H, N) eq. 8
+    log_w: np.ndarray     # (H, N) log of w_tilde, clamped
+    w_prev: np.ndarray    # (H, N) w_{t-1}
+    w_new: np.ndarray     # (H, N) w_t (eq. 9)
+    erased: np.ndarray    # (W, M, N) memory before each write head's erase ((T, 1, ...) at inference)
+
+
 def saved_arrays(T: int, B: int, U: int, P: int, R: int, W: int, M: int, N: int, dtype, save: bool) -> tuple:
-    """Arrays for what `episode_forward` saves (uninitialised; every value read is written first):
-    (X, ifo, g, c_prev, tanh_c, raw, act, k_inv, M_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new,
-    erased), each (T, B, ...), or (1, B, ...) when not save; and a handle for `release`. A set given
+    """A `Saved` of arrays for what `episode_forward` saves (uninitialised; every value read is
+    written first), each (T, B, ...), or (1, B, ...) when not save; and a handle for `release`. A set given
     back is reused (its first T steps): the first write to a fresh array costs a page fault per
     4 KiB, which was some 40% of a training step at batch 32."""
     key = (B, U, P, R, W, M, N, np.dtype(dtype).str, save)
@@ -138,7 +149,7 @@ def saved_arrays(T: int, B: int, U: int, P: int, R: int, W: int, M: int, N: int,
         shapes = [(R * M + U,), (3 * U,), (U,), (U,), (U,), (P,), (P,), (H,), (N,)] + [(H, N)] * 7
         arrays = tuple(np.empty((Ts, B) + sh, dtype) for sh in shapes) + (
             np.empty((Ts, B if save else 1, W, M, N), dtype),)
-    return tuple(a[:Ts] for a in arrays), (key, arrays)
+    return Saved(*(a[:Ts] for a in arrays)), (key, arrays)
 
 
 def release(handle) -> None:
@@ -169,7 +180,7 @@ def _lstm_cell(z, gx, c, h_new, c_new, ifo, g, c_prev, tanh_c):
 @_jit
 def _activate(z, bh, clip, raw, act, H, W, M, S):
     """Head output raw = clip(z + bh), then every activation of `ntm.heads.activate` into act (P,)."""
-    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
+    ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     one = act.dtype.type(1)
     for p in range(raw.shape[0]):
         x = z[p] + bh[p]
@@ -197,7 +208,7 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
     M, N = mem.shape
     H = w.shape[0]
     W, shift_r = H - R, S // 2
-    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
+    ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     zero, one, eps = mem.dtype.type(0), mem.dtype.type(1), mem.dtype.type(EPS)
     M_inv[:] = zero
     for j in range(M):
@@ -272,27 +283,24 @@ def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save
     h, c = np.zeros((B, U), dt), np.zeros((B, U), dt)
     hn, cn = np.empty((B, U), dt), np.empty((B, U), dt)
     Hs, Rs = np.empty((T, B, U), dt), np.empty((T, B, RM), dt)
-    # saved per step (index ts): controller, head output, addressing, memory before each erase
-    (X, ifo, g, c_prev, tanh_c, raw, act, k_inv, M_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new,
-     erased) = saved
     sb = 1 if save else 0                                                  # inference: one erased slot
     for t in range(T):
         ts = t if save else 0
-        Xt = X[ts]                                                         # [r_{t-1}, h_{t-1}]
+        Xt = saved.X[ts]                                                         # [r_{t-1}, h_{t-1}]
         Xt[:, :RM] = r
         Xt[:, RM:] = h
         z = np.dot(Xt, WT)                                                 # (B, 4U)
         for b in range(B):
-            _lstm_cell(z[b], gx[t, b], c[b], hn[b], cn[b], ifo[ts, b], g[ts, b], c_prev[ts, b], tanh_c[ts, b])
+            _lstm_cell(z[b], gx[t, b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b], saved.c_prev[ts, b], saved.tanh_c[ts, b])
         Hs[t] = hn
         z_heads = np.dot(hn, WhT)                                          # (B, P)
         for b in range(B):
             if not keep[t, b]:                                             # padding: state kept
                 h[b], c[b] = hn[b], cn[b]
-                _activate(z_heads[b], bh, clip, raw[ts, b], act[ts, b], H, W, M, S)
-                _memory_step(act[ts, b], mem[b], w[b], r[b], R, S, M_inv[ts, b], k_inv[ts, b], K[ts, b],
-                             w_c[ts, b], w_g[ts, b], w_tilde[ts, b], log_w[ts, b], w_prev[ts, b],
-                             w_new[ts, b], erased[ts, b * sb], save)
+                _activate(z_heads[b], bh, clip, saved.raw[ts, b], saved.act[ts, b], H, W, M, S)
+                _memory_step(saved.act[ts, b], mem[b], w[b], r[b], R, S, saved.M_inv[ts, b], saved.k_inv[ts, b], saved.K[ts, b],
+                             saved.w_c[ts, b], saved.w_g[ts, b], saved.w_tilde[ts, b], saved.log_w[ts, b], saved.w_prev[ts, b],
+                             saved.w_new[ts, b], saved.erased[ts, b * sb], save)
             Rs[t, b] = r[b]
     return Hs, Rs
 
@@ -308,7 +316,7 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
     M, N = dmem.shape
     H = w.shape[0]
     W, shift_r = H - R, S // 2
-    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
+    ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     Mp = erased[0]                                                         # memory before the step
     zero, eps = dmem.dtype.type(0), dmem.dtype.type(EPS)
     dwt[:] = dw
@@ -384,7 +392,7 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
 @_jit
 def _activate_backward(d_act, raw, act, clip, draw, H, W, M, S):
     """Gradient of `_activate` (ntm.heads.activate_backward, then the clip's mask) into draw (P,)."""
-    ob, og, o_s, ogam, oe, oa = _offsets(H, W, M, S)
+    ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     zero, one = draw.dtype.type(0), draw.dtype.type(1)
     for p in range(ob):
         draw[p] = d_act[p] * (one - act[p] * act[p])
@@ -433,11 +441,9 @@ def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
     (dZ (T, B, 4U) gate gradients, also the gradient of gx; draw (T, B, P) head-output gradients;
     dM_0 (B, M, N); dw_0 (B, H, N); dr_0 (B, R*M)). The weight gradients are then dZ^T X and
     draw^T Hs summed over all steps (see `NTM._numba_backward`)."""
-    (X, ifo, g, c_prev, tanh_c, raw, act, k_inv, M_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new,
-     erased) = saved
     T, B, U = dH.shape
-    W, M, N = erased.shape[2], erased.shape[3], erased.shape[4]
-    H, P, RM = R + W, raw.shape[2], dR.shape[2]
+    W, M, N = saved.erased.shape[2], saved.erased.shape[3], saved.erased.shape[4]
+    H, P, RM = R + W, saved.raw.shape[2], dR.shape[2]
     dt = dH.dtype
     dZ, draw = np.zeros((T, B, 4 * U), dt), np.zeros((T, B, P), dt)
     dh, dc = np.zeros((B, U), dt), np.zeros((B, U), dt)
@@ -448,15 +454,15 @@ def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
         for b in range(B):
             dr[b] += dR[t, b]
             if not keep[t, b]:
-                _memory_step_backward(act[t, b], w_new[t, b], dmem[b], dw[b], dr[b], d_act[b], R, S,
-                                      M_inv[t, b], k_inv[t, b], K[t, b], w_c[t, b], w_g[t, b], w_tilde[t, b],
-                                      log_w[t, b], w_prev[t, b], erased[t, b], dwt[b], Qs[b], dv[b], dwg[b])
-                _activate_backward(d_act[b], raw[t, b], act[t, b], clip, draw[t, b], H, W, M, S)
+                _memory_step_backward(saved.act[t, b], saved.w_new[t, b], dmem[b], dw[b], dr[b], d_act[b], R, S,
+                                      saved.M_inv[t, b], saved.k_inv[t, b], saved.K[t, b], saved.w_c[t, b], saved.w_g[t, b], saved.w_tilde[t, b],
+                                      saved.log_w[t, b], saved.w_prev[t, b], saved.erased[t, b], dwt[b], Qs[b], dv[b], dwg[b])
+                _activate_backward(d_act[b], saved.raw[t, b], saved.act[t, b], clip, draw[t, b], H, W, M, S)
         dh_heads = np.dot(draw[t], Wh)                                     # (B, U)
         for b in range(B):
             if not keep[t, b]:
                 dh_heads[b] += dH[t, b] + dh[b]
-                _lstm_cell_backward(dh_heads[b], dc[b], ifo[t, b], g[t, b], c_prev[t, b], tanh_c[t, b], dZ[t, b])
+                _lstm_cell_backward(dh_heads[b], dc[b], saved.ifo[t, b], saved.g[t, b], saved.c_prev[t, b], saved.tanh_c[t, b], dZ[t, b])
         dX = np.dot(dZ[t], Wrh)                                            # (B, R*M + U)
         for b in range(B):
             if not keep[t, b]:                                             # padding: gradients pass
@@ -503,3 +509,13 @@ def run_parts(fn, parts: list) -> list:
         from concurrent.futures import ThreadPoolExecutor
         _THREADS["pool"] = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ntm-kernels")
     return list(_THREADS["pool"].map(fn, parts))
+
+
+def cached() -> bool:
+    """Whether numba's on-disk cache holds both episode kernels for this source, so a run loads them
+    (~1 s) instead of compiling them (~30 s). Reads numba's private cache index; False when it
+    cannot tell."""
+    try:
+        return all(bool(k._cache._cache_file._load_index()) for k in (episode_forward, episode_backward))
+    except Exception:  # noqa: BLE001 - a numba without this internal: say nothing is cached
+        return False

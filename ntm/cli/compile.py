@@ -1,7 +1,7 @@
-"""`ntm compile SPEC`: compile a machine into NTM weights, run both side by side, report.
+"""`ntm compile SPEC`: compile a machine into NTM weights, run both in lockstep, report.
 
 SPEC is what ``ntm machine run`` takes (``library:NAME``, a machine file, a standard-format
-string). The compiled NTM (`ntm.compile`) and the reference simulator run together; at every step
+string). The compiled NTM (`ntm.compiler`) and the reference simulator run together; at every step
 the NTM's state, heads and tapes are decoded and compared with the machine's. The report is
 "identical for S steps", the first step where they differ and how, or the step where a tape
 outgrows the N memory rows. Exit status 0 when identical, 1 otherwise.
@@ -16,8 +16,8 @@ DEFAULT_MAX_STEPS = 10_000
 
 
 def cmd_compile(args) -> int:
-    from ntm import compile as nc
-    from ntm.cli_machine import load_spec, parse_word
+    from ntm import compiler as nc
+    from ntm.cli.machine import load_spec, parse_word
     from ntm.errors import ConfigError
 
     m, default_word = load_spec(args.spec)
@@ -28,7 +28,7 @@ def cmd_compile(args) -> int:
         raise ConfigError(f"--memory must be >= 3 rows (shifts -1 and +1 must differ), got {args.memory}")
     N = args.memory if args.memory is not None else nc.needed_rows(m, word, args.max_steps)
     model = nc.compile_machine(m, N, nc.DTYPES[args.dtype], gain=args.gain, sharpening=args.sharpening)
-    result = nc.compare(m, word, args.max_steps, model=model, gain=args.gain, sharpening=args.sharpening)
+    result = nc.lockstep(m, word, args.max_steps, model=model, gain=args.gain, sharpening=args.sharpening)
     if args.plot:
         nc.plot_leakage([result], args.plot)
     if args.json:
@@ -53,7 +53,7 @@ def cmd_compile(args) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ntm.compile import DEFAULT_GAIN, DEFAULT_SHARPENING
+    from ntm.compiler import DEFAULT_GAIN, DEFAULT_SHARPENING
     p = sub.add_parser("compile", help="compile a machine into NTM weights and run both side by side",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("spec", help="library:NAME, a machine file, or a standard-format string")

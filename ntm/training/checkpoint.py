@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .errors import CheckpointError
+from ntm.errors import CheckpointError
 
 
 def write_json(path: Path, obj) -> None:

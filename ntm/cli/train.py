@@ -15,23 +15,36 @@ def _default_out(task: str, model: str, seed: int) -> Path:
     return out
 
 
+# flags that override the config file's (or the default) fields
+OVERRIDES = ("task", "model", "steps", "batch_size", "lr", "seed", "device", "optimizer", "curriculum",
+             "max_seconds", "polish_steps")
+
+
 def cmd_train(args) -> int:
-    from ntm.train import TrainConfig, train
-    cfg = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
-    for name in ("task", "model", "steps", "batch_size", "lr", "seed", "device", "optimizer",
-                 "curriculum", "max_seconds", "polish_steps"):  # flags given on the command line override the file
-        if getattr(args, name) is not None:
-            setattr(cfg, name, getattr(args, name))
-    if args.resume and not args.out:
-        from ntm.cli import UsageError
-        raise UsageError("--resume needs --out RUN (the run directory to continue)")
-    out = Path(args.out) if args.out else _default_out(cfg.task, cfg.model, cfg.seed)
-    result = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    from ntm.cli import UsageError
+    from ntm.training import TrainConfig, resume, train
+    if args.resume:
+        if not args.out:
+            raise UsageError("--resume needs --out RUN (the run directory to continue)")
+        fixed = [f"--{n.replace('_', '-')}" for n in OVERRIDES if n not in ("steps", "max_seconds")
+                 and getattr(args, n) is not None] + (["--config"] if args.config else [])
+        if fixed:
+            raise UsageError(f"{', '.join(fixed)}: a resumed run keeps its own config "
+                             f"({args.out}/config.json); only --steps (higher) and --max-seconds apply")
+        result = resume(args.out, steps=args.steps, max_seconds=args.max_seconds, progress=not args.quiet)
+    else:
+        cfg = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+        for name in OVERRIDES:
+            if getattr(args, name) is not None:
+                setattr(cfg, name, getattr(args, name))
+        cfg.validate(f"{args.config} (with the command line's flags)" if args.config else "command line")
+        out = Path(args.out) if args.out else _default_out(cfg.task, cfg.model, cfg.seed)
+        result = train(cfg, out, progress=not args.quiet)
     return 0 if result.converged or not args.require_convergence else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ntm.train import TrainConfig
+    from ntm.training.config import TrainConfig
     d = TrainConfig()
     p = sub.add_parser("train", help="train a model on a task and compare it with the machine",
                        description=__doc__)
@@ -39,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help=f"ntm | lstm | gru | rnn | bilstm (default {d.model})")
     p.add_argument("--config", help="TOML file with TrainConfig fields ([task_params], [model_params] tables)")
     p.add_argument("--steps", type=int, help=f"optimizer steps at most (default {d.steps}); with --resume, "
-                   "a higher limit than the run's to train on")
+                   "a higher limit than the run's own to train on (without it the run keeps its limit)")
     p.add_argument("--batch-size", type=int, help=f"sequences per step (default {d.batch_size})")
     p.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
     p.add_argument("--optimizer", choices=("adam", "rmsprop"), help=f"default {d.optimizer}")

@@ -1,9 +1,10 @@
 """Compile a Turing machine into the weights of an `NTM` that runs it exactly, and check it does.
 
-`compile_machine(machine, memory_rows=N)` returns the `ntm.model.NTM` that training uses; only
-its config and its weights are chosen. `compare(machine, word, ...)` runs the compiled NTM and the
-reference simulator (`turing.trace`) side by side and decodes the NTM's state, heads and tapes at
-every step; `trace_compiled` yields the NTM's decoded configurations like `turing.trace` does.
+`compile_machine(machine, memory_rows=N)` returns the `ntm.models.NTM` that training uses; only
+its config and its weights are chosen (this file). `ntm.compiler.harness.lockstep(machine, word, ...)`
+runs the compiled NTM and the reference simulator (`turing.trace`) in lockstep and decodes the NTM's
+state, heads and tapes at every step; `trace_compiled` yields the NTM's decoded configurations like
+`turing.trace` does; `ntm.compiler.figures.plot_leakage` charts a run's leakage.
 
 The construction (k tapes, one tape being the usual case)
 ---------------------------------------------------------
@@ -58,14 +59,14 @@ per machine step: configuration c_s is decoded after NTM step n + s.
 Why every weighting stays one-hot: g = sigmoid(-G) ~ 0 switches content addressing off (eq. 7
 returns the previous weighting); the shift weighting is a softmax of logits G apart, so it puts
 1 - 2e^(-G) on the move; sharpening with gamma (eq. 9) raises the off-row weights (at least the
-`ntm.memory.EPS` floor, 1e-16) to the power gamma relative to the focus, which underflows to
+`ntm.models.memory.EPS` floor, 1e-16) to the power gamma relative to the focus, which underflows to
 exactly 0 once gamma * 36.8 > 745 (float64) or > 104 (float32). With the defaults
 (G = 50, gamma = 50) every weighting is exactly one-hot in both precisions, the erase gate is 1
 and the add gate tanh(G) = 1 in floating point; the only leakage left is the off units'
 e^(-G/2) ~ 1e-11, which reaches the add vectors' other columns (~2e-9 in a written cell) and the
 controller; a write erases its cell and the controller re-saturates every step, so neither
 accumulates. Lower G and the margins thin; with gamma = 1 (no sharpening) nothing undoes the
-shift's e^(-G) spill, the weighting diffuses and the leakage accumulates (`compare` measures it).
+shift's e^(-G) spill, the weighting diffuses and the leakage accumulates (`lockstep` measures it).
 
 What bounds it:
 - Memory: N rows hold N cells per tape, and a shift is circular (eq. 8), so the compiled NTM is
@@ -79,27 +80,21 @@ What bounds it:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import torch
 from torch import Tensor
 
-from turing import Machine, trace
-from turing.machine import DELTA_HEAD
-from turing.run import Configuration, Status, as_word, trim
+from turing import Machine
+from turing.run import Configuration, as_word, trim
+from ntm.compiler import DEFAULT_GAIN, DEFAULT_SHARPENING
 from ntm.errors import ConfigError
-from ntm.heads import head_sizes
-from ntm.model import NTM, NTMConfig, NTMState
+from ntm.models.heads import head_sizes
+from ntm.models.ntm import NTM, NTMConfig, NTMState
 
-#: saturation of every gate, gain and shift logit: off values ~ e^(-G/2) ~ 1.4e-11
-DEFAULT_GAIN = 50.0
-#: sharpening exponent gamma (eq. 9): 50 * 36.8 > 745, so off-focus weights underflow to 0 in float64
-DEFAULT_SHARPENING = 50.0
 #: controller units allowed: 4U (U + kM) recurrent weights, 134 MB in float64 at U = 2048
 MAX_UNITS = 2048
 MOVES = ("L", "S", "R")  # shift weighting order: shifts -1, 0, +1 (ntm.memory.shift)
@@ -392,249 +387,3 @@ def trace_compiled(machine: Machine, word: Sequence[str] | str = (), max_steps: 
                                 machine.blank)
 
 
-# ---------------------------------------------------------------- side by side
-
-@dataclass
-class Comparison:
-    """The compiled NTM against the machine, step by step (`compare`).
-
-    identical: every configuration of the machine's run (0..steps) equals the NTM's.
-    steps_compared: configurations 0..steps_compared were compared.
-    first_divergence: the first step whose configurations differ (None if none), and
-        differences: how (one line each: state, head, cells).
-    memory_exhausted: the step at which a tape would need more than N cells (the NTM's memory
-        wraps around there, so the comparison stops), else None.
-    status: the machine's status when the comparison ended ("halted", "step limit", ..., or
-        "running" when it stopped at a difference or at the memory bound).
-    leakage: per compared configuration, [weighting, memory, controller] (see `leakage`),
-        a (steps_compared + 1, 3) float64 tensor.
-    """
-    machine: str
-    word: tuple[str, ...]
-    dtype: str
-    memory_rows: int
-    gain: float
-    sharpening: float
-    units: int
-    identical: bool = False
-    steps_compared: int = 0
-    first_divergence: int | None = None
-    differences: list[str] = field(default_factory=list)
-    memory_exhausted: int | None = None
-    status: str = ""
-    seconds: float = 0.0
-    leakage: Tensor | None = None
-
-    def max_leakage(self) -> dict[str, float]:
-        if self.leakage is None or not len(self.leakage):
-            return {}
-        top = self.leakage.amax(0).tolist()
-        return {"weighting": top[0], "memory": top[1], "controller": top[2]}
-
-    def to_dict(self) -> dict:
-        """The JSON object of ``ntm compile --json`` (leakage as its maxima)."""
-        return {"machine": self.machine, "input": " ".join(self.word) if any(len(a) > 1 for a in self.word)
-                else "".join(self.word), "dtype": self.dtype, "memory_rows": self.memory_rows,
-                "gain": self.gain, "sharpening": self.sharpening, "controller_units": self.units,
-                "identical": self.identical, "steps_compared": self.steps_compared,
-                "first_divergence": self.first_divergence, "differences": self.differences,
-                "memory_exhausted": self.memory_exhausted, "status": self.status,
-                "max_leakage": self.max_leakage(), "seconds": round(self.seconds, 3),
-                "us_per_step": round(1e6 * self.seconds / max(1, self.steps_compared), 1)}
-
-    def summary(self) -> str:
-        """One line: identical for S steps, or where and how it first differs."""
-        if self.first_divergence is not None:
-            return (f"differs at step {self.first_divergence} (steps 0..{self.first_divergence - 1} "
-                    f"identical): " + "; ".join(self.differences))
-        if self.memory_exhausted is not None:
-            return (f"identical for {self.steps_compared} steps, then memory exhausted: at step "
-                    f"{self.memory_exhausted} a tape needs more than {self.memory_rows} cells "
-                    f"(the head would wrap onto a row holding another cell)")
-        return f"identical for {self.steps_compared} steps (machine: {self.status})"
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run torch on one intra-op thread inside the block (restored after). Batch-1 steps are ~50
-    tiny operations; on a loaded 2-core box extra threads made a step 20 ms instead of 0.3 ms."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _status(machine: Machine, state: str, steps: int, max_steps: int, stopped: bool) -> str:
-    """The machine's status at its last compared configuration ("running" if the comparison
-    stopped first, at a difference or the memory bound)."""
-    if state in machine.accept:
-        return str(Status.ACCEPTED)
-    if state in machine.reject:
-        return str(Status.REJECTED)
-    if state in machine.halt:
-        return str(Status.HALTED)
-    if stopped:
-        return "running"
-    return str(Status.STEP_LIMIT if steps >= max_steps else Status.NO_TRANSITION)
-
-
-def compare(machine: Machine, word: Sequence[str] | str = (), max_steps: int = 10_000, *,
-            memory_rows: int = 64, dtype: torch.dtype = torch.float64, gain: float = DEFAULT_GAIN,
-            sharpening: float = DEFAULT_SHARPENING, model: NTM | None = None) -> Comparison:
-    """Run the compiled NTM beside `turing.trace` and compare state, heads and every tape cell at
-    every step, until the machine stops, `max_steps`, the first difference, or a tape outgrowing
-    the N rows. Records the leakage statistics at each step.
-
-    The NTM is `model` if given (its dtype and device are used; `gain` and `sharpening` are then
-    only recorded), else `compile_machine(machine, memory_rows, dtype, gain=, sharpening=)`.
-    Cost per step: one NTM step plus a few tensor ops (all N rows of every tape are compared),
-    and `turing.trace`'s copy of the tape; one Python sync per step.
-
-    Raises:
-        InputError: the word has a symbol outside Σ. ConfigError: as `compile_machine`.
-        ValueError: max_steps < 0.
-    """
-    model = model if model is not None else compile_machine(
-        machine, memory_rows, dtype, gain=gain, sharpening=sharpening)
-    word = as_word(machine, word)
-    lay, N, n, k = layout(machine), model.config.N, len(word), machine.tapes
-    dtype = model.r_bias.dtype
-    result = Comparison(machine.name or "machine", word, str(dtype).replace("torch.", ""), N,
-                        float(gain), float(sharpening), len(lay.units))
-    offsets = [n] + [0] * (k - 1)
-    code = {machine.blank: 0, **{a: c + 1 for c, a in enumerate(lay.symbols)}}
-    state_index = {q: j for j, q in enumerate(machine.states)}
-    device = model.r_bias.device
-    tape_rows = torch.zeros(k, N, dtype=torch.long, device=device)    # the machine's tapes, by row
-    for p, a in enumerate(word):
-        tape_rows[0, (p - offsets[0]) % N] = code[a]
-    lows, highs = [0] * k, [max(n - 1, 0)] + [0] * (k - 1)
-    stats = torch.zeros(min(max_steps + 1, 1 << 16), 3, dtype=torch.float64)  # grown by doubling
-    zero = model.r_bias.new_zeros(1, lay.input_size)
-    prev = None
-    t0 = time.perf_counter()
-    with torch.inference_mode(), one_thread():
-        state = load_input(model, machine, word)
-        for config in trace(machine, word, max_steps=max_steps):
-            s = config.step
-            if s:
-                _, state = model.step(zero, state)
-                for i in range(k):                               # the cell written by step s
-                    p = prev.heads[i]
-                    tape_rows[i, (p - offsets[i]) % N] = code[_cell(config, i, p)]
-            prev = config
-            for i in range(k):
-                lows[i], highs[i] = min(lows[i], config.heads[i]), max(highs[i], config.heads[i])
-            if any(hi - lo + 1 > N for lo, hi in zip(lows, highs)):
-                result.memory_exhausted = s
-                break
-            q, rows, codes = decode_tensors(model, lay, state)
-            want_rows = torch.tensor([(p - o) % N for p, o in zip(config.heads, offsets)], device=device)
-            if s == len(stats):
-                stats = torch.cat([stats, torch.zeros_like(stats)])
-            stats[s] = leakage(lay, state).to("cpu", torch.float64)
-            result.steps_compared = s
-            bad = (q != state_index[config.state]) | (rows != want_rows).any() | (codes != tape_rows).any()
-            if bool(bad):
-                result.first_divergence = s
-                result.differences = _differences(machine, lay, config, int(q), rows, codes, tape_rows,
-                                                  offsets, lows)
-                break
-    result.seconds = time.perf_counter() - t0
-    result.identical = result.first_divergence is None and result.memory_exhausted is None
-    result.status = _status(machine, prev.state, prev.step, max_steps, not result.identical)
-    result.leakage = stats[:result.steps_compared + 1].clone()
-    if result.memory_exhausted is not None and result.memory_exhausted == 0:
-        result.leakage = stats[:0].clone()
-    return result
-
-
-def _cell(config: Configuration, i: int, p: int) -> str:
-    cells, origin = config.tapes[i], config.origins[i]
-    return cells[p - origin] if 0 <= p - origin < len(cells) else config.blank
-
-
-def _differences(machine, lay, config, q, rows, codes, tape_rows, offsets, lows) -> list[str]:
-    """How the NTM's decoded configuration differs from the machine's, one line per kind."""
-    N, names = codes.shape[1], (machine.blank,) + lay.symbols
-    out = []
-    if machine.states[q] != config.state:
-        out.append(f"state: NTM {machine.states[q]!r}, machine {config.state!r}")
-    for i in range(lay.k):
-        tape = f"tape {i} " if lay.k > 1 else ""
-        want = (config.heads[i] - offsets[i]) % N
-        if int(rows[i]) != want:
-            shift = (int(rows[i]) - want + N // 2) % N - N // 2
-            out.append(f"{tape}head: NTM at {config.heads[i] + shift}, machine at {config.heads[i]}")
-        bad = (codes[i] != tape_rows[i]).nonzero().flatten().tolist()
-        if bad:
-            # the row of position p is (p - offset) mod N; report positions in the machine's window
-            pos = sorted(lows[i] + (r + offsets[i] - lows[i]) % N for r in bad)
-            shown = ", ".join(f"{p}: NTM {names[int(codes[i, (p - offsets[i]) % N])]!r}, machine "
-                              f"{names[int(tape_rows[i, (p - offsets[i]) % N])]!r}" for p in pos[:5])
-            out.append(f"{tape}cells {shown}" + (f" (+{len(pos) - 5} more)" if len(pos) > 5 else ""))
-    return out
-
-
-def needed_rows(machine: Machine, word: Sequence[str] | str = (), max_steps: int = 10_000) -> int:
-    """The fewest memory rows that hold the run of `max_steps` steps: the widest tape span
-    (visited cells and, on tape 0, the input), at least 3."""
-    word = as_word(machine, word)
-    lows, highs = [0] * machine.tapes, [max(len(word) - 1, 0)] + [0] * (machine.tapes - 1)
-    heads = [0] * machine.tapes
-    state = machine.start
-    tapes = [dict(enumerate(word))] + [{} for _ in range(machine.tapes - 1)]
-    for _ in range(max_steps):               # the heads only: trace's tape copies are not needed
-        if machine.is_halting(state):
-            break
-        reads = tuple(t.get(h, machine.blank) for t, h in zip(tapes, heads))
-        act = machine.delta.get((state, reads if machine.tapes > 1 else reads[0]))
-        if act is None:
-            break
-        writes, moves = (act.write, act.move) if machine.tapes > 1 else ((act.write,), (act.move,))
-        for i in range(machine.tapes):
-            tapes[i][heads[i]] = writes[i]
-            heads[i] += DELTA_HEAD[moves[i]]
-            lows[i], highs[i] = min(lows[i], heads[i]), max(highs[i], heads[i])
-        state = act.next_state
-    return max(3, max(hi - lo + 1 for lo, hi in zip(lows, highs)))
-
-
-# ---------------------------------------------------------------- the leakage chart
-
-def plot_leakage(comparisons: Sequence[Comparison], path, title: str | None = None):
-    """Chart each comparison's leakage statistics against steps (log scale; values below 1e-18,
-    exact zeros included, are drawn at 1e-18; long runs are binned to their maxima), marking the
-    first divergence and the memory bound. Writes `path` (PNG, or any suffix matplotlib knows)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    floor, bins = 1e-18, 2000
-    fig = Figure(figsize=(9, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    styles = {"weighting": "-", "memory": "--", "controller": ":"}
-    for c in comparisons:
-        L = c.leakage
-        steps = torch.arange(len(L), dtype=torch.float64)
-        if len(L) > 2 * bins:                                    # max per bin keeps the peaks
-            size = -(-len(L) // bins)
-            pad = size * bins - len(L)                           # repeat the last step to fill the last bin
-            L = torch.cat([L, L[-1:].expand(pad, 3)]).view(bins, size, 3).amax(1)
-            steps = torch.cat([steps, steps[-1:].expand(pad)]).view(bins, size)[:, -1]
-        for j, (name, ls) in enumerate(styles.items()):
-            ax.plot(steps.numpy(), L[:, j].clamp_min(floor).numpy(), ls, lw=1,
-                    label=f"{c.dtype} G={c.gain:g} γ={c.sharpening:g}: {name}")
-        for step, what in ((c.first_divergence, "differs"), (c.memory_exhausted, "memory full")):
-            if step is not None:
-                ax.axvline(step, color="k", lw=0.8)
-                ax.annotate(f" {what} at step {step}", (step, 1e-9), rotation=90, fontsize=8, va="center")
-    ax.set_yscale("log")
-    ax.set_ylim(floor / 3, 3)
-    ax.set_xlabel("machine step")
-    ax.set_ylabel("leakage: 1 - max w, |M - code|, |h - 0/1|")
-    ax.set_title(title or f"compiled {comparisons[0].machine}: leakage per step")
-    ax.legend(fontsize=7, ncols=2, loc="lower right")
-    fig.savefig(path)
-    return path

@@ -1,6 +1,6 @@
 """Search the input space for an input on which the model and the machine disagree.
 
-`ntm.evaluate.compare` scores a model on fixed random sets; this module *searches*: hypothesis
+`ntm.analysis.compare.compare` scores a model on fixed random sets; this module *searches*: hypothesis
 draws inputs, runs the machine and the model on each, and on the first disagreement shrinks it to
 a minimal counterexample (the shortest length first), which it reports with the input symbols,
 both outputs and the positions where they differ.
@@ -11,21 +11,23 @@ training. Hypothesis shrinks n towards `min_length` and the seed towards 0. A se
 symbol-level input, so the symbols themselves do not shrink: the counterexample is minimal in
 length, not in its symbols (that would need a task method that encodes given words).
 
-Found counterexamples are saved in a hypothesis example database (for a run: RUN/hypothesis) and
+Found counterexamples are saved in a hypothesis example database (for a run: RUN/hypothesis, see `database_path`) and
 replayed first on the next search, so a model that was wrong stays tested on its known failure.
 They are saved as (length, seed) under our own key, not as hypothesis's choice sequences: those
 change between hypothesis versions, and hypothesis ignores its database in a seeded search.
 
 For users' tests::
 
-    from ntm.verify import assert_agrees
+    from ntm.analysis.verify import assert_agrees
     assert_agrees(model, task, min_length=1, max_length=20, max_examples=200, seed=0)
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from random import Random
 
 import numpy as np
@@ -33,7 +35,9 @@ import torch
 from hypothesis import find, settings, strategies as st
 from hypothesis.errors import NoSuchExample
 
-from .errors import ConfigError
+from ntm.errors import ConfigError
+from ntm.models import predict
+from ntm.training.run_dir import SHIPPED
 
 SEEDS = 2 ** 32  # seeds drawn in [0, SEEDS)
 
@@ -98,8 +102,7 @@ def model_device(model) -> torch.device:
 def decode_model(model, task, batch) -> list[tuple]:
     """The model's outputs on `batch`, decoded by the task to symbol words (the masked positions)."""
     device = model_device(model)
-    logits = model(batch.inputs.to(device), batch.targets.shape[1], batch.input_lengths.to(device))
-    return task.decode(logits.cpu(), batch.mask)
+    return task.decode(predict(model, batch, device).cpu(), batch.mask)
 
 
 def check_example(model, task, length: int, seed: int) -> Counterexample | None:
@@ -258,13 +261,19 @@ def assert_agrees(model, task, *, min_length: int | None = None, max_length: int
         raise AssertionError(f"model disagrees with the machine of task {task.name!r}\n{r.counterexample}")
 
 
-def run_database(run_dir, writable: bool = True):
-    """The run's counterexample database, RUN/hypothesis; read-only when the run directory is
-    (a run shipped inside an installed package)."""
-    import os
-    from pathlib import Path
+def database_path(run_dir) -> Path:
+    """Where a run's counterexamples are kept: RUN/hypothesis, or, for a run shipped inside the
+    package or a run directory this user cannot write, the user's cache
+    (``$XDG_CACHE_HOME``, default ~/.cache, ``/ntm-playground/hypothesis/NAME``): never the installed
+    package's folder."""
+    run = Path(run_dir).resolve()
+    if run.is_relative_to(SHIPPED.resolve()) or not os.access(run, os.W_OK):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "ntm-playground" / "hypothesis" / run.name
+    return run / "hypothesis"
 
-    from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
-    path = Path(run_dir) / "hypothesis"
-    db = DirectoryBasedExampleDatabase(path)
-    return db if writable and os.access(run_dir, os.W_OK) else ReadOnlyDatabase(db)
+
+def run_database(run_dir):
+    """The run's counterexample database (at `database_path`)."""
+    from hypothesis.database import DirectoryBasedExampleDatabase
+    return DirectoryBasedExampleDatabase(database_path(run_dir))

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import CheckpointError, ConfigError
+from ntm.errors import CheckpointError, ConfigError
 
 
 def _figure(width: float, height: float):
@@ -117,7 +117,7 @@ def accuracy_by_length(rows: Sequence[dict], path, train_range: tuple[int, int] 
     """Sequence accuracy and per-symbol accuracy against input length.
 
     Args:
-        rows: `ntm.evaluate.compare` rows (``length``, ``seq_accuracy``, ``symbol_accuracy``,
+        rows: `ntm.analysis.compare.compare` rows (``length``, ``seq_accuracy``, ``symbol_accuracy``,
             optionally ``in_training_range``).
         train_range: (lo, hi) lengths seen in training, shaded; by default the span of the rows
             flagged ``in_training_range``.
@@ -150,7 +150,7 @@ def accuracy_by_length(rows: Sequence[dict], path, train_range: tuple[int, int] 
 
 # ---------------------------------------------------------------- the paper's Figure 6
 def run_example(model, task, length: int, seed: int = 0) -> dict:
-    """Run the model on one input of `length` (the batch `ntm.verify.draw_batch` gives for
+    """Run the model on one input of `length` (the batch `ntm.analysis.verify.draw_batch` gives for
     `seed`) and collect what `memory_use` draws.
 
     Returns:
@@ -171,7 +171,7 @@ def run_example(model, task, length: int, seed: int = 0) -> dict:
         if hasattr(model, "run_with_info"):
             logits, info = model.run_with_info(x, T_out, lens)
         else:
-            logits = model(x, T_out, lens)
+            logits = model(x, T_out, lens, batch.output_lengths.to(device))
     logits = logits.float().cpu()
     probs = torch.sigmoid(logits) if task.loss_kind == "bce" else torch.softmax(logits, -1)
     example = {"length": int(length), "seed": int(seed), "inputs": batch.inputs[0].numpy(),
@@ -330,11 +330,11 @@ def spacetime(machine, word: Sequence[str] = (), path="spacetime.png", max_steps
 def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: int = 0,
              log=print) -> list[Path]:
     """Write a run's figures: learning_curve.png (from metrics.jsonl), accuracy_by_length.png
-    (from comparison.json, or computed with `ntm.evaluate.compare` when it is missing) and
+    (from comparison.json, or computed with `ntm.analysis.compare.compare` when it is missing) and
     example.png (`memory_use` for one input of `length`, default the longest training length).
 
     Args:
-        run_dir: a run directory (or a shipped run, see `ntm.run_dir.resolve_run`).
+        run_dir: a run directory (or a shipped run, see `ntm.training.run_dir.resolve_run`).
         out: the folder to write (default RUN/plots).
 
     Returns:
@@ -345,10 +345,11 @@ def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: i
     """
     import os
 
-    from . import checkpoint as ckpt
-    from .evaluate import compare, memory_rows
-    from .run_dir import load_run
-    from .train import default_compare_lengths
+    from ntm.models import memory_rows
+    from ntm.training import checkpoint as ckpt
+    from ntm.training.run_dir import load_run
+
+    from .compare import compare, default_compare_lengths
     from .verify import model_device
 
     model, task, config = load_run(run_dir, device)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint as ckpt
-from .errors import CheckpointError
+from ntm.training import checkpoint as ckpt
+from ntm.errors import CheckpointError
 
 #: where runs shipped with the package live (one run directory per name)
-SHIPPED = Path(__file__).resolve().parent / "checkpoints"
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 def shipped_runs() -> list[str]:
@@ -88,7 +88,7 @@ def build_model_from_config(config: dict, task):
         CheckpointError: the stored sizes differ from the task's (the task changed since training).
         ConfigError: the model name or an option is unknown (`build_model`'s message).
     """
-    from .models import build_model
+    from ntm.models import build_model
     m = dict(config["model"])
     name = m.pop("name")
     input_size, output_size = m.pop("input_size", task.input_size), m.pop("output_size", task.output_size)
@@ -117,7 +117,7 @@ def load_run(run_dir, device="cpu"):
         ConfigError: an unavailable device, or an unknown model option.
         tasks.errors.TaskError: the task cannot be rebuilt.
     """
-    from .train import pick_device
+    from ntm.device import pick_device
     run_dir = resolve_run(run_dir)
     device = device if isinstance(device, torch.device) else pick_device(str(device))
     config = read_config(run_dir)

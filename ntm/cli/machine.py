@@ -110,6 +110,15 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from ntm.analysis.figures import spacetime
+    m, default_word = load_spec(args.spec)
+    word = parse_word(args.input) if args.input is not None else (default_word or ())
+    spacetime(m, word, args.output, max_steps=args.max_steps)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("machine", help="run, inspect and draw Turing machines")
     msub = p.add_subparsers(dest="machine_command", required=True)
@@ -138,5 +147,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst = msub.add_parser("list", help="the machines in the library")
     lst.set_defaults(func=cmd_list)
 
-    from ntm.cli_compare import register_machine_plot  # `ntm machine plot`: the space-time diagram
-    register_machine_plot(msub)
+    register_plot(msub)
+
+
+def register_plot(machine_sub: argparse._SubParsersAction) -> None:
+    """`ntm machine plot`: the space-time diagram."""
+    p = machine_sub.add_parser("plot", help="draw a machine's space-time diagram (tape over steps)")
+    p.add_argument("spec", help="library:NAME, a machine file, or a standard-format string")
+    p.add_argument("--input", help="input word: one symbol per character, or symbols separated by spaces/commas")
+    p.add_argument("-o", "--output", required=True, help="FILE.png (or .svg, .pdf)")
+    p.add_argument("--max-steps", type=int, default=200, help="steps to draw at most (default 200)")
+    p.set_defaults(func=cmd_plot)

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ntm.errors import ConfigError
-from ntm.model import _check_inputs
+from ntm.models.inputs import check_inputs
 
 
 @dataclass
@@ -41,6 +41,8 @@ class RecurrentConfig:
 class _Recurrent(nn.Module):
     """Shared body: a torch.nn recurrent module over [inputs, zeros], then a linear readout."""
 
+    has_memory = False       # no external memory: the trainer's restart rule is for memory models
+
     cell: type[nn.RNNBase] = nn.RNN
     bidirectional = False
 
@@ -55,25 +57,32 @@ class _Recurrent(nn.Module):
                              bidirectional=self.bidirectional)
         self.output = nn.Linear(config.hidden_size * (2 if self.bidirectional else 1), output_size)
 
-    def forward(self, inputs: Tensor, T_out: int, input_lengths: Tensor | None = None) -> Tensor:
-        """inputs (B, T_in, C_in), right-aligned -> logits (B, T_out, C_out). Raises ConfigError."""
-        B, T_in = _check_inputs(inputs, T_out, input_lengths, self.input_size)
+    def forward(self, inputs: Tensor, T_out: int, input_lengths: Tensor | None = None,
+                output_lengths: Tensor | None = None) -> Tensor:
+        """inputs (B, T_in, C_in), right-aligned -> logits (B, T_out, C_out). output_lengths (B,):
+        sample b's own output steps; only the bidirectional model uses it (the causal ones never look
+        ahead), so that a sample's outputs do not depend on its batch-mates. Raises ConfigError."""
+        B, T_in = check_inputs(inputs, T_out, input_lengths, self.input_size, output_lengths)
         x = inputs.to(self.output.weight.dtype)
         x = torch.cat([x, x.new_zeros(B, T_out, self.input_size)], dim=1)       # (B, T, C_in)
         T = T_in + T_out
         if T_out == 0 or B == 0:
             return x.new_zeros(B, T_out, self.output_size)
-        if input_lengths is None or bool((input_lengths == T_in).all()):
+        own = output_lengths if self.bidirectional else None
+        if ((input_lengths is None or bool((input_lengths == T_in).all()))
+                and (own is None or bool((own == T_out).all()))):
             h = self._run(x, None)                                              # (B, T, H)
             return self.output(h[:, T_in:])
-        lengths = input_lengths.to(device=x.device, dtype=torch.long)
+        lengths = (x.new_full((B,), T_in, dtype=torch.long) if input_lengths is None
+                   else input_lengths.to(device=x.device, dtype=torch.long))
         pad = T_in - lengths                                                    # (B,) leading padding
         steps = torch.arange(T, device=x.device)
         # shift left: sample b's step t comes from t + pad[b]; what falls off the end is zeros
         src = (steps.unsqueeze(0) + pad.unsqueeze(1)).clamp(max=T - 1)          # (B, T)
         x = torch.gather(x, 1, src.unsqueeze(2).expand(-1, -1, x.shape[2]))
         x = x * (steps.unsqueeze(0) < T - pad.unsqueeze(1)).unsqueeze(2)        # zero the wrapped tail
-        h = self._run(x, lengths + T_out)
+        ends = lengths + (T_out if own is None else own.to(device=x.device, dtype=torch.long))
+        h = self._run(x, ends.clamp(min=1))                                     # packing needs >= 1 step
         at = (lengths.unsqueeze(1) + torch.arange(T_out, device=x.device)).unsqueeze(2)  # (B, T_out, 1)
         return self.output(torch.gather(h, 1, at.expand(-1, -1, h.shape[2])))
 
@@ -112,7 +121,9 @@ class BiLSTM(LSTM):
     """Bidirectional LSTM. Unlike the others it reads the WHOLE input, and the zero output-phase
     steps, in both directions before it answers: the output at step t sees every step, including
     later ones. A reference for how much a task needs look-ahead, not a causal model. Padding is
-    exact: each sample's backward direction starts at its own last step (packed sequence)."""
+    exact: each sample's backward direction starts at its own last step (packed sequence): the last
+    input step, or with `output_lengths` the last of its own output steps. Without output_lengths
+    every sample reads T_out output steps, so its outputs then depend on the batch's longest output."""
     bidirectional = True
 
     def _run(self, x: Tensor, lengths: Tensor | None) -> Tensor:

@@ -1,4 +1,4 @@
-"""Compare a model with the reference machine, length by length.
+"""Compare a trained model with the reference machine, length by length (``ntm compare``).
 
 The targets of every task batch are what the machine wrote, so scoring a model against a batch is
 scoring it against the machine. Metrics (DESIGN.md):
@@ -17,6 +17,8 @@ from __future__ import annotations
 import statistics
 
 import torch
+
+from ntm.models import memory_rows, predict
 
 
 @torch.no_grad()
@@ -62,15 +64,9 @@ def fresh_errors(model, task, length: int, samples: int, rng, batch_size: int = 
     errors, inputs = [], []
     for start in range(0, samples, batch_size):
         b = task.sample(rng, min(batch_size, samples - start), length)
-        errors.append(sequence_errors(model(b.inputs, b.targets.shape[1], b.input_lengths), b.targets, b.mask,
-                                      task.loss_kind)[0])
+        errors.append(sequence_errors(predict(model, b), b.targets, b.mask, task.loss_kind)[0])
         inputs.append(b.inputs)
     return torch.cat(errors), torch.cat(inputs)
-
-
-def memory_rows(model) -> int | None:
-    """N, the memory size of a memory model (None for models without memory)."""
-    return getattr(getattr(model, "config", None), "N", None)
 
 
 @torch.no_grad()
@@ -78,7 +74,7 @@ def compare(model, task, lengths, samples: int = 256, device="cpu", batch_size: 
     """Score `model` against the machine on the task's fixed evaluation set at each length.
 
     Args:
-        model: any model with ``forward(inputs, T_out, input_lengths) -> logits``.
+        model: any model of `ntm.models` (``forward(inputs, T_out, input_lengths, output_lengths)``).
         task: a `tasks.Task`; its ``eval_batch(length, n)`` gives the fixed sequences.
         lengths: input lengths n to score.
         samples: sequences per length.
@@ -97,7 +93,7 @@ def compare(model, task, lengths, samples: int = 256, device="cpu", batch_size: 
         for start in range(0, samples, batch_size):
             sl = slice(start, start + batch_size)
             inputs, lens = batch.inputs[sl].to(device), batch.input_lengths[sl].to(device)
-            logits = model(inputs, batch.targets.shape[1], lens)
+            logits = model(inputs, batch.targets.shape[1], lens, batch.output_lengths[sl].to(device))
             parts.append((logits.cpu(), batch.targets[sl], batch.mask[sl]))
         logits, targets, mask = (torch.cat(x) for x in zip(*parts))
         s = score(logits, targets, mask, task.loss_kind)
@@ -107,9 +103,19 @@ def compare(model, task, lengths, samples: int = 256, device="cpu", batch_size: 
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
-    """The comparison as a fixed-width text table."""
-    head = f"{'length':>6} {'bit err/seq':>11} {'symbol acc':>10} {'seq acc':>8} {'1st diverg.':>11}  note"
+def default_compare_lengths(task) -> list[int]:
+    """The training range (its ends and middle) and 1.5x, 2.5x, 4x and 6x its maximum, within what
+    the task can encode. For copy (1-20): 1, 10, 20, 30, 50, 80, 120."""
+    lo, hi = task.train_lengths
+    cands = {lo, max(lo, hi // 2), hi, int(1.5 * hi), int(2.5 * hi), 4 * hi, 6 * hi}
+    return sorted(n for n in cands if n <= task.max_length)
+
+
+def format_table(rows: list[dict], loss_kind: str = "bce") -> str:
+    """The comparison as a fixed-width text table. The error column counts bits for bit-vector tasks
+    (loss_kind "bce") and symbols for one-hot symbol tasks ("ce"), and is headed so."""
+    unit = "bit err/seq" if loss_kind == "bce" else "sym err/seq"
+    head = f"{'length':>6} {unit:>11} {'symbol acc':>10} {'seq acc':>8} {'1st diverg.':>11}  note"
     lines = [head, "-" * len(head)]
     for r in rows:
         note = "train" if r["in_training_range"] else ""

@@ -1,0 +1,96 @@
+"""`ntm compare RUN`: score a trained model against its machine at each length (table, JSON, plot).
+
+RUN is a run directory made by `ntm train` (it may have moved to another machine: pass
+``--device``), or ``shipped:NAME`` for a run shipped with the package. `run_arguments` and
+`parse_lengths` are shared with ``ntm verify`` and ``ntm plot``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+DEFAULT_SAMPLES = 512
+
+
+def parse_lengths(text: str | None) -> list[int] | None:
+    """``--lengths 1,10,20`` -> [1, 10, 20]. Raises ConfigError on anything but positive ints."""
+    from ntm.errors import ConfigError
+    if text is None:
+        return None
+    try:
+        lengths = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise ConfigError(f"--lengths must be integers separated by commas, e.g. 1,10,20; got {text!r}") from None
+    if not lengths or min(lengths) < 1:
+        raise ConfigError(f"--lengths must be integers >= 1, got {text!r}")
+    return lengths
+
+
+def _check_lengths(task, lengths) -> None:
+    from ntm.errors import ConfigError
+    lo, hi = getattr(task, "min_length", 1), task.max_length
+    bad = [n for n in lengths if not lo <= n <= hi]
+    if bad:
+        raise ConfigError(f"task {task.name!r} takes lengths {lo}..{hi}; got {', '.join(map(str, bad))}")
+
+
+# ---------------------------------------------------------------- compare
+def cmd_compare(args) -> int:
+    from ntm.analysis.compare import compare, default_compare_lengths, format_table
+    from ntm.analysis.verify import model_device
+    from ntm.models import memory_rows
+    from ntm.training.run_dir import load_run
+
+    if args.samples < 1:
+        from ntm.errors import ConfigError
+        raise ConfigError(f"--samples must be >= 1, got {args.samples}")
+    model, task, config = load_run(args.run, args.device)
+    lengths = (parse_lengths(args.lengths) or config.get("train", {}).get("compare_lengths")
+               or default_compare_lengths(task))
+    _check_lengths(task, lengths)
+    device = model_device(model)
+    rows = compare(model, task, lengths, samples=args.samples, device=device,
+                   batch_size=min(args.samples, args.batch_size))
+    N = memory_rows(model)
+    if args.plot:
+        from ntm.analysis import figures as plots
+        plots.accuracy_by_length(rows, args.plot, train_range=tuple(task.train_lengths), memory_rows=N,
+                                 title=f"{task.name} · {config['model']['name']}: accuracy against length")
+    if args.json:
+        print(json.dumps({"run": config["run_dir"], "task": task.name, "model": config["model"]["name"],
+                          "machine": task.machine_label, "memory_rows": N,
+                          "train_lengths": list(task.train_lengths), "samples": args.samples,
+                          "device": str(device), "lengths": rows}))
+        return 0
+    memory = f", memory N = {N}" if N is not None else ""
+    print(f"{config['run_dir']}: task {task.name} (machine {task.machine_label}), "
+          f"model {config['model']['name']}{memory}, trained on lengths "
+          f"{task.train_lengths[0]}–{task.train_lengths[1]}; {args.samples} fixed sequences per length, "
+          f"device {device}")
+    print(format_table(rows, task.loss_kind))
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def run_arguments(p: argparse.ArgumentParser) -> None:
+    """The RUN argument and --device, as every command on a run takes them."""
+    p.add_argument("run", help="run directory (from `ntm train`), or shipped:NAME")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default auto)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    c = sub.add_parser("compare", help="score a trained model against its machine, length by length",
+                       description="For each input length: bit errors per sequence, per-symbol accuracy, "
+                                   "sequence accuracy and the median first wrong position, on fixed "
+                                   "machine-generated sequences. Lengths beyond the memory size N are flagged.")
+    run_arguments(c)
+    c.add_argument("--lengths", help="comma-separated input lengths (default: the run's compare_lengths, "
+                                     "else the training range and 1.5x-6x its maximum, e.g. 1,10,20,30,50,80,120)")
+    c.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                   help=f"sequences per length (default {DEFAULT_SAMPLES})")
+    c.add_argument("--batch-size", type=int, default=256, help="sequences per forward pass (default 256)")
+    c.add_argument("--json", action="store_true", help="print one JSON object (a 'lengths' list)")
+    c.add_argument("--plot", metavar="FILE.png", help="also draw accuracy against length")
+    c.set_defaults(func=cmd_compare)

@@ -1,0 +1,26 @@
+"""`ntm plot RUN`: a run's figures (learning curve, accuracy against length, the NTM paper's
+Figure 6 layout), into RUN/plots/."""
+
+from __future__ import annotations
+
+import argparse
+
+from ntm.cli.compare import run_arguments
+
+
+def cmd_plot(args) -> int:
+    from ntm.analysis.figures import plot_run
+    for path in plot_run(args.run, args.device, out=args.out, length=args.length, seed=args.seed):
+        print(f"wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="a run's figures: learning curve, accuracy against length, memory use",
+                       description="Writes learning_curve.png, accuracy_by_length.png and example.png "
+                                   "(the NTM paper's Figure 6 layout) into RUN/plots/.")
+    run_arguments(p)
+    p.add_argument("--out", help="output folder (default RUN/plots)")
+    p.add_argument("--length", type=int, help="input length of the example (default: the longest training length)")
+    p.add_argument("--seed", type=int, default=0, help="which example (default 0)")
+    p.set_defaults(func=cmd_plot)

@@ -1,0 +1,42 @@
+"""`ntm verify RUN`: search for an input where the model disagrees with the machine, and print the
+shrunk counterexample (exit 1) or "no counterexample in N examples" (exit 0)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ntm.cli.compare import run_arguments
+
+
+def cmd_verify(args) -> int:
+    from ntm.analysis.verify import database_path, run_database, search
+    from ntm.training.run_dir import load_run
+
+    model, task, config = load_run(args.run, args.device)
+    db = run_database(config["run_dir"])
+    r = search(model, task, min_length=args.min_length, max_length=args.max_length,
+               max_examples=args.max_examples, seed=args.seed, database=db)
+    lo, hi = r.lengths
+    if r.counterexample is None:
+        print(f"no counterexample in {r.examples} examples (task {task.name}, lengths {lo}–{hi}, seed {args.seed})")
+        return 0
+    print(r.counterexample)
+    where = database_path(config["run_dir"])
+    if r.replayed:
+        print(f"(replayed from {where}: found by an earlier search)")
+    else:
+        print(f"(searched lengths {lo}–{hi}: {r.examples} inputs tried, shrinking included; "
+              f"kept in {where} and replayed first next time)")
+    return 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    v = sub.add_parser("verify", help="search for an input where the model disagrees with the machine",
+                       description="Hypothesis draws inputs, runs machine and model, and shrinks the first "
+                                   "disagreement to a minimal counterexample. Exit 1 when one is found.")
+    run_arguments(v)
+    v.add_argument("--max-examples", type=int, default=100, help="inputs to try (default 100)")
+    v.add_argument("--min-length", type=int, help="shortest input length (default: the training minimum)")
+    v.add_argument("--max-length", type=int, help="longest input length (default: the training maximum)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+    v.set_defaults(func=cmd_verify)

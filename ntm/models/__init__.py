@@ -1,0 +1,66 @@
+"""The models, and every model by name: ``build_model(name, input_size, output_size, **options)``.
+
+Rooms: `ntm` (the paper's NTM: config, state, one step, an episode), `memory` (its equations, one
+function per equation), `heads` (the head-output layout, defined once, and the activations),
+`controller`; the fast paths `fused` (one autograd node per episode) and `kernels` (numba); the
+`baselines` (RNN, LSTM, GRU, BiLSTM); `inputs` (what every forward shares).
+
+The options are the fields of the model's config dataclass (`NTMConfig` for ``ntm``,
+`RecurrentConfig` for the baselines), so a saved config rebuilds its model:
+``build_model(name, input_size, output_size, **dataclasses.asdict(model.config))``.
+Every model has ``forward(inputs (B, T_in, C_in), T_out, input_lengths=None, output_lengths=None)
+-> logits (B, T_out, C_out)`` and a class attribute ``has_memory``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import Tensor, nn
+
+from ntm.errors import ConfigError
+from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, RecurrentConfig
+from ntm.models.ntm import NTM, NTMConfig
+
+# name -> (model class, its config dataclass)
+MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, RecurrentConfig), "gru": (GRU, RecurrentConfig),
+          "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, RecurrentConfig)}
+MODEL_NAMES = tuple(MODELS)
+# options renamed since runs were first saved (old name -> new), so older run directories still load
+RENAMED = {"ntm": {"engine": "backend", "compile": "torch_compile"}}
+
+
+def build_model(name: str, input_size: int, output_size: int, **options) -> nn.Module:
+    """A freshly initialised model.
+
+    Raises:
+        ConfigError: an unknown name, an unknown option (the message lists the known ones) or a
+            value out of range.
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    model_class, config_class = MODELS[name]
+    options = {RENAMED.get(name, {}).get(k, k): v for k, v in options.items()}
+    known = [f.name for f in dataclasses.fields(config_class)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"model {name} has no option {', '.join(unknown)}; its options are {', '.join(known)}")
+    return model_class(input_size, output_size, config_class(**options))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters (buffers such as a constant initial memory do not count)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def memory_rows(model: nn.Module) -> int | None:
+    """N, the memory locations of a memory model (None for models without memory)."""
+    return model.config.N if getattr(model, "has_memory", False) else None
+
+
+def predict(model: nn.Module, batch, device=None) -> Tensor:
+    """The model's logits (B, T_out, C_out) on a `tasks.Batch` (moved to `device` if given), each
+    sample with its own input and output lengths."""
+    if device is not None:
+        batch = batch.to(device)
+    return model(batch.inputs, batch.targets.shape[1], batch.input_lengths, batch.output_lengths)

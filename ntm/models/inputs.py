@@ -1,0 +1,76 @@
+"""What every model's `forward` shares: argument checks, padding masks, and small tensor helpers.
+
+Every model takes ``forward(inputs (B, T_in, C_in), T_out, input_lengths=None, output_lengths=None)``:
+inputs right-aligned (a sample's first ``T_in - input_lengths[b]`` steps are padding), then T_out
+output steps. ``output_lengths`` (B,) says how many of those steps are sample b's own; causal models
+ignore it (their output at step t never depends on later steps), a bidirectional one needs it so that a
+sample's outputs do not depend on its batch-mates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ntm.errors import ConfigError
+
+
+def check_inputs(inputs: Tensor, T_out: int, input_lengths: Tensor | None, input_size: int,
+                 output_lengths: Tensor | None = None) -> tuple[int, int]:
+    """Validate forward's arguments; return (B, T_in).
+
+    Raises:
+        ConfigError: a shape, type or length that does not fit (names the argument).
+    """
+    if not isinstance(inputs, Tensor) or inputs.dim() != 3 or inputs.shape[2] != input_size:
+        shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise ConfigError(f"inputs must be a tensor (batch, time, {input_size}), got {shape}")
+    if isinstance(T_out, bool) or not isinstance(T_out, int) or T_out < 0:
+        raise ConfigError(f"T_out must be an integer >= 0, got {T_out!r}")
+    B, T_in = inputs.shape[0], inputs.shape[1]
+    for name, lengths, most in (("input_lengths", input_lengths, T_in), ("output_lengths", output_lengths, T_out)):
+        if lengths is None:
+            continue
+        if not isinstance(lengths, Tensor) or lengths.shape != (B,):
+            raise ConfigError(f"{name} must be a tensor of shape ({B},)")
+        if B and (int(lengths.min()) < 0 or int(lengths.max()) > most):
+            raise ConfigError(f"{name} must lie in 0..{most}")
+    return B, T_in
+
+
+def keep_masks(T_in: int, input_lengths: Tensor | None) -> list[Tensor]:
+    """For each leading step where some sample is padding, a (B,) bool mask of those samples
+    (True: state kept). Empty when there is no padding (then no step pays for torch.where)."""
+    if input_lengths is None or input_lengths.numel() == 0:
+        return []
+    pad = T_in - input_lengths.to(torch.long)                                     # (B,)
+    steps = int(pad.max())
+    return list((torch.arange(steps, device=pad.device).unsqueeze(1) < pad).unbind(0))
+
+
+def where(keep: Tensor, old: Tensor, new: Tensor) -> Tensor:
+    """old where keep[b] else new, broadcasting keep (B,) over the other dimensions."""
+    return torch.where(keep.view(-1, *([1] * (old.dim() - 1))), old, new)
+
+
+def cat(xs: list[Tensor], dim: int) -> Tensor:
+    """torch.cat(xs, dim), without a copy when there is one part."""
+    return xs[0] if len(xs) == 1 else torch.cat(xs, dim=dim)
+
+
+def array(t: Tensor) -> np.ndarray:
+    """A CPU tensor as a C-contiguous numpy array (no copy when it already is one)."""
+    return t.detach().contiguous().numpy()
+
+
+def stack_steps(xs: list[Tensor]) -> Tensor:
+    """torch.stack(xs), without a copy when there is one step (the eager loop's case)."""
+    return xs[0].unsqueeze(0) if len(xs) == 1 else torch.stack(xs)
+
+
+def stack(xs: list[Tensor], B: int, width: int, like: Tensor) -> Tensor:
+    """Stack per-step (B, ...) tensors into (T, B, width); (0, B, width) when there are none."""
+    if not xs:
+        return like.new_zeros(0, B, width)
+    return torch.stack(xs).reshape(len(xs), B, width)

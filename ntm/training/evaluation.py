@@ -1,0 +1,56 @@
+"""The training-time evaluation: the fixed set that picks the best weights and decides convergence,
+and the polishing set used after converging. Both are scored against the machine's output with
+`ntm.analysis.compare.compare`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ntm.analysis.compare import compare
+from ntm.errors import ConfigError
+
+
+def eval_lengths(task, samples: int, lengths: list | None = None) -> list[tuple[int, int]]:
+    """The fixed evaluation set as (length, sequences) pairs: `lengths`, or up to 10 lengths spread
+    over the training range (every length of a range of 10 or fewer), `samples` sequences in all.
+
+    Raises:
+        ConfigError: a length the task cannot encode.
+    """
+    lo, hi = task.train_lengths
+    if lengths is None:
+        lengths = sorted({int(round(x)) for x in np.linspace(lo, hi, min(10, hi - lo + 1))})
+    else:
+        ok = lambda n: not isinstance(n, bool) and isinstance(n, int) and task.min_length <= n <= task.max_length  # noqa: E731
+        if not isinstance(lengths, (list, tuple)) or not lengths or not all(ok(n) for n in lengths):
+            raise ConfigError(f"eval_lengths must be a non-empty list of integers in [{task.min_length}, {task.max_length}] "
+                              f"(task {task.name}), got {lengths!r}")
+        lengths = sorted(set(lengths))
+    per = max(1, samples // len(lengths))
+    return [(n, per) for n in lengths]
+
+
+def evaluate_bits(model, task, eval_set, device) -> tuple[float, float]:
+    """Bits (or symbols) wrong per sequence and sequence accuracy on an evaluation set
+    (`compare` at each of its lengths, averaged over all its sequences). Leaves the model in
+    training mode."""
+    per = eval_set[0][1]                                   # every length has the same count
+    rows = compare(model, task, [n for n, _ in eval_set], samples=per, device=device)
+    model.train()
+    return (sum(r["bit_errors_per_seq"] for r in rows) / len(rows),
+            sum(r["seq_accuracy"] for r in rows) / len(rows))
+
+
+class Evaluator:
+    """``evaluator(model, polishing) -> (bits per sequence, sequence accuracy)``: on the fixed set
+    while searching, on `polish_samples` sequences of the longest training length while polishing
+    (where the fixed set, spread over the range, has few; errors there went with errors beyond it:
+    bench/README.md "Polishing")."""
+
+    def __init__(self, task, cfg, device):
+        self.task, self.device = task, device
+        self.fixed_set = eval_lengths(task, cfg.eval_samples, cfg.eval_lengths)
+        self.polish_set = [(task.train_lengths[1], cfg.polish_samples)]
+
+    def __call__(self, model, polishing: bool) -> tuple[float, float]:
+        return evaluate_bits(model, self.task, self.polish_set if polishing else self.fixed_set, self.device)

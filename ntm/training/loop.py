@@ -1,0 +1,221 @@
+"""The training loop: a `Trainer` over an explicit `TrainState`; rules decide, one method acts.
+
+The trainer sees a sampler (``sample(rng, B, lengths) -> Batch``: a task's), a curriculum (which
+lengths to draw; the adaptive one keeps its position in ``state.curriculum``), a model, an
+objective (the loss), an evaluator and callbacks (metrics, TensorBoard, progress, checkpoints). It
+knows no task, model or run directory by name: `ntm.training.run` assembles those.
+
+One step: draw lengths from the curriculum, sample a batch (the machine computes the targets), the
+objective's loss, backward, clip, optimizer step, update the weights' moving average. A step whose
+loss or gradient is NaN/Inf is skipped and counted. Every ``eval_every`` steps the model (and the
+moving average) is scored, a metrics row goes to the callbacks, and the rules of
+`ntm.training.policies` decide what happens next; `apply` carries each decision out.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import torch
+
+from ntm.errors import DivergenceError
+from ntm.models import predict
+from ntm.training import policies
+from ntm.training.checkpoint import clean_float, optimizer_from_flat
+from ntm.training.objective import MaskedObjective
+from ntm.training.policies import Action, Score
+from ntm.training.state import CurriculumState, Phase, TrainState
+
+
+def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
+    """Adam (betas from the config) or RMSprop (the NTM paper's, with momentum) at `lr`."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
+    return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum)
+
+
+def moving_average(cfg, model, weights: dict | None = None):
+    """The exponential moving average of `model`'s weights (Polyak averaging, decay `ema_decay` per
+    step; None when it is 0), starting from `weights` (a state dict with its count "n_averaged") or,
+    at the next update, from the model's weights then."""
+    if not cfg.ema_decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    if weights is not None:
+        averaged.load_state_dict(weights)
+    return averaged
+
+
+class Callback:
+    """What happens around the loop; every hook is optional."""
+
+    def on_start(self, trainer: "Trainer") -> None: ...
+    def on_metrics(self, trainer: "Trainer", row: dict) -> None: ...        # an evaluation's row, before the rules
+    def on_new_best(self, trainer: "Trainer") -> None: ...                  # trainer.best_weights changed
+    def on_evaluated(self, trainer: "Trainer", score: Score) -> None: ...   # after the rules acted
+    def on_step_end(self, trainer: "Trainer") -> None: ...
+    def on_end(self, trainer: "Trainer") -> None: ...                       # the loop ended normally
+    def close(self) -> None: ...                                            # always, last
+
+
+class Trainer:
+    """Train `model` under `cfg` (a `TrainConfig`). Resume by passing the saved `state`,
+    `best_weights`, `optimizer_state` ((tensors, meta) from `checkpoint.optimizer_to_flat`) and
+    `averaged_state`, and the `rng` (numpy Generator) in its saved state.
+
+    make_model: a fresh, randomly initialised model of the same kind (for restarts).
+    """
+
+    def __init__(self, cfg, model, *, make_model, sample, curriculum, evaluator, rng, device,
+                 objective=None, state: TrainState | None = None, best_weights: dict | None = None,
+                 optimizer_state=None, averaged_state: dict | None = None, callbacks=(), log=print):
+        self.cfg, self.model, self.make_model = cfg, model, make_model
+        self.sample, self.curriculum, self.evaluator = sample, curriculum, evaluator
+        self.rng, self.device, self.callbacks, self.log = rng, device, list(callbacks), log
+        self.objective = objective if objective is not None else MaskedObjective("bce")
+        self.state = state if state is not None else TrainState(lr=cfg.lr)
+        self.best_weights = best_weights
+        self.optimizer = make_optimizer(cfg, model.parameters(), self.state.lr)
+        if optimizer_state is not None:
+            optimizer_from_flat(self.optimizer, *optimizer_state)
+        self.averaged = moving_average(cfg, model, averaged_state)
+        self.adaptive = callable(getattr(curriculum, "advance", None))   # it moves on with mastery
+        self.rules = policies.rules(has_memory=getattr(model, "has_memory", False))
+        self.max_length = None                                            # the curriculum's, last step
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> TrainState:
+        """Train until the step limit, the time budget or the finished phase. Returns the state.
+
+        Raises:
+            DivergenceError: NaN/Inf in far more steps than a run recovers from (names the step).
+        """
+        t_start = time.perf_counter() - self.state.seconds
+        self.model.train()
+        try:
+            for cb in self.callbacks:
+                cb.on_start(self)
+            while self.state.step < self.cfg.steps and self.state.phase is not Phase.FINISHED:
+                if self.cfg.max_seconds is not None and time.perf_counter() - t_start > self.cfg.max_seconds:
+                    self.log(f"stopping at the time budget ({self.cfg.max_seconds:g} s)")
+                    break
+                self.train_step()
+                if self.state.step % self.cfg.eval_every == 0 or self.state.step == self.cfg.steps:
+                    self.evaluate(t_start)
+                for cb in self.callbacks:
+                    cb.on_step_end(self)
+            self.state.seconds = time.perf_counter() - t_start
+            for cb in self.callbacks:
+                cb.on_end(self)
+        finally:
+            for cb in self.callbacks:
+                cb.close()
+        return self.state
+
+    def train_step(self) -> None:
+        """One optimizer step on a fresh batch (skipped, and counted, if the loss or gradient is not finite)."""
+        cfg, st = self.cfg, self.state
+        at = st.curriculum.progress if self.adaptive else st.step / cfg.steps
+        lengths = self.curriculum.lengths(self.rng, cfg.batch_size, at)
+        batch = self.sample(self.rng, cfg.batch_size, lengths).to(self.device)
+        logits = predict(self.model, batch)
+        loss = self.objective.loss(logits, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm or math.inf)
+        if torch.isfinite(loss) and torch.isfinite(norm):
+            self.optimizer.step()
+            if self.averaged is not None:
+                self.averaged.update_parameters(self.model)
+            st.loss_sum += loss.item()
+            st.loss_n += 1
+        else:
+            st.skipped += 1
+            if st.skipped > 100 + st.step // 10:
+                raise DivergenceError(f"step {st.step}: loss or gradient is NaN/Inf in {st.skipped} steps; "
+                                      "try a lower --lr")
+        if self.adaptive:             # the curriculum moves on when the training batches show mastery
+            recent = st.curriculum.errors[-self.curriculum.patience:] + [
+                self.objective.errors(logits, batch).float().mean().item()]
+            progress, rose = self.curriculum.advance(st.curriculum.progress, recent)
+            st.curriculum = CurriculumState(progress, [] if rose else recent)
+        st.step += 1
+        st.sequences += cfg.batch_size
+        self.max_length = self.curriculum.bounds(at)[1]
+
+    def score(self) -> Score:
+        """Score the weights and their moving average; the better counts (ties: the weights)."""
+        polishing = self.state.phase is Phase.POLISHING
+        bits, acc = self.evaluator(self.model, polishing)
+        if self.averaged is not None and self.averaged.n_averaged > 0:
+            avg_bits, avg_acc = self.evaluator(self.averaged.module, polishing)
+            if avg_bits < bits:
+                return Score(avg_bits, avg_acc, averaged=True)
+        return Score(bits, acc)
+
+    def evaluate(self, t_start: float) -> None:
+        """Score, log a metrics row, then let each rule decide and carry its action out."""
+        st = self.state
+        score = self.score()
+        st.seconds = time.perf_counter() - t_start
+        row = {"step": st.step, "sequences": st.sequences,
+               "loss": clean_float(st.loss_sum / max(st.loss_n, 1)), "bits_per_seq": score.bits,
+               "seq_accuracy": score.seq_accuracy, "seconds": round(st.seconds, 3), "lr": st.lr,
+               "rollbacks": st.rollbacks, "restarts": st.restarts, "skipped": st.skipped,
+               "max_length": self.max_length, "averaged": score.averaged,
+               "polishing": st.phase is Phase.POLISHING}
+        for cb in self.callbacks:
+            cb.on_metrics(self, row)
+        st.loss_sum, st.loss_n = 0.0, 0
+        for rule in self.rules:
+            action = rule(self.cfg, self.state, score)
+            if action is not None:
+                self.apply(action, score)
+        for cb in self.callbacks:
+            cb.on_evaluated(self, score)
+
+    # ------------------------------------------------------------ the one place that acts
+
+    def apply(self, action: Action, score: Score) -> None:
+        """Carry out a rule's action: the only place that loads weights, rebuilds the optimizer and
+        restarts the moving average."""
+        self.state = action.state
+        if action.keep:
+            scored = self.averaged.module if score.averaged else self.model
+            self.best_weights = {k: v.detach().clone() for k, v in scored.state_dict().items()}
+            for cb in self.callbacks:
+                cb.on_new_best(self)
+        if action.load is not None:
+            if action.load == "fresh":     # a restart: seeded by the restart count, so it repeats
+                torch.manual_seed(self.cfg.seed + 1_000_003 * self.state.restarts)
+                weights, self.best_weights = self.make_model().state_dict(), None
+            else:
+                weights = self.best_weights
+            self.model.load_state_dict(weights)
+            if self.averaged is not None:            # the average starts again here: its next
+                self.averaged.n_averaged.zero_()     # update copies the weights
+            self.optimizer = make_optimizer(self.cfg, self.model.parameters(), self.state.lr)
+        if action.set_lr:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.state.lr
+        if action.message:
+            self.log(action.message)
+        if action.name == "polish":
+            self._start_polishing()
+
+    def _start_polishing(self) -> None:
+        """The best weights, just loaded, are the polishing set's score to beat."""
+        cfg, st = self.cfg, self.state
+        bits = self.evaluator(self.model, polishing=True)[0]
+        self.state = replace(st, best_bits=bits, best_step=st.step)
+        steps = min(cfg.polish_steps, cfg.steps - st.step)
+        limit = f" (of {cfg.polish_steps:,}: the step limit is {cfg.steps:,})" if steps < cfg.polish_steps else ""
+        length, samples = self.evaluator.polish_set[0]
+        self.log(f"step {st.step}: converged; polishing {steps:,} steps{limit} at lr {cfg.polish_lr:g}, "
+                 f"scored on {samples} sequences of length {length} ({bits:.4f} bits/seq now)")

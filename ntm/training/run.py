@@ -1,0 +1,249 @@
+"""A run: assemble task, model, curriculum and evaluator from a config, train, and compare with the machine.
+
+`train(cfg, RUN)` starts a run in a new directory; `resume(RUN)` continues one from its checkpoint,
+exactly, under the run's own config (only a higher step limit or a time budget can be given). Both
+check everything before they write anything; both end with the comparison with the machine at the
+training lengths and beyond (RUN/comparison.json, and a table in the log).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ntm.analysis.compare import compare, default_compare_lengths, format_table
+from ntm.device import pick_device
+from ntm.errors import CheckpointError, ConfigError
+from ntm.models import build_model, count_parameters, kernels
+from ntm.training import checkpoint as ckpt
+from ntm.training.callbacks import Checkpointer, MetricsLog, ProgressBar, TensorBoardLog
+from ntm.training.config import TrainConfig
+from ntm.training.evaluation import Evaluator
+from ntm.training.loop import Trainer
+from ntm.training.objective import MaskedObjective
+from ntm.training.state import Phase, TrainState
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    sequences: int
+    seconds: float
+    best_bits: float | None
+    converged: bool
+    rollbacks: int
+    skipped: int
+    comparison: list
+    restarts: int = 0
+
+
+@dataclass
+class _Parts:
+    """What a run is assembled from (every look-up by name happens here, before anything is written)."""
+    device: torch.device
+    task: object
+    model: torch.nn.Module
+    curriculum: object
+    evaluator: Evaluator
+
+
+def _assemble(cfg: TrainConfig) -> _Parts:
+    """Build the task, model, curriculum and evaluator a config names.
+
+    Raises:
+        ConfigError, tasks.errors.TaskError: a bad name or option (the registry's message).
+    """
+    from tasks.curriculum import make_curriculum
+    from tasks.registry import get_task
+
+    cfg.validate()
+    device = pick_device(cfg.device)
+    task = get_task(cfg.task, **cfg.task_params)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
+    curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
+                                 **cfg.curriculum_params)
+    return _Parts(device, task, model, curriculum, Evaluator(task, cfg, device))
+
+
+def _threads(cfg: TrainConfig, device: torch.device) -> None:
+    """torch's CPU threads and the NTM kernels' batch split, as the config says (results depend on
+    the kernels' split in the last bits)."""
+    if cfg.threads is not None and device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    kernels.set_threads(cfg.kernel_threads)
+
+
+def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evaluator=None,
+          objective=None) -> TrainResult:
+    """Train `cfg.model` on `cfg.task` in a new run directory, then compare it with the machine.
+
+    Args:
+        cfg: the configuration (validated here, before anything is written).
+        run_dir: the run directory (created; must not hold a run).
+        progress: show a progress bar (sequences/s, current bits per sequence).
+        log: where one-line messages go.
+        evaluator: ``(model, polishing) -> (bits, seq_accuracy)`` with a ``polish_set``; default
+            `Evaluator` (the task's fixed set, the polishing set).
+        objective: the loss (default `MaskedObjective` of the task's kind).
+
+    Returns:
+        A `TrainResult`; the comparison rows are also written to RUN/comparison.json.
+
+    Raises:
+        ConfigError, CheckpointError, tasks.errors.TaskError: bad options, an occupied run_dir, or
+            unusable init_from weights (nothing is written then).
+        DivergenceError: NaN/Inf that rollback could not cure (names the step).
+    """
+    run_dir = Path(run_dir)
+    if (run_dir / "config.json").exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or --out for a new one")
+    parts = _assemble(cfg)
+    if cfg.init_from:                  # fine-tuning: the same architecture, weights from elsewhere
+        src = Path(cfg.init_from)
+        _load_weights(parts.model, src / "weights.safetensors" if src.is_dir() else src, parts.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.write_json(run_dir / "config.json", {
+        "train": dataclasses.asdict(cfg), "task": {"name": cfg.task, **cfg.task_params},
+        "model": {"name": cfg.model, "input_size": parts.task.input_size, "output_size": parts.task.output_size,
+                  **dataclasses.asdict(parts.model.config)}})
+    return _run(cfg, run_dir, parts, None, progress=progress, log=log, evaluator=evaluator, objective=objective)
+
+
+def resume(run_dir, *, steps: int | None = None, max_seconds: float | None = None, progress: bool = True,
+           log=print) -> TrainResult:
+    """Continue the run in `run_dir` from its checkpoint, exactly (on the CPU with the same thread
+    counts: the same curve as a run without the stop), under the run's own config.
+
+    A directory that holds a config but no checkpoint yet (killed before its first) starts over from
+    step 0, which is the same run.
+
+    Args:
+        steps: a new step limit, at least the run's own (None: keep the run's).
+        max_seconds: a wall-clock budget for this session (None: none).
+
+    Raises:
+        ConfigError: `steps` below the run's own limit; a bad saved config.
+        CheckpointError: no run there, or a damaged checkpoint (names the file).
+    """
+    run_dir = Path(run_dir)
+    saved = ckpt.read_json(run_dir / "config.json")
+    if not isinstance(saved, dict) or not isinstance(saved.get("train"), dict):
+        raise CheckpointError(f"{run_dir / 'config.json'}: no 'train' section (not made by `ntm train`?)")
+    cfg = TrainConfig.from_dict(saved["train"], source=str(run_dir / "config.json"))
+    if steps is not None:
+        if steps < cfg.steps:
+            raise ConfigError(f"--steps {steps} is below the run's own limit ({cfg.steps}); a resume can only raise it")
+        cfg.steps = steps
+    cfg.max_seconds = max_seconds
+    parts = _assemble(cfg)
+    if not (run_dir / "checkpoint").exists() and not (run_dir / "checkpoint.old").exists():
+        log(f"{run_dir}: no checkpoint yet (stopped before its first); starting the run over from step 0")
+        return _run(cfg, run_dir, parts, None, progress=progress, log=log)
+    c = ckpt.load_checkpoint(run_dir, parts.device)
+    state = TrainState.from_json(c["state"], source=str(run_dir / "checkpoint" / "state.json"))
+    state = _settle_old_state(cfg, c["state"], state)
+    _load_weights(parts.model, run_dir / "checkpoint" / "model.safetensors", parts.device, c["model"])
+    log(f"resumed {run_dir} at step {state.step}")
+    return _run(cfg, run_dir, parts, (state, c), progress=progress, log=log)
+
+
+def _settle_old_state(cfg: TrainConfig, raw: dict, state: TrainState) -> TrainState:
+    """A checkpoint from before phases says "polishing" even when its run had finished: derive it."""
+    if "phase" not in raw and state.converged and state.step - state.converged_step >= cfg.polish_steps:
+        return dataclasses.replace(state, phase=Phase.FINISHED)
+    return state
+
+
+def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None, objective=None) -> TrainResult:
+    """Train (from scratch, or from `resumed` = (state, checkpoint)), then compare with the machine."""
+    _threads(cfg, parts.device)
+    task, model = parts.task, parts.model
+    rng = np.random.default_rng(cfg.seed)
+    state, c = resumed if resumed is not None else (None, None)
+    if c is not None:
+        rng.bit_generator.state = _rng_state(c["state"].get("rng"), run_dir)
+    log(f"task {cfg.task} | model {cfg.model}: {count_parameters(model):,} parameters | device {parts.device} | "
+        f"batch {cfg.batch_size} | lr {(state.lr if state else cfg.lr):g} | seed {cfg.seed} | run {run_dir}")
+    if state is not None and (state.phase is Phase.FINISHED or state.step >= cfg.steps):
+        log(f"nothing to train: the run had already converged at step {state.converged_step}"
+            if state.phase is Phase.FINISHED else
+            f"nothing to train: the run is at its step limit ({cfg.steps}); pass a higher --steps to go on")
+    elif _uses_kernels(model, parts.device) and not kernels.cached():
+        log("compiling the NTM's numba kernels (the first run on this machine, ~30 s; cached after)")
+
+    def make_model():
+        return build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params)
+    callbacks = [MetricsLog(run_dir, None if state is None else state.step), Checkpointer(run_dir, cfg.checkpoint_every)]
+    tb = TensorBoardLog.create(run_dir)
+    callbacks += [tb] if tb is not None else []
+    callbacks += [ProgressBar(cfg.steps, state.step if state else 0)] if progress else []
+    trainer = Trainer(cfg, model, make_model=make_model, sample=task.sample, curriculum=parts.curriculum,
+                      evaluator=evaluator or parts.evaluator, rng=rng, device=parts.device,
+                      objective=objective or MaskedObjective(task.loss_kind), state=state,
+                      best_weights=None if c is None else c["best"],
+                      optimizer_state=None if c is None else (c["optimizer"], c["state"].get("optimizer")),
+                      averaged_state=None if c is None else c["averaged"], callbacks=callbacks, log=log)
+    state = trainer.run()
+    return _finish(cfg, run_dir, parts, trainer, log)
+
+
+def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
+    """The comparison with the machine (best weights) and the one-line verdict."""
+    st, task, model = trainer.state, parts.task, parts.model
+    if trainer.best_weights is not None:
+        model.load_state_dict(trainer.best_weights)
+    rows = compare(model, task, cfg.compare_lengths or default_compare_lengths(task), samples=256, device=parts.device)
+    ckpt.write_json(run_dir / "comparison.json", {"lengths": rows})
+    verdict = "did not reach the target:"
+    if st.converged:
+        first = st.converged_step
+        verdict = (f"converged at step {first} ({first * cfg.batch_size:,} sequences)"
+                   + (f", then polished {st.step - first:,} steps" if st.step > first else "") + ";")
+    best = "n/a" if st.best_bits is None else f"{st.best_bits:.4f}"
+    polished = st.phase is Phase.POLISHING or (st.phase is Phase.FINISHED and cfg.polish_steps > 0)
+    where = " on the polishing set" if polished else ""
+    log(f"{verdict} best {best} bits/seq{where} at step {st.best_step} after {st.sequences:,} sequences, "
+        f"{st.seconds:.0f} s ({st.sequences / max(st.seconds, 1e-9):.0f} seq/s), {_count(st.rollbacks, 'rollback')}, "
+        f"{_count(st.restarts, 'restart')}, {_count(st.skipped, 'skipped step')}")
+    log(f"comparison with the machine ({task.name}, 256 fixed sequences per length):")
+    log(format_table(rows, task.loss_kind))
+    return TrainResult(run_dir, st.step, st.sequences, st.seconds, st.best_bits, st.converged, st.rollbacks,
+                       st.skipped, rows, st.restarts)
+
+
+def _uses_kernels(model, device) -> bool:
+    """Whether the model trains through the numba kernels here (an NTM with the numba backend)."""
+    from ntm.models import fused
+    from ntm.models.ntm import NTM
+    return isinstance(model, NTM) and fused.numba_applies(model, torch.zeros(1, device=device, dtype=model.r_bias.dtype))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _rng_state(saved, run_dir):
+    """The sampler's saved numpy RNG state, checked. Raises CheckpointError if it is not one."""
+    probe = np.random.default_rng(0)
+    try:
+        probe.bit_generator.state = saved
+    except (TypeError, ValueError, KeyError):
+        raise CheckpointError(f"{run_dir / 'checkpoint' / 'state.json'}: 'rng' is not a numpy generator state; "
+                              "the checkpoint is damaged (start the run again with a new --out)") from None
+    return saved
+
+
+def _load_weights(model, path: Path, device, tensors: dict | None = None) -> None:
+    """Load weights into `model`, as a CheckpointError naming the file when they do not fit."""
+    tensors = ckpt.load_tensors(path, device) if tensors is None else tensors
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as e:
+        detail = str(e).splitlines()[-1].strip() if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: does not fit the model in the config ({detail})") from None
