@@ -1,4 +1,4 @@
-"""ntm.models / ntm.model / ntm.baselines: shapes, exact batching with front padding (every model),
+"""ntm.models (the registry, the NTM, the baselines): shapes, exact batching with front padding (every model),
 the NTM's fused path against its reference path (values and gradients), state handling, devices and
 dtypes, parameter counts, and build_model's registry and round trip."""
 
@@ -55,6 +55,7 @@ def test_output_shape(name, B, T_in, T_out):
     lambda m: m(torch.zeros(2, 3, C_IN), -1),                        # negative T_out
     lambda m: m(torch.zeros(2, 3, C_IN), 2, torch.tensor([1, 4])),   # a length beyond T_in
     lambda m: m(torch.zeros(2, 3, C_IN), 2, torch.tensor([1])),      # one length per sample
+    lambda m: m(torch.zeros(2, 3, C_IN), 2, None, torch.tensor([1, 3])),  # an output length beyond T_out
 ])
 def test_bad_inputs_raise_config_error(name, bad):
     with pytest.raises(ConfigError):
@@ -82,6 +83,30 @@ def test_batch_equals_its_samples_one_by_one(name, batch):
     x, lens = right_aligned(lengths, T_in, seed)
     with torch.no_grad():
         torch.testing.assert_close(model(x, T_out, lens), one_by_one(model, x, lens, T_out), rtol=1e-10, atol=1e-10)
+
+
+@st.composite
+def batches_with_output_lengths(draw):
+    lengths, T_in, T_out, seed = draw(padded_batches())
+    T_out = max(T_out, 1)
+    outs = draw(st.lists(st.integers(1, T_out), min_size=len(lengths), max_size=len(lengths)))
+    return lengths, T_in, outs, seed
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@given(batch=batches_with_output_lengths())
+def test_a_samples_outputs_do_not_depend_on_its_batch_mates_output_lengths(name, batch):
+    """Each sample answers over its own output steps (output_lengths): its logits there are those it
+    gets alone, whatever its batch-mates' output lengths (the BiLSTM looks ahead, so it needs them)."""
+    lengths, T_in, outs, seed = batch
+    model = MODELS[name]
+    x, lens = right_aligned(lengths, T_in, seed)
+    out_lens = torch.tensor(outs)
+    with torch.no_grad():
+        together = model(x, max(outs), lens, out_lens)
+        for b, (n, k) in enumerate(zip(lengths, outs)):
+            alone = model(x[b:b + 1, T_in - n:], k)
+            torch.testing.assert_close(together[b, :k], alone[0], rtol=1e-10, atol=1e-10)
 
 
 @given(batch=padded_batches())
