@@ -82,3 +82,51 @@ def test_train_flags_override_the_config_file(tmp_path, capsys):
     saved = json.loads((out / "config.json").read_text())["train"]
     assert (saved["polish_steps"], saved["steps"], saved["batch_size"]) == (0, 2, 4)
     assert "comparison with the machine" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    """`ntm machine list | head -1`: the reader leaves early; no traceback, exit 0."""
+    p = subprocess.run(f'"{sys.executable}" -m ntm.cli machine list | head -1', shell=True, capture_output=True,
+                       text=True, timeout=300)
+    assert p.stdout.startswith("library:") and len(p.stdout.splitlines()) == 1
+    assert p.stderr == "", p.stderr
+
+
+def test_the_machine_commands_load_no_torch():
+    code = ("import sys; from ntm.cli import main; main(['machine', 'run', 'library:bb3', '--json']); "
+            "main(['machine', 'list']); assert 'torch' not in sys.modules, 'torch was loaded'")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+
+
+def test_ntm_has_no_import_cycle():
+    """The module graph of ntm/ (every import, lazy ones inside functions too) has no cycle."""
+    import ast
+    from pathlib import Path
+
+    import networkx as nx
+    root = Path(__file__).resolve().parent.parent
+    graph = nx.DiGraph()
+    for path in (root / "ntm").rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = name if parts[-1] == "__init__" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for t in targets:
+                where = root / Path(*t.split("."))
+                ancestor = name.startswith(t + ".")        # a parent package is always loaded first
+                if t.startswith("ntm") and t != name and not ancestor and (
+                        where.with_suffix(".py").exists() or (where / "__init__.py").exists()):
+                    graph.add_edge(name, t)
+    assert graph.number_of_edges() > 30
+    cycles = list(nx.simple_cycles(graph))
+    assert not cycles, cycles[:5]

@@ -327,3 +327,107 @@ def test_resuming_a_finished_run_says_so(tmp_path):
     res = resume(run, progress=False, log=messages.append)
     assert res.steps == 5 and any("nothing to train" in m and "--steps" in m for m in messages)
     assert any(m.endswith("0 rollbacks, 0 restarts, 0 skipped steps") for m in messages)
+
+
+# ---------------------------------------------------------------- what a new user ran into (each failed before the rebuild)
+
+def _files(run):
+    return {name: (run / name).read_bytes() for name in ("weights.safetensors", "metrics.jsonl", "checkpoint/state.json")}
+
+
+def test_resume_without_steps_keeps_the_runs_own_limit(tmp_path, capsys):
+    """`ntm train --out RUN --resume` on a run that stopped at its step limit trains nothing and
+    changes nothing (it once raised the limit to the default 10,000 and overwrote the weights)."""
+    from ntm.cli import main
+    run = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=10), run, progress=False, log=lambda *_: None)
+    before = _files(run)
+    assert main(["train", "--out", str(run), "--resume", "--quiet"]) == 0
+    assert "nothing to train: the run is at its step limit (10)" in capsys.readouterr().out
+    assert _files(run) == before
+
+
+@pytest.mark.parametrize("flags,needle", [(["--steps", "5"], "below the run's own limit"),
+                                          (["--lr", "0.1"], "--lr: a resumed run keeps its own config")])
+def test_resume_refuses_flags_it_would_ignore(tmp_path, capsys, flags, needle):
+    from ntm.cli import main
+    run = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=10), run, progress=False, log=lambda *_: None)
+    assert main(["train", "--out", str(run), "--resume", "--quiet", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+
+
+@pytest.mark.parametrize("line,field", [('steps = "100"', "steps"), ('lr = "0.001"', "lr"), ('seed = "0"', "seed"),
+                                        ("steps = true", "steps"), ("batch_size = 3.5", "batch_size"),
+                                        ("lr = nan", "lr"), ('task_params = "width"', "task_params")])
+def test_a_config_value_of_the_wrong_type_is_one_line_and_writes_nothing(tmp_path, capsys, line, field):
+    from ntm.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'task = "copy"\ndevice = "cpu"\n{line}\n')
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--out", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(cfg) in err[0] and f"{field} must be" in err[0], err
+    assert not run.exists()
+
+
+def test_a_bad_name_writes_nothing(tmp_path):
+    """Every look-up (task, model, curriculum) happens before the run directory is made."""
+    from tasks.errors import TaskError
+    for bad in ({"curriculum": "nope"}, {"model_params": {"nope": 1}}, {"task_params": {"width": 0}}):
+        with pytest.raises((ConfigError, TaskError)):
+            train(TrainConfig(**{**SMALL, **bad}, steps=1), tmp_path / "run", progress=False, log=lambda *_: None)
+        assert not (tmp_path / "run").exists()
+
+
+def test_the_polishing_message_says_how_many_steps_the_limit_leaves(tmp_path):
+    messages = []
+    cfg = TrainConfig(**{**SMALL, "eval_every": 1, "ema_decay": 0, "target_bits": 0.01}, steps=5, polish_steps=4000)
+    train(cfg, tmp_path / "run", progress=False, log=messages.append, evaluator=Scripted([30.0, 0.005, 0.04, 0.04, 0.04, 0.04]))
+    assert any("converged; polishing 3 steps (of 4,000: the step limit is 5) at lr" in m for m in messages), messages
+
+
+def test_the_first_run_says_the_kernels_are_compiling(tmp_path, monkeypatch):
+    from ntm.models import kernels
+    tiny = {"model": "ntm", "model_params": {"controller_size": 8, "N": 8, "M": 4}}
+    for cached, said in ((False, True), (True, False)):
+        monkeypatch.setattr(kernels, "cached", lambda: cached)
+        messages = []
+        train(TrainConfig(**{**SMALL, **tiny}, steps=1), tmp_path / str(cached), progress=False, log=messages.append)
+        assert any("compiling the NTM's numba kernels" in m for m in messages) == said
+
+
+def test_a_one_hot_task_counts_symbols_and_says_so(tmp_path):
+    messages = []
+    train(TrainConfig(**{**SMALL, "task": "reverse", "task_params": {}}, steps=1), tmp_path / "run",
+          progress=False, log=messages.append)
+    table = next(m for m in messages if m.startswith("length"))
+    assert "sym err/seq" in table and "bit err/seq" not in table
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
+    """config.json written, no checkpoint yet: --resume starts the same run over (it once refused,
+    and so did a fresh run in the same directory)."""
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    train(TrainConfig(**SMALL, steps=10), full, progress=False, log=lambda *_: None)
+    train(TrainConfig(**SMALL, steps=10), killed, progress=False, log=lambda *_: None)
+    import shutil
+    shutil.rmtree(killed / "checkpoint")
+    (killed / "metrics.jsonl").write_text('{"step": 5, "torn')                 # a torn first line
+    messages = []
+    resume(killed, progress=False, log=messages.append)
+    assert any("starting the run over from step 0" in m for m in messages)
+    assert [r["bits_per_seq"] for r in _metrics(killed)] == [r["bits_per_seq"] for r in _metrics(full)]
+
+
+def test_a_damaged_state_is_one_clear_error(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
+    path = run / "checkpoint" / "state.json"
+    for key, value in (("step", "many"), ("lr", -1), ("phase", "dancing"), ("rng", {"nope": 1})):
+        state = json.loads(path.read_text())
+        path.write_text(json.dumps({**state, key: value}))
+        with pytest.raises(CheckpointError, match="state.json"):
+            resume(run, steps=10, progress=False, log=lambda *_: None)
+        path.write_text(json.dumps(state))

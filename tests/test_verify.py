@@ -140,3 +140,18 @@ def test_verify_cli_exit_0_when_the_model_agrees(run, capsys, monkeypatch):
     assert cli.main(["verify", str(run), "--max-examples", "15", "--seed", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert re.match(r"no counterexample in \d+ examples \(task copy, lengths 1–20, seed 2\)", out), out
+
+
+def test_verify_on_a_shipped_run_keeps_counterexamples_in_the_users_cache(tmp_path, monkeypatch, capsys):
+    """A shipped run lives inside the installed package: its counterexamples go to the cache
+    (``$XDG_CACHE_HOME/ntm-playground/hypothesis/NAME``), never into the package."""
+    from ntm.training.run_dir import SHIPPED
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    package_db = SHIPPED / "copy-w4-lstm" / "hypothesis"
+    assert not package_db.exists()
+    # beyond its training range (1-10) the shipped LSTM fails at once: a counterexample is saved
+    code = cli.main(["verify", "shipped:copy-w4-lstm", "--min-length", "14", "--max-length", "16",
+                     "--max-examples", "5", "--device", "cpu"])
+    assert code == 1 and not package_db.exists()
+    cache = tmp_path / "ntm-playground" / "hypothesis" / "copy-w4-lstm"
+    assert any(cache.rglob("*")) and str(cache) in capsys.readouterr().out

@@ -12,14 +12,15 @@ from ntm.training.state import Phase
 
 
 class MetricsLog(Callback):
-    """RUN/metrics.jsonl: one JSON object per evaluation. On resume, rows after the checkpoint's step
-    (and a torn last line from a kill) are dropped first, so the file equals an uninterrupted run's."""
+    """RUN/metrics.jsonl: one JSON object per evaluation. A file already there (a resumed run) first
+    loses its rows after `start_step` (the checkpoint's step) and any torn line from a kill, so the
+    file equals an uninterrupted run's."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None = None):
+    def __init__(self, run_dir: Path, start_step: int = 0):
         self.path = Path(run_dir) / "metrics.jsonl"
-        if resume_step is not None and self.path.exists():
+        if self.path.exists():
             keep = [ln for ln in self.path.read_text(encoding="utf-8", errors="replace").splitlines()
-                    if _row_step(ln) is not None and _row_step(ln) <= resume_step]
+                    if _row_step(ln) is not None and _row_step(ln) <= start_step]
             tmp = self.path.with_name(self.path.name + ".tmp")
             tmp.write_text("".join(ln + "\n" for ln in keep))
             tmp.replace(self.path)
@@ -89,11 +90,15 @@ class ProgressBar(Callback):
 
 
 class Checkpointer(Callback):
-    """RUN/checkpoint/ every `every` steps, when the run finishes and when the loop ends (everything
-    --resume needs, swapped in atomically), and RUN/weights.safetensors whenever the best weights change."""
+    """RUN/checkpoint/ every `every` steps, when the run finishes and when the loop ends having trained
+    (everything --resume needs, swapped in atomically), and RUN/weights.safetensors whenever the best
+    weights change. A resume that trains nothing writes nothing."""
 
     def __init__(self, run_dir: Path, every: int):
-        self.run_dir, self.every = Path(run_dir), every
+        self.run_dir, self.every, self.start_step = Path(run_dir), every, None
+
+    def on_start(self, trainer):
+        self.start_step = trainer.state.step
 
     def on_new_best(self, trainer):
         ckpt.save_tensors(self.run_dir / "weights.safetensors", trainer.best_weights)
@@ -103,7 +108,8 @@ class Checkpointer(Callback):
             self.save(trainer)
 
     def on_end(self, trainer):
-        self.save(trainer)
+        if trainer.state.step != self.start_step or not (self.run_dir / "checkpoint").exists():
+            self.save(trainer)
 
     def save(self, trainer):
         averaged = None if trainer.averaged is None else trainer.averaged.state_dict()

@@ -179,7 +179,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
 
     def make_model():
         return build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params)
-    callbacks = [MetricsLog(run_dir, None if state is None else state.step), Checkpointer(run_dir, cfg.checkpoint_every)]
+    callbacks = [MetricsLog(run_dir, state.step if state else 0), Checkpointer(run_dir, cfg.checkpoint_every)]
     tb = TensorBoardLog.create(run_dir)
     callbacks += [tb] if tb is not None else []
     callbacks += [ProgressBar(cfg.steps, state.step if state else 0)] if progress else []
