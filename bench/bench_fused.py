@@ -10,12 +10,12 @@ load:
                            differentiated by autograd
   B  reference, compiled:  the same loop with `_cell` replaced by torch.compile(_cell, dynamic=False),
                            autograd through the compiled graph
-  C  fused torch, eager:   NTMConfig(engine="torch"): `_FusedEpisode`, the hand-derived backward
-  D  fused torch, compiled: NTMConfig(engine="torch", compile=True) (COMPILE_STEPS steps per call)
-  E  numba kernels:        NTMConfig() (engine "auto"), what CPU training runs
+  C  fused torch, eager:   NTMConfig(backend="torch"): `fused.FusedEpisode`, the hand-derived backward
+  D  fused torch, compiled: NTMConfig(backend="torch", torch_compile=True) (COMPILE_STEPS steps per call)
+  E  numba kernels:        NTMConfig() (backend "auto"), what CPU training runs
 
 Data: task `copy` (tasks.registry.get_task("copy")), batch 32, drawn with the trainer's curriculum
-(uniform over 1..20, one length per batch, `same_length`), loss = `ntm.train.masked_loss` (BCE). Two
+(uniform over 1..20, one length per batch, `same_length`), loss = `ntm.training.masked_loss` (BCE). Two
 workloads: "1..20/b" = the same `--batches` pre-drawn batches of random lengths 1..20 for every
 variant, and "20" = `--batches-20` batches of length 20 (41 time steps). One round times every
 variant once on the workload's batches; rounds are repeated `--repeats` times, and the table gives
@@ -56,9 +56,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
     "A": "reference, eager (reference_forward + autograd)",
     "B": "reference step compiled (torch.compile(_cell, dynamic=False) + autograd)",
-    "C": "fused torch, eager (engine='torch')",
-    "D": "fused torch, compiled (engine='torch', compile=True)",
-    "E": "numba kernels (engine='auto', the CPU default)",
+    "C": "fused torch, eager (backend='torch')",
+    "D": "fused torch, compiled (backend='torch', torch_compile=True)",
+    "E": "numba kernels (backend='auto', the CPU default)",
 }
 
 
@@ -95,10 +95,9 @@ def main() -> int:
     import numpy as np
     import torch
     sys.path.insert(0, str(ROOT))
-    from ntm import kernels
-    from ntm.model import COMPILE_STEPS
-    from ntm.models import build_model
-    from ntm.train import masked_loss
+    from ntm.models import build_model, kernels
+    from ntm.models.fused import COMPILE_STEPS
+    from ntm.training import masked_loss
     from tasks.curriculum import make_curriculum
     from tasks.registry import get_task
 
@@ -110,8 +109,8 @@ def main() -> int:
     # ---- models: equal weights, one Adam each
     task = get_task("copy")
     torch.manual_seed(args.seed)
-    options = {"A": {"engine": "torch"}, "B": {"engine": "torch"}, "C": {"engine": "torch"},
-               "D": {"engine": "torch", "compile": True}, "E": {}}
+    options = {"A": {"backend": "torch"}, "B": {"backend": "torch"}, "C": {"backend": "torch"},
+               "D": {"backend": "torch", "torch_compile": True}, "E": {}}
     base = build_model("ntm", task.input_size, task.output_size)
     models = {}
     for v in variants:
@@ -174,7 +173,7 @@ def main() -> int:
             except Exception as err:                             # torch.compile failing here is a finding
                 compile_errors[v] = f"{type(err).__name__}: {err}"
         fallback = [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
-        if fallback:                                             # D: ntm.model._Compiled fell back to eager
+        if fallback:                                             # D: fused._Compiled fell back to eager
             compile_errors[v] = fallback[0]
         if v in compile_errors:
             print(f"warm-up {v}: torch.compile FAILED: {compile_errors[v][:2000]}", flush=True)
