@@ -1,9 +1,9 @@
-"""Compiled machines (`ntm.compile`): where memory, saturation and precision bound the NTM's run.
+"""Compiled machines (`ntm.compiler`): where memory, saturation and precision bound the NTM's run.
 
     python bench/bench_compile.py [--prefix 100000] [--sweep-steps 100000] [--long]
 
 Prints tables and writes bench/results/compile.json, compile_leakage.png, compile_sweep.png.
-Every run is `ntm.compile.compare` (the compiled NTM beside `turing.trace`, every configuration
+Every run is `ntm.compiler.lockstep` (the compiled NTM beside `turing.trace`, every configuration
 decoded and compared, batch 1, one torch thread), the same as `ntm compile SPEC` does:
 
 1. exact: the default compile (gain 50, sharpening 50) in float64 and float32 on BB(4) to its halt

@@ -37,20 +37,20 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
              warmup: int, iters: int, device: str = "cpu", compile_steps: int | None = None,
              per_batch: bool = False, kernel_threads: int | None = None) -> dict:
     """Time one case in this process; returns its row of the table. engine (NTM only): "numba"
-    (ntm.kernels, the default on CPU), "torch" (eager) or "compiled" (torch.compile)."""
+    (ntm.models.kernels, the default on CPU), "torch" (eager) or "compiled" (torch.compile)."""
     import torch
     sys.path.insert(0, str(ROOT))
-    import ntm.models.ntm
+    import ntm.models.fused
     from ntm.models import kernels
     from ntm.models import build_model, count_parameters
 
     if compile_steps:
-        ntm.model.COMPILE_STEPS = compile_steps
+        ntm.models.fused.COMPILE_STEPS = compile_steps
     torch.set_num_threads(threads)
     kernels.set_threads(kernel_threads)
     torch.manual_seed(0)
     compile_ = engine == "compiled"
-    options = {"compile": compile_, "engine": "torch" if compile_ else engine} if model == "ntm" else {}
+    options = {"torch_compile": compile_, "backend": "torch" if compile_ else engine} if model == "ntm" else {}
     if model == "lstm-100":                                      # the NTM controller's size, alone
         net = build_model("lstm", CHANNELS, BITS, hidden_size=100, layers=1)
     else:
@@ -104,7 +104,7 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     return {"model": model, "batch": batch, "engine": engine if model == "ntm" else None, "compile": compile_,
             "threads": threads, "kernel_threads": kernels.threads() if model == "ntm" and engine == "numba" else None,
             "length": length,
-            "device": device, "compile_steps": ntm.model.COMPILE_STEPS if compile_ and model == "ntm" else None,
+            "device": device, "compile_steps": ntm.models.fused.COMPILE_STEPS if compile_ and model == "ntm" else None,
             "mixed_lengths": mixed, "per_batch_lengths": per_batch, "parameters": count_parameters(net),
             "seq_per_s": round(seqs / med, 1), "ms_per_iter": round(1e3 * med, 2),
             "ms_per_iter_min": round(1e3 * min(wall), 2), "cpu_ms_per_iter": round(1e3 * statistics.median(cpu), 2),
@@ -144,7 +144,7 @@ def main() -> int:
     parser.add_argument("--engines", nargs="+", choices=["numba", "torch", "compiled"], default=["numba", "torch"],
                         help="NTM engines: numba kernels (the CPU default), torch eager, torch.compile (minutes to compile)")
     parser.add_argument("--compile-steps", type=int, default=None,
-                        help="time steps per compiled call (ntm.model.COMPILE_STEPS)")
+                        help="time steps per compiled call (ntm.models.fused.COMPILE_STEPS)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "model.json")
     parser.add_argument("--case", help=argparse.SUPPRESS)       # internal: run one case, print JSON

@@ -5,7 +5,7 @@ vector: row ``table[c]`` is what the network sees (input) or must emit (target) 
 Encoding a whole batch is then one gather, ``table[codes]``, and padding is one extra all-zero
 row (code ``-1`` reads the last row). This keeps sampling in numpy: no Python loop over steps.
 
-Alignment (contracts.md): inputs are RIGHT-aligned (a short sequence is padded with zero vectors
+Alignment (the models' interface, ntm/models/inputs.py): inputs are RIGHT-aligned (a short sequence is padded with zero vectors
 at the front, so every sample's output phase starts at step T_in), targets LEFT-aligned
 (padding after the real output, masked out).
 

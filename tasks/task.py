@@ -14,7 +14,7 @@ Shapes (B = batch, T_in / T_out = padded input / output steps, C_in / C_out = ch
     mask          (B, T_out)       bool, True exactly at the real output positions
 
 A model reads the T_in input steps, then T_out steps of zero input, emitting logits at those
-T_out steps (contracts.md). Subclasses (one file per task) set the tables and override the
+T_out steps (DESIGN.md, Conventions). Subclasses (one file per task) set the tables and override the
 hooks `_draw`, `specification` and, where the target is not the raw machine output,
 `_project` (a map on output symbols) or `keep` (a prefix of the output).
 """

@@ -1,4 +1,4 @@
-"""The compiled NTM (`ntm.compile`) against the reference simulator, step by step.
+"""The compiled NTM (`ntm.compiler`) against the reference simulator, step by step.
 
 The library's copy, reverse, duplicate and binary_add have two tapes; the compiler takes k-tape
 machines (k read and k write heads), so they are compiled as they are, over the bits {0, 1}.

@@ -1,4 +1,4 @@
-"""ntm.kernels: the numba episode (forward and hand-derived backward) against the NTM's reference path
+"""ntm.models.kernels: the numba episode (forward and hand-derived backward) against the NTM's reference path
 (the per-equation functions under autograd), in values and gradients, with padding, several heads,
 shift ranges and clipping; the batch split over threads; reuse of the saved arrays."""
 

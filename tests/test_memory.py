@@ -1,4 +1,4 @@
-"""ntm.memory: each equation on small hand-worked values, its invariants as properties, adversarial
+"""ntm.models.memory: each equation on small hand-worked values, its invariants as properties, adversarial
 inputs that must not give NaN or Inf (values and gradients), and the fused step (`step_forward`,
 `step_backward`) against autograd through the per-equation functions."""
 
@@ -97,7 +97,7 @@ def test_two_write_heads_erase_multiplies_and_adds_sum():
 # ---------------------------------------------------------------- properties
 
 def random_addressing(seed, B=2, H=3, N=7, M=4, R=1, dtype=torch.float64):
-    """Inputs of `address` in their ranges (as `ntm.heads.activate` makes them)."""
+    """Inputs of `address` in their ranges (as `ntm.models.heads.activate` makes them)."""
     gen = torch.Generator().manual_seed(seed)
     def randn(*shape):
         return torch.randn(*shape, generator=gen, dtype=dtype)

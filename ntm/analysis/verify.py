@@ -152,7 +152,7 @@ class SearchResult:
 def database_key(task) -> bytes:
     """The key under which a task's counterexamples are kept (the task's repr names its
     parameters' effect: machine and sizes)."""
-    return f"ntm.verify/{task!r}".encode()
+    return f"ntm.verify/{task!r}".encode()        # the module's old name: kept, so saved databases replay
 
 
 def replay(model, task, database, lo: int, hi: int) -> tuple[Counterexample | None, int]:

@@ -97,7 +97,7 @@ from ntm.models.ntm import NTM, NTMConfig, NTMState
 
 #: controller units allowed: 4U (U + kM) recurrent weights, 134 MB in float64 at U = 2048
 MAX_UNITS = 2048
-MOVES = ("L", "S", "R")  # shift weighting order: shifts -1, 0, +1 (ntm.memory.shift)
+MOVES = ("L", "S", "R")  # shift weighting order: shifts -1, 0, +1 (ntm.models.memory.shift)
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -255,7 +255,7 @@ def compile_machine(machine: Machine, memory_rows: int = 64, dtype: torch.dtype 
     weight_rh = torch.cat([torch.cat([G * Wi_r, G * Wi_h / kappa], 1), torch.zeros(3 * U, k * M + U, dtype=f64)])
     bias = torch.cat([G * bi, zeros - G, zeros + G, zeros + G])  # gates (i, f, o, g)
 
-    # heads: read heads 0..k-1, then write heads k..2k-1 (ntm.heads' layout)
+    # heads: read heads 0..k-1, then write heads k..2k-1 (ntm.models.heads' layout)
     H = 2 * k
     sizes = head_sizes(M, k, k, 1)
     off = dict(zip(sizes, itertools.accumulate([0] + list(sizes.values())[:-1])))

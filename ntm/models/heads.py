@@ -30,7 +30,7 @@ class HeadParameters(NamedTuple):
     k: Tensor      # (B, H, M) keys: tanh
     beta: Tensor   # (B, H, 1) key strengths: softplus, > 0 (eq. 5)
     g: Tensor      # (B, H, 1) interpolation gates: sigmoid, in (0, 1) (eq. 7)
-    s: Tensor      # (B, H, S) shift weightings: softmax over the shifts -R..R (eq. 8)
+    s: Tensor      # (B, H, S) shift weightings: softmax over the shifts -shift_range..shift_range (eq. 8)
     gamma: Tensor  # (B, H, 1) sharpening exponents: 1 + softplus, >= 1 (eq. 9)
     e: Tensor      # (B, W, M) erase vectors: sigmoid, in (0, 1) (eq. 3)
     a: Tensor      # (B, W, M) add vectors: tanh (eq. 4)

@@ -1,13 +1,15 @@
 """The NTM's fused training episode on the CPU as two numba kernels: every step forward in one call,
 every step's hand-derived gradient in another.
 
-Same computation as `NTM._forward_step` / `NTM._backward_step` (the equations of `ntm.memory` with the
-gradients derived in `memory.step_backward`, the LSTM of `ntm.controller`, the activations of
-`ntm.heads`), for the default family: one LSTM layer as controller, any number of read and write heads,
-any shift range, optional clipping. Other controllers use the torch fused path. Why: on a CPU a
-PyTorch step is some 250 small operations whose dispatch costs more than their arithmetic; here a
-step is two matrix products (BLAS, through scipy) and per-sample loops over a memory that fits in
-the L1 cache, run on numba's threads (`numba.set_num_threads`; `NTM` sets it to torch's thread count).
+Same computation as `fused.forward_step` / `fused.backward_step` (the equations of
+`ntm.models.memory` with the gradients derived in `memory.step_backward`, the LSTM of
+`ntm.models.controller`, the activations of `ntm.models.heads`), for the default family: one LSTM
+layer as controller, any number of read and write heads, any shift range, optional clipping. Other
+controllers use the torch fused path. Why: on a CPU a PyTorch step is some 250 small operations
+whose dispatch costs more than their arithmetic; here a step is two matrix products (BLAS, through
+scipy) and per-sample loops over a memory that fits in the L1 cache. The batch is split into parts,
+one per thread of our own pool (`run_parts`, `threads()`, `set_threads`: the trainer sets it from
+``kernel_threads``); numba's own threading layer is not used.
 tests/test_kernels.py checks values and gradients against the reference path.
 
 Layouts (numpy arrays of one float dtype, C-contiguous; T steps, B samples; U controller units;
@@ -19,8 +21,8 @@ H = R + W heads, read heads first; S = 2 shift_range + 1 shifts; P head outputs)
     w     (B, H, N)         weightings;  r (B, R*M) read vectors, flattened
     WT    (R*M + U, 4U)     the LSTM's recurrent weights, transposed: X = [r_{t-1}, h_{t-1}] -> gates
     WhT   (U, P), bh (P,)   the head layer, transposed
-Gates are (i, f, o, g) as in `LSTMController`; head outputs k | beta | g | s | gamma | e | a as in
-`ntm.heads`.
+Gates are (i, f, o, g) as in `LSTMController`; head outputs k | beta | g | s | gamma | e | a as
+`ntm.models.heads.block_starts` lays them out (compiled into these kernels).
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ def _lstm_cell(z, gx, c, h_new, c_new, ifo, g, c_prev, tanh_c):
 
 @_jit
 def _activate(z, bh, clip, raw, act, H, W, M, S):
-    """Head output raw = clip(z + bh), then every activation of `ntm.heads.activate` into act (P,)."""
+    """Head output raw = clip(z + bh), then every activation of `heads.activate` into act (P,)."""
     ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     one = act.dtype.type(1)
     for p in range(raw.shape[0]):
@@ -391,7 +393,7 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
 
 @_jit
 def _activate_backward(d_act, raw, act, clip, draw, H, W, M, S):
-    """Gradient of `_activate` (ntm.heads.activate_backward, then the clip's mask) into draw (P,)."""
+    """Gradient of `_activate` (heads.activate_backward, then the clip's mask) into draw (P,)."""
     ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     zero, one = draw.dtype.type(0), draw.dtype.type(1)
     for p in range(ob):

@@ -10,7 +10,8 @@ Shapes (the paper's symbols; any leading batch dimensions are allowed where a sh
     k      keys                        (..., H, M)
     beta   key strengths, > 0          (..., H, 1)
     g      interpolation gates, [0,1]  (..., H, 1)
-    s      shift weightings            (..., H, S)   S = 2R + 1 shifts -R..R, in that order; rows sum to 1
+    s      shift weightings            (..., H, S)   S = 2 shift_range + 1 shifts, -shift_range..shift_range in
+                                                       that order; rows sum to 1
     gamma  sharpening exponents, >= 1  (..., H, 1)
     e      erase vectors, [0,1]        (..., W, M)   W write heads
     a      add vectors                 (..., W, M)
@@ -79,16 +80,17 @@ def interpolate(w_c: Tensor, w_prev: Tensor, g: Tensor) -> Tensor:
 def shift(w_g: Tensor, s: Tensor) -> Tensor:
     """w~(i) = sum_j w^g(j) s(i - j), indices modulo N (eq. 8): circular convolution.
 
-    w_g (..., H, N), s (..., H, S) with S = 2R + 1 and s[..., m] the weight of a shift by m - R, so a
+    w_g (..., H, N), s (..., H, S) with S = 2 shift_range + 1 and s[..., m] the weight of a shift by
+    m - shift_range, so a
     focus at j moves to j + 1 under s = [0, 0, 1] -> (..., H, N). Batched: one torch.roll of the whole
     batch per shift (a loop over the S shifts, never over the batch); rolls beat a gather or a grouped
     convolution on CPU for small S.
     """
-    R = (s.shape[-1] - 1) // 2
-    w_tilde = s[..., R:R + 1] * w_g                              # shift 0
+    shift_range = (s.shape[-1] - 1) // 2
+    w_tilde = s[..., shift_range:shift_range + 1] * w_g          # shift 0
     for m in range(s.shape[-1]):
-        if m != R:                                               # torch.roll(w, d)[i] = w[i - d]
-            w_tilde = torch.addcmul(w_tilde, s[..., m:m + 1], torch.roll(w_g, m - R, dims=-1))
+        if m != shift_range:                                     # torch.roll(w, d)[i] = w[i - d]
+            w_tilde = torch.addcmul(w_tilde, s[..., m:m + 1], torch.roll(w_g, m - shift_range, dims=-1))
     return w_tilde
 
 

@@ -69,7 +69,7 @@ class NTMConfig:
     M: int = 20                      # vector size at each location
     read_heads: int = 1
     write_heads: int = 1
-    shift_range: int = 1             # R: shifts -R..R allowed (eq. 8)
+    shift_range: int = 1             # shifts -shift_range..shift_range allowed (eq. 8); R is the read heads
     # M_0: "constant" = memory_init_value everywhere, not trained (Collier & Beel 2018 found small
     # constants converge fastest and most reliably); "learned" = tanh of a trained matrix that starts
     # at memory_init_value; "random" = tanh(N(0, 0.5^2)) drawn once at construction, then fixed (kept

@@ -82,7 +82,7 @@ class TrainConfig:
     threads: int | None = 1        # torch CPU threads: a batch-32 recurrent step is too small to split
                                    # (and a second thread that waits on a busy core costs 10×); None: torch's
     kernel_threads: int | None = None  # the NTM's numba kernels split each batch over this many threads
-                                   # (ntm.kernels; None: one per CPU). Results depend on it in the last bits.
+                                   # (ntm.models.kernels; None: one per CPU). Results depend on it in the last bits.
     compare_lengths: list | None = None  # lengths for the final comparison (None: task defaults)
     init_from: str | None = None   # start from these weights (a run directory or a .safetensors file)
 

@@ -1,7 +1,6 @@
 """Symbols shared by the library's machines: bit vectors, prioritised items, and the markers.
 
-Conventions (fixed with the `tasks` package, see the library's README section in
-``/work/notes/contracts.md``):
+Conventions (shared with the `tasks` package, which encodes these symbols: tasks/encoding.py):
 
 - Data symbols of width W are the W-character strings of '0'/'1' (`bit_symbols`), so one tape cell
   holds one W-bit vector of the NTM paper's tasks.
