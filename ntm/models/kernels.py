@@ -288,21 +288,22 @@ def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save
     sb = 1 if save else 0                                                  # inference: one erased slot
     for t in range(T):
         ts = t if save else 0
-        Xt = saved.X[ts]                                                         # [r_{t-1}, h_{t-1}]
+        Xt = saved.X[ts]                                                   # [r_{t-1}, h_{t-1}]
         Xt[:, :RM] = r
         Xt[:, RM:] = h
         z = np.dot(Xt, WT)                                                 # (B, 4U)
         for b in range(B):
-            _lstm_cell(z[b], gx[t, b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b], saved.c_prev[ts, b], saved.tanh_c[ts, b])
+            _lstm_cell(z[b], gx[t, b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b],
+                       saved.c_prev[ts, b], saved.tanh_c[ts, b])
         Hs[t] = hn
         z_heads = np.dot(hn, WhT)                                          # (B, P)
         for b in range(B):
             if not keep[t, b]:                                             # padding: state kept
                 h[b], c[b] = hn[b], cn[b]
                 _activate(z_heads[b], bh, clip, saved.raw[ts, b], saved.act[ts, b], H, W, M, S)
-                _memory_step(saved.act[ts, b], mem[b], w[b], r[b], R, S, saved.M_inv[ts, b], saved.k_inv[ts, b], saved.K[ts, b],
-                             saved.w_c[ts, b], saved.w_g[ts, b], saved.w_tilde[ts, b], saved.log_w[ts, b], saved.w_prev[ts, b],
-                             saved.w_new[ts, b], saved.erased[ts, b * sb], save)
+                _memory_step(saved.act[ts, b], mem[b], w[b], r[b], R, S, saved.M_inv[ts, b], saved.k_inv[ts, b],
+                             saved.K[ts, b], saved.w_c[ts, b], saved.w_g[ts, b], saved.w_tilde[ts, b],
+                             saved.log_w[ts, b], saved.w_prev[ts, b], saved.w_new[ts, b], saved.erased[ts, b * sb], save)
             Rs[t, b] = r[b]
     return Hs, Rs
 
@@ -457,14 +458,16 @@ def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
             dr[b] += dR[t, b]
             if not keep[t, b]:
                 _memory_step_backward(saved.act[t, b], saved.w_new[t, b], dmem[b], dw[b], dr[b], d_act[b], R, S,
-                                      saved.M_inv[t, b], saved.k_inv[t, b], saved.K[t, b], saved.w_c[t, b], saved.w_g[t, b], saved.w_tilde[t, b],
-                                      saved.log_w[t, b], saved.w_prev[t, b], saved.erased[t, b], dwt[b], Qs[b], dv[b], dwg[b])
+                                      saved.M_inv[t, b], saved.k_inv[t, b], saved.K[t, b], saved.w_c[t, b],
+                                      saved.w_g[t, b], saved.w_tilde[t, b], saved.log_w[t, b], saved.w_prev[t, b],
+                                      saved.erased[t, b], dwt[b], Qs[b], dv[b], dwg[b])
                 _activate_backward(d_act[b], saved.raw[t, b], saved.act[t, b], clip, draw[t, b], H, W, M, S)
         dh_heads = np.dot(draw[t], Wh)                                     # (B, U)
         for b in range(B):
             if not keep[t, b]:
                 dh_heads[b] += dH[t, b] + dh[b]
-                _lstm_cell_backward(dh_heads[b], dc[b], saved.ifo[t, b], saved.g[t, b], saved.c_prev[t, b], saved.tanh_c[t, b], dZ[t, b])
+                _lstm_cell_backward(dh_heads[b], dc[b], saved.ifo[t, b], saved.g[t, b], saved.c_prev[t, b],
+                                    saved.tanh_c[t, b], dZ[t, b])
         dX = np.dot(dZ[t], Wrh)                                            # (B, R*M + U)
         for b in range(B):
             if not keep[t, b]:                                             # padding: gradients pass
