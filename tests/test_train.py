@@ -431,3 +431,16 @@ def test_a_damaged_state_is_one_clear_error(tmp_path):
         with pytest.raises(CheckpointError, match="state.json"):
             resume(run, steps=10, progress=False, log=lambda *_: None)
         path.write_text(json.dumps(state))
+
+
+def _quiet(*_):
+    pass
+
+
+def test_train_runs_in_another_process(tmp_path):
+    """`train` takes only picklable values (the sweep runs cells in worker processes)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        res = pool.submit(train, TrainConfig(**SMALL, steps=5), tmp_path / "run", progress=False, log=_quiet).result()
+    assert res.steps == 5 and (tmp_path / "run" / "weights.safetensors").exists()
