@@ -33,7 +33,7 @@ from turing import Machine, build_delta
 from turing.library import bit_symbols
 
 from . import encoding
-from .task import Task, check_range
+from .task import Task, check_range, check_width
 
 ITEM, QUERY, BLANK = "#", "?", "_"
 HALT = "halt"
@@ -123,7 +123,7 @@ class AssociativeRecall(Task):
 
     def __init__(self, width: int = 6, item_size: int = 3, train_lengths=(2, 6), max_length: int = 200,
                  name: str = "associative_recall"):
-        self.name, self.width, self.item_size = name, int(width), int(item_size)
+        self.name, self.width, self.item_size = name, check_width(name, width), int(item_size)
         self.train_lengths = check_range(name, "train_lengths", train_lengths, lowest=2)
         self.max_length = int(max_length)
         self._use_machine(f"tasks:recall(width={self.width})", functools.partial(_cached_machine, self.width))

@@ -19,7 +19,7 @@ import numpy as np
 from turing import library
 
 from . import encoding
-from .task import Task, check_range
+from .task import Task, check_range, check_width
 
 
 class Copy(Task):
@@ -35,7 +35,7 @@ class Copy(Task):
     loss_kind = "bce"
 
     def __init__(self, width: int = 8, train_lengths=(1, 20), max_length: int = 1000, name: str = "copy"):
-        self.name, self.width = name, int(width)
+        self.name, self.width = name, check_width(name, width)
         self.train_lengths = check_range(name, "train_lengths", train_lengths)
         self.max_length = int(max_length)
         self._use_library("copy", width=self.width)

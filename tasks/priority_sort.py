@@ -37,7 +37,7 @@ import numpy as np
 from turing import library
 
 from . import encoding
-from .task import Task, check_range
+from .task import Task, check_range, check_width
 
 
 def level_values(priorities: int) -> np.ndarray:
@@ -62,7 +62,7 @@ class PrioritySort(Task):
 
     def __init__(self, width: int = 8, priorities: int = 16, keep: int | None = None,
                  train_lengths=(1, 20), max_length: int = 1000, name: str = "sort"):
-        self.name, self.width, self.priorities = name, int(width), int(priorities)
+        self.name, self.width, self.priorities = name, check_width(name, width), int(priorities)
         self.keep = None if keep is None else int(keep)
         self.train_lengths = check_range(name, "train_lengths", train_lengths)
         self.max_length = int(max_length)

@@ -27,7 +27,7 @@ from turing import library
 from turing.library.alphabets import END, SEPARATOR, STAR
 
 from . import encoding
-from .task import Task, check_range
+from .task import Task, check_range, check_width
 
 
 class RepeatCopy(Task):
@@ -47,7 +47,7 @@ class RepeatCopy(Task):
 
     def __init__(self, width: int = 8, repeats=(1, 10), count_scale: float = 10.0,
                  train_lengths=(1, 10), max_length: int = 200, name: str = "repeat_copy"):
-        self.name, self.width = name, int(width)
+        self.name, self.width = name, check_width(name, width)
         self.repeats = check_range(name, "repeats", repeats, lowest=0)
         self.count_scale = float(count_scale)
         self.train_lengths = check_range(name, "train_lengths", train_lengths)

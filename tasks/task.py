@@ -399,6 +399,20 @@ class Task(abc.ABC):
                 f"input_size={self.input_size}, output_size={self.output_size})")
 
 
+MAX_WIDTH = 16   # bits per vector: the machines have 2**width data symbols (65,536 at 16)
+
+
+def check_width(name: str, width) -> int:
+    """Bits per vector, an int in 1..MAX_WIDTH (the machine's alphabet grows as 2**width).
+
+    Raises:
+        TaskError: naming the task.
+    """
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+        raise TaskError(f"{name}: width must be an integer in 1..{MAX_WIDTH} (2**width symbols), got {width!r}")
+    return width
+
+
 def check_range(name: str, what: str, lo_hi, lowest: int = 1) -> tuple[int, int]:
     """A (lo, hi) pair of ints with lowest <= lo <= hi.
 

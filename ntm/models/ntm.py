@@ -53,6 +53,7 @@ class NTMState(NamedTuple):
 MEMORY_INITS = ("constant", "learned", "random")
 WEIGHTING_INITS = ("learned", "one_hot")
 BACKENDS = ("auto", "numba", "torch")
+MAX_MEMORY = 2 ** 26     # N * M per sample: 256 MB in float32; the compiler's largest runs use ~10^4
 
 
 @dataclass
@@ -105,6 +106,9 @@ class NTMConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"NTM option {name} must be one of {', '.join(allowed)}, "
                                   f"got {getattr(self, name)!r}")
+        if self.N * self.M > MAX_MEMORY:
+            raise ConfigError(f"NTM memory N x M = {self.N} x {self.M} is over {MAX_MEMORY:,} values per sample "
+                              f"({4 * MAX_MEMORY // 2**20} MB in float32); use a smaller N or M")
         value = self.memory_init_value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < 1:
             raise ConfigError(f"NTM option memory_init_value must be a number in (-1, 1), got {value!r}")

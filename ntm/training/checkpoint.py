@@ -38,12 +38,21 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_json(path: Path):
+    """A JSON file of a run directory.
+
+    Raises:
+        CheckpointError: missing, not UTF-8, not JSON, or nested too deep to read (names the file).
+    """
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing (is this a run directory made by `ntm train`?)") from None
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"{path}: not UTF-8 text (byte {e.start}); not a file `ntm train` wrote") from None
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: nested too deep to be a file `ntm train` wrote") from None
 
 
 def _check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
@@ -70,6 +79,27 @@ def load_tensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
 
 
+def check_tensors(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], path) -> None:
+    """Weights read from `path` against what the model expects (`want`, its state dict): the same
+    names, shapes and dtypes, and finite values. A file edited by hand (a dtype relabelled, a
+    tensor reshaped, NaN written in) is refused here rather than loaded.
+
+    Raises:
+        CheckpointError: names the file and the first tensor that does not fit.
+    """
+    missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: does not fit the model in config.json "
+                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, w in want.items():
+        g = got[k]
+        if g.shape != w.shape or g.dtype != w.dtype:
+            raise CheckpointError(f"{path}: does not fit the model in config.json (tensor {k!r} is {g.dtype} "
+                                  f"{tuple(g.shape)}, the model needs {w.dtype} {tuple(w.shape)})")
+        if g.is_floating_point() and not torch.isfinite(g).all():
+            raise CheckpointError(f"{path}: tensor {k!r} holds NaN or Inf")
+
+
 # ---------------------------------------------------------------- optimizer state without pickle
 def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     """Split an optimizer's state_dict into tensors (for safetensors) and JSON (the rest)."""
@@ -87,11 +117,20 @@ def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
 
 
 def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    state: dict = {int(pid): dict(v) for pid, v in meta["state"].items()}
-    for key, t in tensors.items():
-        pid, k = key.split(".", 1)
-        state.setdefault(int(pid), {})[k] = t
-    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    """Load what `optimizer_to_flat` split. Raises CheckpointError when the JSON part is damaged."""
+    try:
+        state: dict = {int(pid): dict(v) for pid, v in meta["state"].items()}
+        for key, t in tensors.items():
+            pid, k = key.split(".", 1)
+            state.setdefault(int(pid), {})[k] = t
+        opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        for group in opt.param_groups:                        # what Adam/RMSprop read at every step
+            if not all(isinstance(group.get(k), (int, float)) and not isinstance(group.get(k), bool)
+                       for k in ("lr", "eps", "weight_decay")):
+                raise TypeError("a hyperparameter is not a number")
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"checkpoint/state.json: its 'optimizer' entry is damaged ({e}); "
+                              "start the run again with a new --out") from None
 
 
 # ---------------------------------------------------------------- the resume checkpoint

@@ -25,6 +25,7 @@ from ntm.training.config import TrainConfig
 from ntm.training.evaluation import Evaluator
 from ntm.training.loop import Trainer
 from ntm.training.objective import MaskedObjective
+from ntm.training.run_dir import buildable
 from ntm.training.state import Phase, TrainState
 
 
@@ -63,9 +64,10 @@ def _assemble(cfg: TrainConfig) -> _Parts:
 
     cfg.validate()
     device = pick_device(cfg.device)
-    task = get_task(cfg.task, **cfg.task_params)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
+    with buildable(f"task {cfg.task!r}, model {cfg.model!r}", ConfigError):
+        task = get_task(cfg.task, **cfg.task_params)
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
     curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
                                  **cfg.curriculum_params)
     return _Parts(device, task, model, curriculum, Evaluator(task, cfg, device))
@@ -148,7 +150,8 @@ def resume(run_dir, *, steps: int | None = None, max_seconds: float | None = Non
     c = ckpt.load_checkpoint(run_dir, parts.device)
     state = TrainState.from_json(c["state"], source=str(run_dir / "checkpoint" / "state.json"))
     state = _settle_old_state(cfg, c["state"], state)
-    _load_weights(parts.model, run_dir / "checkpoint" / "model.safetensors", parts.device, c["model"])
+    _check_checkpoint(c, parts.model, run_dir / "checkpoint")
+    parts.model.load_state_dict(c["model"])
     log(f"resumed {run_dir} at step {state.step}")
     return _run(cfg, run_dir, parts, (state, c), progress=progress, log=log)
 
@@ -239,11 +242,33 @@ def _rng_state(saved, run_dir):
     return saved
 
 
-def _load_weights(model, path: Path, device, tensors: dict | None = None) -> None:
-    """Load weights into `model`, as a CheckpointError naming the file when they do not fit."""
-    tensors = ckpt.load_tensors(path, device) if tensors is None else tensors
-    try:
-        model.load_state_dict(tensors)
-    except RuntimeError as e:
-        detail = str(e).splitlines()[-1].strip() if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: does not fit the model in the config ({detail})") from None
+def _load_weights(model, path: Path, device) -> None:
+    """Load weights into `model`. Raises CheckpointError naming the file when they do not fit."""
+    tensors = ckpt.load_tensors(path, device)
+    ckpt.check_tensors(tensors, model.state_dict(), path)
+    model.load_state_dict(tensors)
+
+
+def _check_checkpoint(c: dict, model, where: Path) -> None:
+    """Every tensor of a resume checkpoint against the model: names, shapes, dtypes, finite values;
+    the optimizer's moments shaped like their parameters.
+
+    Raises:
+        CheckpointError: names the file and the tensor.
+    """
+    want = model.state_dict()
+    ckpt.check_tensors(c["model"], want, where / "model.safetensors")
+    if c["best"] is not None:
+        ckpt.check_tensors(c["best"], want, where / "best.safetensors")
+    if c["averaged"] is not None:
+        n = c["averaged"].get("n_averaged")
+        ckpt.check_tensors(c["averaged"], {**{f"module.{k}": v for k, v in want.items()},
+                                          **({"n_averaged": n} if n is not None and n.dim() == 0 else {})},
+                           where / "averaged.safetensors")
+    shapes = [p.shape for p in model.parameters()]
+    for key, t in c["optimizer"].items():
+        pid, _, name = key.partition(".")
+        ok = pid.isdigit() and int(pid) < len(shapes) and (t.dim() == 0 or t.shape == shapes[int(pid)])
+        if not ok or (t.is_floating_point() and not torch.isfinite(t).all()):
+            raise CheckpointError(f"{where / 'optimizer.safetensors'}: tensor {key!r} does not fit the model's "
+                                  "parameters or is not finite; the checkpoint is damaged")

@@ -13,12 +13,13 @@ pass the directory, or ``shipped:NAME`` (or just NAME when no such path exists h
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
 
 from ntm.training import checkpoint as ckpt
-from ntm.errors import CheckpointError
+from ntm.errors import CheckpointError, ConfigError
 
 #: where runs shipped with the package live (one run directory per name)
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -64,6 +65,8 @@ def read_config(run_dir) -> dict:
     """
     path = Path(run_dir) / "config.json"
     config = ckpt.read_json(path)
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(config).__name__}")
     for section in ("task", "model"):
         if not isinstance(config.get(section), dict) or "name" not in config[section]:
             raise CheckpointError(f"{path}: no {section!r} section with a 'name' (made by an older `ntm train`?)")
@@ -121,23 +124,40 @@ def load_run(run_dir, device="cpu"):
     run_dir = resolve_run(run_dir)
     device = device if isinstance(device, torch.device) else pick_device(str(device))
     config = read_config(run_dir)
-    task = build_task(config)
-    model = build_model_from_config(config, task).to(device)
+    task, model = build(config, run_dir / "config.json")
+    model = model.to(device)
     path = run_dir / "weights.safetensors"
     weights = ckpt.load_tensors(path, device)
-    missing, unexpected = _key_mismatch(model.state_dict(), weights)
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: does not fit the model in config.json "
-                              f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as e:  # a shape mismatch: keep torch's last line, it names the tensor
-        detail = str(e).splitlines()[-1].strip()
-        raise CheckpointError(f"{path}: does not fit the model in config.json ({detail})") from None
+    ckpt.check_tensors(weights, model.state_dict(), path)
+    model.load_state_dict(weights)
     model.eval()
     config["run_dir"] = str(run_dir)
     return model, task, config
 
 
-def _key_mismatch(expected: dict, got: dict) -> tuple[list[str], list[str]]:
-    return sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+def build(config: dict, source) -> tuple:
+    """(task, untrained model) as a run's config describes them.
+
+    Raises:
+        CheckpointError: an unknown name, a bad option, or a task or model too large to build here
+            (a config edited by hand, say); names the file.
+    """
+    from tasks.errors import TaskError
+    with buildable(source, CheckpointError):
+        try:
+            task = build_task(config)
+            return task, build_model_from_config(config, task)
+        except (ConfigError, TaskError) as e:              # name the file the bad option is in
+            raise CheckpointError(f"{source}: {e}") from None
+
+
+@contextlib.contextmanager
+def buildable(source, error=CheckpointError):
+    """Turn an allocation the machine cannot make (MemoryError, torch's RuntimeError) while building a
+    task or model into `error`, one line naming `source`."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as e:
+        detail = " ".join(str(e).split())[:200] or type(e).__name__
+        raise error(f"{source}: the task or model it describes cannot be built here ({detail}); "
+                    "check its sizes") from None
