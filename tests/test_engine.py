@@ -1,5 +1,6 @@
 """The fast engine agrees with the reference simulator `turing.run`, the oracle, exactly."""
 
+import importlib
 import multiprocessing
 import threading
 from unittest import mock
@@ -81,6 +82,71 @@ def test_multitape_equals_run(mw, limit):
     check_batch(m, words, limit)
     for w in words[:2]:
         assert run_fast(m, w, max_steps=limit) == run(m, w, max_steps=limit)
+
+
+def check_cells(m, words, steps, cells):
+    """Engine and reference agree exactly under a cell limit, and the limit holds: no run uses
+    more than `cells` cells unless its input alone does."""
+    expected = [run(m, w, max_steps=steps, max_cells=cells) for w in words]
+    assert run_batch(m, words, max_steps=steps, max_cells=cells).results() == expected
+    for w, r in zip(words, expected):
+        assert run_fast(m, w, max_steps=steps, max_cells=cells) == r
+        if r.status == Status.CELL_LIMIT:
+            assert not r.halted and r.steps < steps
+            # one more cell would have let the run go on
+            assert run(m, w, max_steps=steps, max_cells=cells + m.tapes).steps > r.steps
+
+
+@given(machine_and_words(n_words=4, tapes=st.integers(1, 3), max_states=4, max_symbols=3),
+       st.integers(0, 3_000), st.integers(0, 40))
+def test_cell_limit_equals_run(mw, steps, cells):
+    check_cells(*mw, steps, cells)
+
+
+@given(machine_and_words(n_words=3), st.integers(0, 3_000), st.integers(0, 40))
+def test_progress_chunks_do_not_change_results(mw, steps, cells):
+    m, words = mw
+    with mock.patch.object(engine, "PROGRESS_CHUNK", 7):
+        for w in words:
+            heard = []
+            r = run_fast(m, w, steps, cells, progress=heard.append)
+            assert r == run(m, w, steps, cells)
+            # told after each chunk of 7 steps that a run reached, short of the step limit
+            assert heard == [t for t in range(7, steps, 7) if t <= r.steps]
+
+
+def test_reference_progress():
+    reference = importlib.import_module("turing.run")  # (turing.run is also the function)
+    heard = []
+    with mock.patch.object(reference, "PROGRESS_EVERY", 8):
+        r = run(walker("R"), "1", max_steps=100, progress=heard.append)
+    assert r.steps == 100 and heard == list(range(8, 100, 8))
+
+
+@pytest.mark.parametrize("move, tapes", [("R", 1), ("L", 1), ("R", 2), ("L", 3)])
+def test_walker_stops_at_the_cell_limit(move, tapes):
+    """A head that walks one way uses one more cell per step: with the input "11" on tape 0
+    it starts on 2 + (k - 1) cells and stops after max_cells - that many steps."""
+    m = walker(move) if tapes == 1 else Machine(
+        states=("q",), input_alphabet=("1",), tape_alphabet=("_", "1"), blank="_", start="q", tapes=tapes,
+        delta={("q", (a,) + ("_",) * (tapes - 1)): ("q", ("1",) * tapes, (move,) * tapes) for a in "_1"})
+    start = (2 if move == "R" else 2) + tapes - 1
+    r = run_fast(m, "11", max_steps=10 ** 9, max_cells=1_000)
+    assert r == run(m, "11", max_steps=10 ** 9, max_cells=1_000)
+    assert r.status == Status.CELL_LIMIT and not r.halted
+    # moving right, the first step stays on the input's second cell
+    assert r.steps == (1_000 - start) // tapes + (1 if move == "R" else 0)
+
+
+def test_cell_limit_is_checked_after_the_others():
+    m = busy_beaver("1RB1LB_1LA1RZ")  # BB(2): 6 steps, 4 cells
+    assert run_fast(m, max_cells=4).status == run(m, max_cells=4).status == Status.HALTED
+    assert run_fast(m, max_cells=3) == run(m, max_cells=3)
+    assert run(m, max_cells=3).status == Status.CELL_LIMIT
+    with pytest.raises(ValueError):
+        run_fast(m, max_cells=-1)
+    with pytest.raises(ValueError):
+        run(m, max_cells=-1)
 
 
 @settings(max_examples=25)
