@@ -141,7 +141,7 @@ def _parse(text: str, source: str, limits: Limits):
     if start not in states:
         why = (f"start state {start!r} is not mentioned by any rule (Morphett starts in state {START!r} "
                f"unless told otherwise)")
-        raise FormatError(why, source=source, line=start_line) from UndeclaredStateError(why)
+        raise FormatError(why, source=source, line=start_line or 1) from UndeclaredStateError(why)
     tape_alphabet = (tuple(directives["TAPE_ALPHABET"][0].split()) if "TAPE_ALPHABET" in directives else
                      tuple(dict.fromkeys([BLANK] + mentioned_symbols + [a for a in word if a != "*"])))
     input_alphabet = (tuple(directives["INPUT_ALPHABET"][0].split()) if "INPUT_ALPHABET" in directives
