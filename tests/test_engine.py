@@ -1,6 +1,8 @@
 """The fast engine agrees with the reference simulator `turing.run`, the oracle, exactly."""
 
 import importlib
+import json
+import sys
 import multiprocessing
 import threading
 from unittest import mock
@@ -304,3 +306,42 @@ def test_forked_workers_and_threads():
     for t in threads:
         t.join()
     assert seen == [expected] * 60
+
+
+# ---------------------------------------------------------------- `ntm machine run`'s limits
+# (here rather than in test_cli.py: they test the engine's outcomes through the command line)
+def test_cli_walker_stops_at_the_cell_limit(capsys):
+    from ntm.cli import main
+    for engine_name in ("fast", "reference"):
+        assert main(["machine", "run", "1RA1RA", "--max-steps", "1e9", "--max-cells", "5_000", "--json",
+                     "--engine", engine_name]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert (out["status"], out["steps"], out["halted"]) == ("cell limit", 4_999, False)
+
+
+@pytest.mark.parametrize("flag, value, steps", [("--max-steps", "1e3", 1_000), ("--max-steps", "1_000", 1_000),
+                                                ("--max-steps", "2.5e3", 2_500), ("--max-cells", "1E2", 99)])
+def test_cli_counts_accept_exponents_and_underscores(capsys, flag, value, steps):
+    from ntm.cli import main
+    assert main(["machine", "run", "1RA1RA", flag, value, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == steps
+
+
+@pytest.mark.parametrize("value", ["1.5", "-3", "1e-3", "ten", "1e30", "nan", "inf"])
+def test_cli_rejects_counts_that_are_not_whole_in_one_line(capsys, value):
+    from ntm.cli import main
+    assert main(["machine", "run", "1RA1RA", "--max-steps", value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ntm: error: --max-steps {value!r}: expected a whole number")
+
+
+def test_cli_progress_on_a_terminal(capsys, monkeypatch):
+    from ntm import cli_machine
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    progress = cli_machine._Progress(every=0.0)
+    progress(1_000_000)
+    err = capsys.readouterr().err
+    assert err.startswith("ntm: 1,000,000 steps, ") and err.endswith(" steps/s\n")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    cli_machine._Progress(every=0.0)(5)
+    assert capsys.readouterr().err == ""
