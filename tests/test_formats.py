@@ -4,6 +4,8 @@ format detection, files. The reference simulator `turing.run` is the oracle for 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -587,3 +589,10 @@ def test_cli_prints_one_line_for_a_surrogate_spec(capsys):
     assert main(["machine", "run", "\udcff"]) == 2  # what `ntm machine run $'\xff'` passes
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("ntm: error: <text>:1:1:") and "U+DCFF" in err
+
+
+def test_turing_never_imports_torch():
+    code = ("import sys, turing, turing.engine, turing.formats, turing.fuzzing, turing.graph, turing.library, "
+            "turing.strategies; turing.load('1RB1LB_1LA1RZ'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"

@@ -78,74 +78,81 @@ def _parse(text: str, source: str, limits: Limits) -> tuple[Machine, tuple[str, 
     doc, where = _decode(text, source)
     if not isinstance(doc, dict):
         raise FormatError(f"expected {_EXPECTED}, got a JSON {type(doc).__name__}", source=source, line=1)
+    d = _Doc(doc, text, source)
+    tapes = _check_shape(d, limits)
+    tape_alphabet = d.strings("tape_alphabet")
+    blank = d.string("blank")
+    fields = dict(states=d.strings("states"), start=d.string("start"), blank=blank, tape_alphabet=tape_alphabet,
+                  input_alphabet=d.strings("input_alphabet", [a for a in tape_alphabet if a != blank]),
+                  accept=d.strings("accept", []), reject=d.strings("reject", []), halt=d.strings("halt", []),
+                  tapes=tapes, name=d.string("name", doc.get("name") or name_of(source)))
+    word = d.strings("input") if "input" in doc else ()
 
-    def line_of(key):  # keys have no recorded position; their first "key": is good enough
-        m = re.search(r'"%s"\s*:' % re.escape(key), text)
-        return position(text, m.start())[0] if m else 1
+    rows = doc["delta"]
+    if not isinstance(rows, list):
+        d.fail("delta", "expected an array of rows [state, read, next state, write, move]")
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]  # line i + 1 starts at starts[i]
+    rules = []
+    for i, row in enumerate(rows):
+        line = bisect.bisect_right(starts, where[id(row)]) if id(row) in where else d.line_of("delta")
+        rules.append(_rule(row, i, tapes, line, source))
+    return make_machine(rules, source=source, line=d.line_of("start"), **fields), word
 
-    def fail(key, message, line=None):
-        raise FormatError(f'"{key}": {message}', source=source, line=line or line_of(key))
 
-    for key in doc:
+class _Doc:
+    """The decoded object and its text: typed reads of its keys whose errors name the key's line."""
+
+    def __init__(self, doc: dict, text: str, source: str):
+        self.doc, self.text, self.source = doc, text, source
+
+    def line_of(self, key: str) -> int:
+        """The line of the first ``"key":`` (keys have no recorded position; this is good enough)."""
+        m = re.search(r'"%s"\s*:' % re.escape(key), self.text)
+        return position(self.text, m.start())[0] if m else 1
+
+    def fail(self, key: str, message: str):
+        raise FormatError(f'"{key}": {message}', source=self.source, line=self.line_of(key))
+
+    def strings(self, key: str, default=None) -> tuple[str, ...]:
+        value = self.doc.get(key, default)
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            self.fail(key, "expected an array of strings")
+        bad = next((x for x in value if SURROGATE.search(x)), None)
+        if bad is not None:
+            check_name(bad, f'"{key}": name', source=self.source, line=self.line_of(key))
+        return tuple(value)
+
+    def string(self, key: str, value=None) -> str:
+        value = self.doc[key] if value is None else value
+        if not isinstance(value, str):
+            self.fail(key, f"expected a string, got {_show(value)}")
+        if SURROGATE.search(value):
+            check_name(value, f'"{key}":', source=self.source, line=self.line_of(key))
+        return value
+
+
+def _check_shape(d: _Doc, limits: Limits) -> int:
+    """Keys known and present, version, and the sizes within `limits`; returns the tapes k."""
+    for key in d.doc:
         if key not in _KEYS:
-            fail(key, f"unknown key; expected one of {', '.join(_KEYS)}")
+            d.fail(key, f"unknown key; expected one of {', '.join(_KEYS)}")
     for key in _REQUIRED:
-        if key not in doc:
-            raise FormatError(f'missing key "{key}"; expected {_EXPECTED}', source=source,
-                              line=position(text, text.index("{"))[0])
-    if doc.get("version", VERSION) != VERSION:
-        fail("version", f"unknown version {_show(doc['version'])}; this reader knows version {VERSION}")
-    tapes = doc.get("tapes", 1)
+        if key not in d.doc:
+            raise FormatError(f'missing key "{key}"; expected {_EXPECTED}', source=d.source,
+                              line=position(d.text, d.text.index("{"))[0])
+    if d.doc.get("version", VERSION) != VERSION:
+        d.fail("version", f"unknown version {_show(d.doc['version'])}; this reader knows version {VERSION}")
+    tapes = d.doc.get("tapes", 1)
     if not isinstance(tapes, int) or isinstance(tapes, bool) or tapes < 1:
-        fail("tapes", f"expected an integer >= 1, got {_show(tapes)}")
-    check_limit("tapes", tapes, limits.max_tapes, "max_tapes", source=source, line=line_of("tapes"))
+        d.fail("tapes", f"expected an integer >= 1, got {_show(tapes)}")
+    check_limit("tapes", tapes, limits.max_tapes, "max_tapes", source=d.source, line=d.line_of("tapes"))
     for key, limit, name in (("states", limits.max_states, "max_states"),
                              ("tape_alphabet", limits.max_symbols, "max_symbols"),
                              ("input_alphabet", limits.max_symbols, "max_symbols"),
                              ("delta", limits.max_transitions, "max_transitions")):
-        if isinstance(doc.get(key), list):
-            check_limit(key, len(doc[key]), limit, name, source=source, line=line_of(key))
-
-    def strings(key, default=None):
-        value = doc.get(key, default)
-        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-            fail(key, "expected an array of strings")
-        bad = next((x for x in value if SURROGATE.search(x)), None)
-        if bad is not None:
-            check_name(bad, f'"{key}": name', source=source, line=line_of(key))
-        return tuple(value)
-
-    def string(key, value=None):
-        value = doc[key] if value is None else value
-        if not isinstance(value, str):
-            fail(key, f"expected a string, got {_show(value)}")
-        if SURROGATE.search(value):
-            check_name(value, f'"{key}":', source=source, line=line_of(key))
-        return value
-
-    tape_alphabet = strings("tape_alphabet")
-    blank = string("blank")
-    fields = dict(states=strings("states"), start=string("start"), blank=blank, tape_alphabet=tape_alphabet,
-                  input_alphabet=strings("input_alphabet", [a for a in tape_alphabet if a != blank]),
-                  accept=strings("accept", []), reject=strings("reject", []), halt=strings("halt", []),
-                  tapes=tapes, name=doc.get("name") or name_of(source))
-    if not isinstance(fields["name"], str):
-        fail("name", "expected a string")
-    string("name", fields["name"])
-    if "input" in doc:
-        word = strings("input")
-    else:
-        word = ()
-
-    rows = doc["delta"]
-    if not isinstance(rows, list):
-        fail("delta", "expected an array of rows [state, read, next state, write, move]")
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]  # line i + 1 starts at starts[i]
-    rules = []
-    for i, row in enumerate(rows):
-        line = bisect.bisect_right(starts, where[id(row)]) if id(row) in where else line_of("delta")
-        rules.append(_rule(row, i, tapes, line, source))
-    return make_machine(rules, source=source, line=line_of("start"), **fields), word
+        if isinstance(d.doc.get(key), list):
+            check_limit(key, len(d.doc[key]), limit, name, source=d.source, line=d.line_of(key))
+    return tapes
 
 
 def _rule(row, i: int, tapes: int, line: int, source: str) -> Rule:

@@ -98,8 +98,9 @@ def read_input(text: str, source: str = "<text>", limits: Limits | None = None, 
     return word
 
 
-def _parse(text: str, source: str, limits: Limits):
-    text = check_text(text, source, _EXPECTED, limits)
+def _lines(text: str, source: str) -> tuple[dict, list[Rule], list[str], list[str]]:
+    """The directives (name -> (value, line)), the rules as written (wildcards kept), and the
+    states and symbols in the order the rules mention them."""
     directives: dict[str, tuple[str, int]] = {}
     patterns, mentioned_states, mentioned_symbols = [], [], []
     for n, raw in enumerate(text.split("\n"), 1):  # as Morphett counts lines (not at \f, \u2028, …)
@@ -124,7 +125,12 @@ def _parse(text: str, source: str, limits: Limits):
         patterns.append(Rule(q, a, q2, b, _DIRECTIONS[d_.lower()], n, 1))
         mentioned_states += [x for x in (q, q2) if x != "*"]
         mentioned_symbols += [x for x in (a, b) if x != "*"]
+    return directives, patterns, mentioned_states, mentioned_symbols
 
+
+def _parse(text: str, source: str, limits: Limits):
+    text = check_text(text, source, _EXPECTED, limits)
+    directives, patterns, mentioned_states, mentioned_symbols = _lines(text, source)
     word = directives.get("INITIAL_TAPE", ("", None))[0].replace(" ", BLANK)
     start, start_line = directives.get("INITIAL_STATE", (START, None))
     start = start.split()[0] if start.split() else START

@@ -104,6 +104,18 @@ def _count_rules(table: dict) -> int:
     return total
 
 
+def _check_sizes(r: "_Reader", top: dict, table: dict, limits: Limits) -> None:
+    """States, transitions (aliases expanded, by counting) and declared alphabets within `limits`."""
+    at = dict(source=r.source, line=r.where(top["table"][1])[0])
+    check_limit("states", len(table), limits.max_states, "max_states", **at)
+    check_limit("transitions after expanding aliases", _count_rules(table), limits.max_transitions,
+                "max_transitions", **at)
+    for key in ("tape alphabet", "input alphabet"):
+        if key in top and isinstance(top[key][1], yaml.SequenceNode):
+            check_limit(key, len(top[key][1].value), limits.max_symbols, "max_symbols", source=r.source,
+                        line=r.where(top[key][1])[0])
+
+
 def _parse(text: str, source: str, limits: Limits) -> tuple[Machine, tuple[str, ...]]:
     r, name = _Reader(source), name_of(source)
     root = r.compose(check_text(text, source, _EXPECTED, limits))
@@ -124,14 +136,7 @@ def _parse(text: str, source: str, limits: Limits) -> tuple[Machine, tuple[str, 
 
     table = r.mapping(top["table"][1], "table (states -> symbol -> instruction)")
     states = tuple(table)
-    at = dict(source=source, line=r.where(top["table"][1])[0])
-    check_limit("states", len(states), limits.max_states, "max_states", **at)
-    check_limit("transitions after expanding aliases", _count_rules(table), limits.max_transitions,
-                "max_transitions", **at)
-    for key in ("tape alphabet", "input alphabet"):
-        if key in top and isinstance(top[key][1], yaml.SequenceNode):
-            check_limit(key, len(top[key][1].value), limits.max_symbols, "max_symbols", source=source,
-                        line=r.where(top[key][1])[0])
+    _check_sizes(r, top, table, limits)
     synonyms = {name: r.instruction(v, table, {}) for name, (_, v) in
                 r.mapping(top["synonyms"][1], "synonyms").items()} if "synonyms" in top else {}
     rules, empty = [], []
