@@ -596,3 +596,11 @@ def test_turing_never_imports_torch():
             "turing.strategies; turing.load('1RB1LB_1LA1RZ'); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_huge_value_is_cut_in_the_message():
+    with pytest.raises(FormatError) as info:
+        loads("blank: _\nstart state: a\ntable:\n  a: {x: {write: " + "y" * 50_000 + ", R: a}}\n", "yaml")
+    message = info.value.message
+    assert message.startswith("the symbol to write: 'yyy") and message.endswith("y…")
+    assert len(message) == FormatError.MAX_MESSAGE and info.value.line == 4

@@ -72,12 +72,16 @@ class FormatError(TuringError, ValueError):
 
     Attributes: `source` (file name or "<text>"), `line` and `column` (1-based, or None when
     unknown), `message` (what was wrong and what was expected). `source` and `message` are kept
-    on one line: characters that are not printable are escaped (see `one_line`).
+    on one line: characters that are not printable are escaped (see `one_line`), and a message
+    quoting a huge value is cut to `MAX_MESSAGE` characters.
     """
+    MAX_MESSAGE = 1_000
 
     def __init__(self, message: str, *, source: str = "<text>", line: int | None = None,
                  column: int | None = None):
         message, source = one_line(str(message)), one_line(str(source))
+        if len(message) > self.MAX_MESSAGE:
+            message = message[:self.MAX_MESSAGE - 1] + "…"
         self.message, self.source, self.line, self.column = message, source, line, column
         where = source
         if line is not None:

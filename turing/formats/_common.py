@@ -23,12 +23,15 @@ SURROGATE = re.compile(r"[\ud800-\udfff]")
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """Size limits every reader checks before the work that grows with them, so that a hostile
-    or careless file costs bounded time and memory (about 5 s and 500 MB at most, on one core).
-    Each `load`/`loads` takes ``limits=Limits(...)`` (or keywords: ``loads(text, max_states=10**6)``)
-    to raise them. docs/formats.md states the defaults.
+    or careless file costs bounded time and memory (the worst we could build takes about 4 s and
+    150 MB on a shared 2-core box; see docs/formats.md). Each `load`/`loads` takes
+    ``limits=Limits(...)`` (or keywords: ``loads(text, max_chars=10**7)``) to raise them.
 
     Attributes:
         max_chars: characters of text (a file's size in bytes is checked before it is read).
+            The pure-Python JSON scanner and YAML's nodes cost about 2-4 µs and 150 bytes per
+            character at worst; a JSON file holds ~40 characters per transition, so a JSON
+            machine over ~25,000 transitions needs this raised.
         max_depth: nesting of JSON arrays and objects (a machine needs 4; recursion in the
             parser would fail beyond a few hundred). YAML has libyaml's own limit (1,000).
         max_states: |Q|.
@@ -38,7 +41,7 @@ class Limits:
             expanded (and before any expansion is done). Loading costs about 10 µs and 1 KB
             per transition.
     """
-    max_chars: int = 8_000_000
+    max_chars: int = 1_000_000
     max_depth: int = 32
     max_states: int = 100_000
     max_symbols: int = 10_000
