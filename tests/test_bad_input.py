@@ -17,7 +17,7 @@ CASES = [
      2, 14, "start state 'nope'", E.UndeclaredStateError),
     ("json start", "json", '{"states": ["a"],\n "start": "b",\n "blank": "_", "tape_alphabet": ["_"], "delta": []}',
      2, None, "start state 'b'", E.UndeclaredStateError),
-    ("morphett start 0", "morphett", "1 _ _ r 1\n", None, None, "start state '0'", E.UndeclaredStateError),
+    ("morphett start 0", "morphett", "1 _ _ r 1\n", 1, None, "start state '0'", E.UndeclaredStateError),
     ("morphett start directive", "morphett", "; $INITIAL_STATE: q\n0 _ _ r 0\n", 1, None, "start state 'q'",
      E.UndeclaredStateError),
     # ---- transition to an undeclared state

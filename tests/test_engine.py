@@ -1,5 +1,8 @@
 """The fast engine agrees with the reference simulator `turing.run`, the oracle, exactly."""
 
+import importlib
+import json
+import sys
 import multiprocessing
 import threading
 from unittest import mock
@@ -81,6 +84,72 @@ def test_multitape_equals_run(mw, limit):
     check_batch(m, words, limit)
     for w in words[:2]:
         assert run_fast(m, w, max_steps=limit) == run(m, w, max_steps=limit)
+
+
+def check_cells(m, words, steps, cells):
+    """Engine and reference agree exactly under a cell limit, and the limit holds: no run uses
+    more than `cells` cells unless its input alone does."""
+    expected = [run(m, w, max_steps=steps, max_cells=cells) for w in words]
+    assert run_batch(m, words, max_steps=steps, max_cells=cells).results() == expected
+    for w, r in zip(words, expected):
+        assert run_fast(m, w, max_steps=steps, max_cells=cells) == r
+        if r.status == Status.CELL_LIMIT:
+            assert not r.halted and r.steps < steps
+            # one more cell per tape (beyond what the input alone uses at the start) lets the run go on
+            start = max(len(w), 1) + m.tapes - 1
+            assert run(m, w, max_steps=steps, max_cells=max(cells, start) + m.tapes).steps > r.steps
+
+
+@given(machine_and_words(n_words=4, tapes=st.integers(1, 3), max_states=4, max_symbols=3),
+       st.integers(0, 3_000), st.integers(0, 40))
+def test_cell_limit_equals_run(mw, steps, cells):
+    check_cells(*mw, steps, cells)
+
+
+@given(machine_and_words(n_words=3), st.integers(0, 3_000), st.integers(0, 40))
+def test_progress_chunks_do_not_change_results(mw, steps, cells):
+    m, words = mw
+    with mock.patch.object(engine, "PROGRESS_CHUNK", 7):
+        for w in words:
+            heard = []
+            r = run_fast(m, w, steps, cells, progress=heard.append)
+            assert r == run(m, w, steps, cells)
+            # told after each chunk of 7 steps that a run reached, short of the step limit
+            assert heard == [t for t in range(7, steps, 7) if t <= r.steps]
+
+
+def test_reference_progress():
+    reference = importlib.import_module("turing.run")  # (turing.run is also the function)
+    heard = []
+    with mock.patch.object(reference, "PROGRESS_EVERY", 8):
+        r = run(walker("R"), "1", max_steps=100, progress=heard.append)
+    assert r.steps == 100 and heard == list(range(8, 100, 8))
+
+
+@pytest.mark.parametrize("move, tapes", [("R", 1), ("L", 1), ("R", 2), ("L", 3)])
+def test_walker_stops_at_the_cell_limit(move, tapes):
+    """A head that walks one way uses one more cell per step: with the input "11" on tape 0
+    it starts on 2 + (k - 1) cells and stops after max_cells - that many steps."""
+    m = walker(move) if tapes == 1 else Machine(
+        states=("q",), input_alphabet=("1",), tape_alphabet=("_", "1"), blank="_", start="q", tapes=tapes,
+        delta={("q", (a,) + ("_",) * (tapes - 1)): ("q", ("1",) * tapes, (move,) * tapes) for a in "_1"})
+    start = (2 if move == "R" else 2) + tapes - 1
+    r = run_fast(m, "11", max_steps=10 ** 9, max_cells=1_000)
+    assert r == run(m, "11", max_steps=10 ** 9, max_cells=1_000)
+    assert r.status == Status.CELL_LIMIT and not r.halted
+    # moving right, the first step stays on the input's second cell
+    assert r.steps == (1_000 - start) // tapes + (1 if move == "R" else 0)
+
+
+def test_cell_limit_is_checked_after_the_others():
+    m = busy_beaver("1RB1LB_1LA1RZ")  # BB(2): 6 steps, 4 cells
+    assert run_fast(m, max_cells=4).status == run(m, max_cells=4).status == Status.HALTED
+    assert run_fast(m, max_cells=3) == run(m, max_cells=3)
+    assert run(m, max_cells=3).status == Status.CELL_LIMIT
+    with pytest.raises(ValueError):
+        run_fast(m, max_cells=-1)
+    with pytest.raises(ValueError):
+        run(m, max_cells=-1)
 
 
 @settings(max_examples=25)
@@ -238,3 +307,42 @@ def test_forked_workers_and_threads():
     for t in threads:
         t.join()
     assert seen == [expected] * 60
+
+
+# ---------------------------------------------------------------- `ntm machine run`'s limits
+# (here rather than in test_cli.py: they test the engine's outcomes through the command line)
+def test_cli_walker_stops_at_the_cell_limit(capsys):
+    from ntm.cli import main
+    for engine_name in ("fast", "reference"):
+        assert main(["machine", "run", "1RA1RA", "--max-steps", "1e9", "--max-cells", "5_000", "--json",
+                     "--engine", engine_name]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert (out["status"], out["steps"], out["halted"]) == ("cell limit", 4_999, False)
+
+
+@pytest.mark.parametrize("flag, value, steps", [("--max-steps", "1e3", 1_000), ("--max-steps", "1_000", 1_000),
+                                                ("--max-steps", "2.5e3", 2_500), ("--max-cells", "1E2", 99)])
+def test_cli_counts_accept_exponents_and_underscores(capsys, flag, value, steps):
+    from ntm.cli import main
+    assert main(["machine", "run", "1RA1RA", flag, value, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == steps
+
+
+@pytest.mark.parametrize("value", ["1.5", "-3", "1e-3", "ten", "1e30", "nan", "inf"])
+def test_cli_rejects_counts_that_are_not_whole_in_one_line(capsys, value):
+    from ntm.cli import main
+    assert main(["machine", "run", "1RA1RA", "--max-steps", value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"ntm: error: --max-steps {value!r}: expected a whole number")
+
+
+def test_cli_progress_on_a_terminal(capsys, monkeypatch):
+    from ntm.cli import machine as cli_machine
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    progress = cli_machine._Progress(every=0.0)
+    progress(1_000_000)
+    err = capsys.readouterr().err
+    assert err.startswith("ntm: 1,000,000 steps, ") and err.endswith(" steps/s\n")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    cli_machine._Progress(every=0.0)(5)
+    assert capsys.readouterr().err == ""

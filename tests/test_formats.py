@@ -3,6 +3,10 @@ format detection, files. The reference simulator `turing.run` is the oracle for 
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -396,3 +400,207 @@ def test_load_with_explicit_format():
     assert load("1RB1LB_1LA1RZ", format="standard") == standard.loads("1RB1LB_1LA1RZ")
     with pytest.raises(FormatError, match="unknown format"):
         loads("1RB1LB_1LA1RZ", "xml")
+
+
+# ---------------------------------------------------------------- hostile input: limits, nesting, Unicode
+from turing.errors import LimitError  # noqa: E402
+from turing.formats import DEFAULT_LIMITS, Limits  # noqa: E402
+
+
+def _one_line_with_a_place(err: FormatError) -> None:
+    assert str(err).isprintable() and err.line is not None
+
+
+@pytest.mark.parametrize("format", ["json", None])
+@pytest.mark.parametrize("depth", [DEFAULT_LIMITS.max_depth, 330, 5_000])
+def test_deep_json_is_a_limit_error(format, depth):
+    text = '{"states": ' + "[" * depth + "]" * depth + "}"  # the issue's input at 330
+    with pytest.raises(LimitError, match="nested deeper than") as info:
+        loads(text, format)
+    assert (info.value.line, info.value.column) == (1, 11 + DEFAULT_LIMITS.max_depth)  # the object is level 1
+
+
+def test_nesting_limit_can_be_raised():
+    text = '{"states": ' + "[" * 40 + "]" * 40 + ', "start": "a", "blank": "_", "tape_alphabet": ["_"], "delta": []}'
+    with pytest.raises(FormatError, match='"states": expected an array of strings') as info:
+        loads(text, "json", max_depth=41)
+    assert not isinstance(info.value, LimitError)
+
+
+@given(st.integers(0, 3_000), st.sampled_from(["[]", "{}", '{"a": }']), st.booleans())
+def test_any_nesting_gives_a_machine_or_a_format_error(depth, kind, detected):
+    opening, closing = kind[:-1], kind[-1]
+    text = '{"states": ' + opening * depth + closing * depth + "}"
+    with pytest.raises(FormatError) as info:
+        loads(text, None if detected else "json")
+    _one_line_with_a_place(info.value)
+
+
+@pytest.mark.parametrize("text, format, words", [
+    ("\udcff", None, "lone surrogate U+DCFF"),                   # `ntm machine run $'\xff'`
+    ("1RB1LB_1LA1LZ\ud800", "standard", "lone surrogate U+D800"),
+    ('{"states": ["a"], "start": "a", "blank": "_", "tape_alphabet": ["_", "\\ud800"], "delta": []}', None,
+     "lone surrogate U+D800"),                                    # an escape: the text itself is ASCII
+    ('blank: "\\ud800"\nstart state: a\ntable:\n  a:\n', "yaml", "Unicode"),  # an escape, too
+])
+def test_lone_surrogates_are_format_errors(text, format, words):
+    with pytest.raises(FormatError, match=re.escape(words)) as info:
+        loads(text, format)
+    _one_line_with_a_place(info.value)
+
+
+@pytest.mark.parametrize("char", ["\x0c", "\x80", "\x9f", "\ufffe"])
+def test_characters_yaml_forbids_are_placed_and_escaped(char):
+    text = f"blank: _\nstart state: a\ntable:\n  a:{char}\n"
+    with pytest.raises(FormatError) as info:
+        loads(text, "yaml")
+    _one_line_with_a_place(info.value)
+    assert (info.value.line, info.value.column) == (4, 5)
+
+
+def test_a_key_with_a_newline_is_escaped_in_the_message():
+    with pytest.raises(FormatError) as info:
+        loads('{"states\\nnope": 1}', "json")
+    assert '"states\\nnope": unknown key' in str(info.value) and str(info.value).isprintable()
+
+
+def test_duplicate_keys_are_found_in_linear_time():
+    keys = 60_000  # the issue's input: over 90 s with the quadratic check
+    text = "{" + ", ".join(f'"k{i}": 1' for i in range(keys)) + ', "k7": 2}'
+    t0 = time.perf_counter()
+    with pytest.raises(FormatError, match="duplicate key 'k7'") as info:
+        loads(text, "json")
+    assert time.perf_counter() - t0 < 10
+    assert (info.value.line, info.value.column) == (1, 1)
+
+
+def _morphett_grid(states: int, symbols: int, wildcard: bool) -> str:
+    syms = [chr(0x100 + i) for i in range(symbols - 1)]
+    if wildcard:
+        rules = [f"{q} * * r *" for q in range(states)]
+    else:
+        rules = [f"{q} {syms[q % len(syms)]} {syms[(q + 1) % len(syms)]} r {q + 1}" for q in range(states)]
+    return "\n".join(rules) + "\n; $TAPE_ALPHABET: _ " + " ".join(syms) + "\n"
+
+
+def test_morphett_wildcards_are_counted_before_they_are_expanded():
+    t0 = time.perf_counter()
+    with pytest.raises(LimitError, match="2,250,000 exceeds the limit of 200,000 .*max_transitions") as info:
+        loads(_morphett_grid(1_500, 1_500, True), "morphett")  # the issue's input: 36-68 s, ~1 GB
+    assert time.perf_counter() - t0 < 5 and info.value.line == 1
+    m = loads(_morphett_grid(40, 30, True), "morphett", max_transitions=40 * 30)
+    assert len(m.delta) == 40 * 30
+    with pytest.raises(LimitError):
+        loads(_morphett_grid(40, 30, True), "morphett", limits=Limits(max_transitions=40 * 30 - 1))
+
+
+def test_morphett_without_wildcards_costs_its_rules_not_states_times_symbols():
+    t0 = time.perf_counter()
+    m = loads(_morphett_grid(12_000, 3_000, False), "morphett")  # ~200 KB; the issue's took 45 s
+    assert len(m.delta) == 12_000 and len(m.states) == 12_001
+    assert time.perf_counter() - t0 < 10
+
+
+def _naive_expansion(patterns: list[tuple], states, symbols) -> dict:
+    """Morphett's lookup, spelled out over every (state, symbol): the oracle for `_expand`."""
+    table = {(q, a): (q2, b, d) for q, a, b, d, q2 in patterns}
+    delta = {}
+    for q in states:
+        if morphett.halting_kind(q):
+            continue
+        for a in symbols:
+            hit = next((table[k] for k in ((q, a), (q, "*"), ("*", a), ("*", "*")) if k in table), None)
+            if hit:
+                q2, b, d = hit
+                delta[(q, a)] = (q if q2 == "*" else q2, a if b == "*" else b, {"l": "L", "r": "R", "*": "S"}[d])
+    return delta
+
+
+@given(st.lists(st.tuples(st.sampled_from(["0", "1", "2", "*"]), st.sampled_from(["_", "a", "b", "*"]),
+                          st.sampled_from(["_", "a", "b", "*"]), st.sampled_from("lr*"),
+                          st.sampled_from(["0", "1", "2", "*", "halt"])),
+                min_size=1, max_size=12, unique_by=lambda p: p[:2]))
+def test_morphett_expansion_and_its_count_match_a_naive_expansion(patterns):
+    text = "\n".join(" ".join(p) for p in patterns) + "\n; $STATES: 0 1 2 halt\n; $TAPE_ALPHABET: _ a b\n"
+    expected = _naive_expansion(patterns, ("0", "1", "2", "halt"), ("_", "a", "b"))
+    m = loads(text, "morphett", max_transitions=len(expected))
+    assert dict(m.delta) == expected
+    if expected:
+        with pytest.raises(LimitError):
+            loads(text, "morphett", max_transitions=len(expected) - 1)
+
+
+def test_morphett_read_symbol_outside_the_declared_alphabet():
+    with pytest.raises(FormatError, match="'x' is not in \\$TAPE_ALPHABET") as info:
+        loads("; $TAPE_ALPHABET: _ 1\n0 _ 1 r 0\n0 x 1 r 0\n", "morphett")
+    assert info.value.line == 3 and isinstance(info.value.__cause__, turing.errors.UndeclaredSymbolError)
+
+
+def _yaml_alias_table(states: int, symbols: int) -> str:
+    entries = "".join(f"    {chr(0x100 + i)}: R\n" for i in range(symbols))
+    return ("blank: _\nstart state: s0\ntable:\n  s0: &t\n" + entries
+            + "".join(f"  s{i}: *t\n" for i in range(1, states)))
+
+
+def test_yaml_aliases_are_counted_before_they_are_expanded():
+    t0 = time.perf_counter()
+    with pytest.raises(LimitError, match="9,000,000 exceeds") as info:
+        loads(_yaml_alias_table(3_000, 3_000))  # the issue's input: 46 s, 4 GB, then MemoryError
+    assert time.perf_counter() - t0 < 5 and info.value.line == 4
+    m = loads(_yaml_alias_table(30, 20), max_transitions=600)
+    assert len(m.delta) == 600
+    with pytest.raises(LimitError):
+        loads(_yaml_alias_table(30, 20), max_transitions=599)
+
+
+@pytest.mark.parametrize("text, keyword, limit", [
+    (json_io.dumps(standard.loads("1RB1LB_1LA1RZ")), "max_states", 2),
+    (json_io.dumps(standard.loads("1RB1LB_1LA1RZ")), "max_symbols", 1),
+    (json_io.dumps(standard.loads("1RB1LB_1LA1RZ")), "max_transitions", 3),
+    ('{"tapes": 1000000000, "states": ["a"], "start": "a", "blank": "_", "tape_alphabet": ["_"], "delta": []}',
+     "max_tapes", 64),
+    (INCREMENT_YAML, "max_states", 2), (INCREMENT_YAML, "max_transitions", 5),
+    (INCREMENT_MORPHETT, "max_states", 3), (INCREMENT_MORPHETT, "max_symbols", 2),
+    ("1RB1LB_1LA1RZ", "max_states", 1), ("1RB1LB_1LA1RZ", "max_chars", 12),
+])
+def test_each_limit_binds_and_names_its_keyword(text, keyword, limit):
+    with pytest.raises(LimitError, match=keyword) as info:
+        loads(text, **{keyword: limit})
+    _one_line_with_a_place(info.value)
+    if keyword != "max_tapes":
+        assert isinstance(loads(text, **{keyword: getattr(DEFAULT_LIMITS, keyword)}), Machine)
+
+
+def test_limits_are_checked_and_a_large_file_is_not_read(tmp_path):
+    with pytest.raises(ValueError):
+        Limits().replace(max_states=-1)
+    with pytest.raises(TypeError):
+        loads("1RB1LB_1LA1RZ", max_nothing=3)
+    path = tmp_path / "big.txt"
+    path.write_text("1RB1LB_1LA1RZ" + " " * 1_000)
+    with pytest.raises(LimitError, match="1,013 exceeds the limit of 100") as info:
+        load(path, max_chars=100)
+    assert info.value.source == str(path)
+    assert load(path) == standard.loads("1RB1LB_1LA1RZ")
+
+
+def test_cli_prints_one_line_for_a_surrogate_spec(capsys):
+    from ntm.cli import main
+    assert main(["machine", "run", "\udcff"]) == 2  # what `ntm machine run $'\xff'` passes
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("ntm: error: <text>:1:1:") and "U+DCFF" in err
+
+
+def test_turing_never_imports_torch():
+    code = ("import sys, turing, turing.engine, turing.formats, turing.fuzzing, turing.graph, turing.library, "
+            "turing.strategies; turing.load('1RB1LB_1LA1RZ'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_huge_value_is_cut_in_the_message():
+    with pytest.raises(FormatError) as info:
+        loads("blank: _\nstart state: a\ntable:\n  a: {x: {write: " + "y" * 50_000 + ", R: a}}\n", "yaml")
+    message = info.value.message
+    assert message.startswith("the symbol to write: 'yyy") and message.endswith("y…")
+    assert len(message) == FormatError.MAX_MESSAGE and info.value.line == 4

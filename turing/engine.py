@@ -33,9 +33,17 @@ listed instead, as rows of ``reads`` (T, k), ``next_state`` (T,), ``writes`` (T,
 ``row_ptr[q*|Γ| + a] : row_ptr[q*|Γ| + a + 1]`` (compressed sparse rows), usually one or a few,
 and a binary search among them finds the one matching the other tapes.
 
-Status. The loop reports only why it stopped (STOP, EDGE or the step limit). Python then names
-the status in the reference's order: a halting state first, then the step limit, then
-"no transition" (see `turing.run`).
+Space. Each run keeps, per tape, the interval ``lo..hi`` (buffer indices) of cells used (visited
+or holding input; see `turing.run`). A step that moves a head outside it first checks that the
+cells used stay within ``max_cells``, else the loop stops with CELL before taking the step. The
+check sits on the rare branch (a head entering a new cell), so the common step pays two compares.
+
+Status. The loop reports only why it stopped (STOP, EDGE, CELL or the step limit). Python then
+names the status in the reference's order: a halting state first, then the step limit, then
+"no transition", then "cell limit" (see `turing.run`).
+
+Progress. With a ``progress`` callback the runs go in chunks of `PROGRESS_CHUNK` steps (the loop
+resumes where it stopped), and the callback hears the steps taken after each chunk.
 
 Threads: the runs of a batch are shared among numba's threads (``numba.set_num_threads``). The
 engine asks numba for a fork-safe threading layer (see `_PARALLEL`), so it works in forked workers, and
@@ -47,7 +55,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numba
 import numpy as np
@@ -55,14 +63,17 @@ from numba import njit, prange
 
 from .errors import InputError
 from .machine import DELTA_HEAD, Machine
-from .run import DEFAULT_MAX_STEPS, RunResult, Status, as_word
+from .run import DEFAULT_MAX_CELLS, DEFAULT_MAX_STEPS, RunResult, Status, as_word
 
 #: Status codes of `BatchResult.status`: the index into this tuple.
 STATUSES: tuple[Status, ...] = (Status.ACCEPTED, Status.REJECTED, Status.HALTED,
-                                Status.NO_TRANSITION, Status.STEP_LIMIT)
-_NO_TRANSITION, _STEP_LIMIT = 3, 4
+                                Status.NO_TRANSITION, Status.STEP_LIMIT, Status.CELL_LIMIT)
+_NO_TRANSITION, _STEP_LIMIT, _CELL_LIMIT = 3, 4, 5
 
 STOP, EDGE = -1, -2  # negative next_row entries, and the loop's stop reasons (0: step limit)
+CELL = -3  # the loop's stop reason when the next step would use more than max_cells cells
+#: steps per chunk when a progress callback is given (about 0.05-0.2 s of the 1-tape loop)
+PROGRESS_CHUNK = 1 << 24
 
 # Datasets are made in forked worker processes (torch DataLoader), and GNU OpenMP, numba's usual
 # threading layer on Linux, kills a child forked after it ran. Unless the user chose a layer,
@@ -173,30 +184,36 @@ def _sparse_table(machine, q_code, a_code, dtype) -> dict:
 
 # ---------------------------------------------------------------- the loops
 @njit(cache=True)
-def _loop_1(tape, head, row, step, max_steps, next_row, write, move):
-    """Run one tape from (head, row, step); return them and why it stopped (STOP, EDGE, 0 = limit).
-    Indices are cast to unsigned so numba emits no negative-index wraparound check."""
+def _loop_1(tape, head, row, step, max_steps, lo, hi, max_cells, next_row, write, move):
+    """Run one tape from (head, row, step) with cells lo..hi used; return head, row, step, lo, hi
+    and why it stopped (STOP, EDGE, CELL, 0 = step limit). Indices are cast to unsigned so numba
+    emits no negative-index wraparound check."""
     while step < max_steps:
         i = np.uintp(row + tape[np.uintp(head)])
         r = next_row[i]
         if r < 0:
-            return head, row, step, r
+            return head, row, step, lo, hi, r
+        to = head + move[i]
+        if to < lo or to > hi:  # a new cell
+            if hi - lo + 1 >= max_cells:
+                return head, row, step, lo, hi, CELL
+            lo, hi = min(lo, to), max(hi, to)
         tape[np.uintp(head)] = write[i]
-        head += move[i]
+        head = to
         row = r
         step += 1
-    return head, row, step, 0
+    return head, row, step, lo, hi, 0
 
 
 @njit(cache=True, parallel=True)
-def _run_1(tapes, heads, states, steps, stops, active, max_steps, next_row, write, move):
-    """`_loop_1` for each input b in `active`, in parallel; updates heads/states/steps/stops[b].
+def _run_1(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, next_row, write, move):
+    """`_loop_1` for each input b in `active`, in parallel; updates heads/states/steps/stops/los/his[b].
     Here states[b] holds the state's row start q*W, not q."""
     for j in prange(active.size):
         b = active[j]
-        head, row, step, stop = _loop_1(tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps,
-                                        next_row, write, move)
-        heads[b, 0], states[b], steps[b], stops[b] = head, row, step, stop
+        head, row, step, lo, hi, stop = _loop_1(tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps,
+                                                los[b, 0], his[b, 0], max_cells, next_row, write, move)
+        heads[b, 0], states[b], steps[b], stops[b], los[b, 0], his[b, 0] = head, row, step, stop, lo, hi
 
 
 @njit(cache=True)
@@ -220,11 +237,14 @@ def _find(reads, lo, hi, read):
 
 
 @njit(cache=True)
-def _loop_k(tape, head, state, step, max_steps, edge, row_ptr, reads, next_state, writes, moves):
-    """Run k tapes (tape (k, L), head (k,) updated in place) from (state, step); return
+def _loop_k(tape, head, state, step, max_steps, lo, hi, max_cells, edge, row_ptr, reads, next_state, writes, moves):
+    """Run k tapes (tape (k, L); head, lo, hi (k,) updated in place) from (state, step); return
     (state, step, why it stopped). `edge` is also |Γ|, the row_ptr stride of a state."""
     k = tape.shape[0]
     read = np.empty(k, tape.dtype)
+    used = 0
+    for j in range(k):
+        used += hi[j] - lo[j] + 1
     while step < max_steps:
         base = state * edge
         if row_ptr[base] == row_ptr[base + edge]:  # no transitions at all (a halting state):
@@ -237,6 +257,18 @@ def _loop_k(tape, head, state, step, max_steps, edge, row_ptr, reads, next_state
         t = _find(reads, row_ptr[base + read[0]], row_ptr[base + read[0] + 1], read)
         if t < 0:
             return state, step, STOP
+        new = 0
+        for j in range(k):
+            to = head[j] + moves[t, j]
+            if to < lo[j] or to > hi[j]:
+                new += 1
+        if new:
+            if used + new > max_cells:
+                return state, step, CELL
+            used += new
+            for j in range(k):
+                to = head[j] + moves[t, j]
+                lo[j], hi[j] = min(lo[j], to), max(hi[j], to)
         for j in range(k):
             tape[j, head[j]] = writes[t, j]
             head[j] += moves[t, j]
@@ -246,13 +278,13 @@ def _loop_k(tape, head, state, step, max_steps, edge, row_ptr, reads, next_state
 
 
 @njit(cache=True, parallel=True)
-def _run_k(tapes, heads, states, steps, stops, active, max_steps, edge,
+def _run_k(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, edge,
            row_ptr, reads, next_state, writes, moves):
     """`_loop_k` for each input b in `active`, in parallel."""
     for j in prange(active.size):
         b = active[j]
-        state, step, stop = _loop_k(tapes[b], heads[b], states[b], steps[b], max_steps, edge,
-                                    row_ptr, reads, next_state, writes, moves)
+        state, step, stop = _loop_k(tapes[b], heads[b], states[b], steps[b], max_steps, los[b], his[b],
+                                    max_cells, edge, row_ptr, reads, next_state, writes, moves)
         states[b], steps[b], stops[b] = state, step, stop
 
 
@@ -345,8 +377,9 @@ def _as_compiled(machine: Machine | CompiledMachine) -> CompiledMachine:
     return machine if isinstance(machine, CompiledMachine) else compile(machine)
 
 
-def _start(cm: CompiledMachine, inputs, lengths) -> tuple[np.ndarray, int]:
-    """Tape buffers (B, k, L) holding each input on tape 0 from position 0, and the offset."""
+def _start(cm: CompiledMachine, inputs, lengths) -> tuple[np.ndarray, int, np.ndarray]:
+    """Tape buffers (B, k, L) holding each input on tape 0 from position 0, the offset, and
+    the input lengths (B,)."""
     if isinstance(inputs, np.ndarray):
         codes, lengths = _check_codes(cm, inputs, lengths)
     else:
@@ -356,7 +389,7 @@ def _start(cm: CompiledMachine, inputs, lengths) -> tuple[np.ndarray, int]:
     tapes = np.full((B, cm.tapes, offset + n + max(_MARGIN, n) + 1), cm.blank, cm.tape_dtype)
     tapes[:, :, 0] = tapes[:, :, -1] = cm.edge
     tapes[:, 0, offset:offset + n] = np.where(np.arange(n) < lengths[:, None], codes, cm.blank)
-    return tapes, offset
+    return tapes, offset, lengths
 
 
 def _encode(cm: CompiledMachine, words: list) -> tuple[np.ndarray, np.ndarray]:
@@ -409,9 +442,10 @@ def _check_codes(cm: CompiledMachine, codes: np.ndarray, lengths) -> tuple[np.nd
     return codes.astype(cm.tape_dtype), lengths
 
 
-def _grow(cm: CompiledMachine, tapes, heads, offset, stopped) -> tuple[np.ndarray, int]:
+def _grow(cm: CompiledMachine, tapes, heads, offset, stopped, used) -> tuple[np.ndarray, int]:
     """Double the buffers on each side where a head of a run in `stopped` reads a sentinel.
-    Shifts `heads` in place; returns the new buffers and offset."""
+    Shifts `heads` and the used intervals (`used`: arrays like heads) in place; returns the new
+    buffers and offset."""
     B, k, L = tapes.shape
     h = heads[stopped]
     more = max(L - 2, 1)
@@ -421,57 +455,78 @@ def _grow(cm: CompiledMachine, tapes, heads, offset, stopped) -> tuple[np.ndarra
     grown[:, :, left + 1:left + L - 1] = tapes[:, :, 1:-1]
     grown[:, :, 0] = grown[:, :, -1] = cm.edge
     heads += left
+    for a in used:
+        a += left
     return grown, offset + left
 
 
-def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None) -> BatchResult:
+def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None, max_cells: int = DEFAULT_MAX_CELLS,
+             progress: Callable[[int], None] | None = None) -> BatchResult:
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
-    limit = np.int64(min(int(max_steps), 2 ** 62))
-    tapes, offset = _start(cm, inputs, lengths)
+    if max_cells < 0:
+        raise ValueError(f"max_cells must be >= 0, got {max_cells}")
+    limit, cells = np.int64(min(int(max_steps), 2 ** 62)), np.int64(min(int(max_cells), 2 ** 62))
+    tapes, offset, lengths = _start(cm, inputs, lengths)
     B, k = tapes.shape[:2]
     heads = np.full((B, k), offset, np.int64)
+    los, his = heads.copy(), heads.copy()  # cells used: buffer indices lo..hi per run and tape
+    his[:, 0] += np.maximum(lengths - 1, 0)
     # the 1-tape loop keeps each state as its row start q*W (see the module docstring)
     states = np.full(B, cm.start * (cm.width if k == 1 else 1), np.int64)
     steps, stops = np.zeros(B, np.int64), np.zeros(B, np.int64)
+    target = limit if progress is None else min(limit, np.int64(PROGRESS_CHUNK))
     active = np.arange(B, dtype=np.int64)
-    while active.size:
-        with _PARALLEL:
-            if k == 1:
-                _run_1(tapes, heads, states, steps, stops, active, limit, cm.next_row, cm.write, cm.move)
-            else:
-                _run_k(tapes, heads, states, steps, stops, active, limit, cm.edge,
-                       cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
-        active = active[stops[active] == EDGE]
-        if active.size:
-            tapes, offset = _grow(cm, tapes, heads, offset, active)
+    while True:
+        while active.size:  # run every active input to `target` steps, growing tapes as needed
+            with _PARALLEL:
+                if k == 1:
+                    _run_1(tapes, heads, states, steps, stops, los, his, active, target, cells,
+                           cm.next_row, cm.write, cm.move)
+                else:
+                    _run_k(tapes, heads, states, steps, stops, los, his, active, target, cells, cm.edge,
+                           cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
+            active = active[stops[active] == EDGE]
+            if active.size:
+                tapes, offset = _grow(cm, tapes, heads, offset, active, (los, his))
+        active = np.flatnonzero(stops == 0)  # the runs that reached `target` (a chunk's end)
+        if target >= limit or not active.size:
+            break
+        progress(int(steps.max()))
+        target = min(limit, target + np.int64(PROGRESS_CHUNK))
     if k == 1:
         states //= cm.width
     tapes[:, :, 0] = tapes[:, :, -1] = cm.blank  # sentinels are blank cells not yet allocated
     kind = cm.halting[states]
-    status = np.where(kind >= 0, kind, np.where(steps >= limit, _STEP_LIMIT, _NO_TRANSITION))
+    status = np.where(kind >= 0, kind, np.where(stops == CELL, _CELL_LIMIT,
+                                                np.where(steps >= limit, _STEP_LIMIT, _NO_TRANSITION)))
     return BatchResult(cm, status.astype(np.int8), steps, states, heads - offset, tapes, offset)
 
 
 def run_fast(machine: Machine | CompiledMachine, input: Sequence[str] | str = (),
-             max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+             max_steps: int = DEFAULT_MAX_STEPS, max_cells: int = DEFAULT_MAX_CELLS, *,
+             progress: Callable[[int], None] | None = None) -> RunResult:
     """`turing.run`, fast: the same `RunResult` for every machine and input.
 
     Args:
         machine: a `Machine` (compiled once and cached) or a `CompiledMachine`.
         input: the input word, a sequence of symbols (a str is split into characters).
         max_steps: the step bound.
+        max_cells: the space bound, in cells used summed over tapes (as `turing.run`).
+        progress: called with the steps taken so far after every `PROGRESS_CHUNK` steps
+            (the run then goes in chunks; the result is the same).
 
     Raises:
         InputError: the input holds a symbol outside the input alphabet.
-        ValueError: max_steps < 0.
+        ValueError: max_steps < 0 or max_cells < 0.
     """
-    return _execute(_as_compiled(machine), [tuple(input)], max_steps).result(0)
+    return _execute(_as_compiled(machine), [tuple(input)], max_steps, max_cells=max_cells,
+                    progress=progress).result(0)
 
 
 def run_batch(machine: Machine | CompiledMachine, inputs: Sequence[Sequence[str] | str] | np.ndarray,
-              max_steps: int = DEFAULT_MAX_STEPS, *, lengths: Sequence[int] | np.ndarray | None = None
-              ) -> BatchResult:
+              max_steps: int = DEFAULT_MAX_STEPS, *, lengths: Sequence[int] | np.ndarray | None = None,
+              max_cells: int = DEFAULT_MAX_CELLS) -> BatchResult:
     """Run `machine` on every word of `inputs` (any lengths), in parallel threads.
 
     ``run_batch(m, ws).result(i) == turing.run(m, ws[i], max_steps)`` for every i.
@@ -483,13 +538,14 @@ def run_batch(machine: Machine | CompiledMachine, inputs: Sequence[Sequence[str]
             ``machine.tape_alphabet``), word b being ``inputs[b, :lengths[b]]``.
         max_steps: the step bound, for every run.
         lengths: (B,) word lengths when `inputs` is an array (default: all n).
+        max_cells: the space bound of each run, in cells used summed over its tapes.
 
     Raises:
         InputError: an input holds a symbol outside the input alphabet.
-        ValueError: max_steps < 0, or malformed code array or lengths.
+        ValueError: max_steps < 0, max_cells < 0, or malformed code array or lengths.
     """
     if not isinstance(inputs, np.ndarray):
         if lengths is not None:
             raise ValueError("lengths goes with an array of codes, not with words")
         inputs = list(inputs)
-    return _execute(_as_compiled(machine), inputs, max_steps, lengths)
+    return _execute(_as_compiled(machine), inputs, max_steps, lengths, max_cells)

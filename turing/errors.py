@@ -3,7 +3,8 @@
 One base class, `TuringError`. Definition errors are raised while a `Machine` is built
 (one class per validation rule, each naming the offending state, symbol or transition);
 `FormatError` is raised while a machine file is read and names the file, line and column.
-"Did not halt" is not an error: it is a run outcome (`Status.STEP_LIMIT`).
+"Did not halt" and "out of tape" are not errors: they are run outcomes (`Status.STEP_LIMIT`,
+`Status.CELL_LIMIT`).
 """
 
 from __future__ import annotations
@@ -57,15 +58,30 @@ class InputError(TuringError, ValueError):
 
 
 # ---------------------------------------------------------------- files and formats
+def one_line(text: str) -> str:
+    """`text` with every character that is not printable (newlines, other control characters,
+    lone surrogates, …) written as its Python escape (``\\n``, ``\\x0c``, ``\\udcff``), so that a
+    message is one line that any terminal can print."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class FormatError(TuringError, ValueError):
     """A machine file or text does not follow its format.
 
     Attributes: `source` (file name or "<text>"), `line` and `column` (1-based, or None when
-    unknown), `message` (what was wrong and what was expected).
+    unknown), `message` (what was wrong and what was expected). `source` and `message` are kept
+    on one line: characters that are not printable are escaped (see `one_line`), and a message
+    quoting a huge value is cut to `MAX_MESSAGE` characters.
     """
+    MAX_MESSAGE = 1_000
 
     def __init__(self, message: str, *, source: str = "<text>", line: int | None = None,
                  column: int | None = None):
+        message, source = one_line(str(message)), one_line(str(source))
+        if len(message) > self.MAX_MESSAGE:
+            message = message[:self.MAX_MESSAGE - 1] + "…"
         self.message, self.source, self.line, self.column = message, source, line, column
         where = source
         if line is not None:
@@ -73,6 +89,12 @@ class FormatError(TuringError, ValueError):
             if column is not None:
                 where += f":{column}"
         super().__init__(f"{where}: {message}")
+
+
+class LimitError(FormatError):
+    """A machine file exceeds a stated size limit (`turing.formats.Limits`): too large, nested
+    too deeply, or with too many states, symbols, tapes or transitions. The message names the
+    limit and the keyword that raises it."""
 
 
 class UnknownMachineError(TuringError, LookupError):

@@ -159,27 +159,39 @@ def _check_halting_states(m: Machine):
 
 
 def _check_transitions(m: Machine):
+    """Each transition in δ's order; the error raised names it and carries it as
+    ``err.transition = (state, read)``, so that a file reader can point at its line."""
     symbols, states, halting = set(m.tape_alphabet), set(m.states), m.halting_states
-    for (q, read), (q2, write, move) in m.delta.items():
-        def where():  # built only when raising: δ may have 10^5 entries
-            return f"transition δ({q!r}, {read!r}) = ({q2!r}, {write!r}, {move!r})"
-        for x in (read, write, move):
-            if m.tapes > 1 and (not isinstance(x, tuple) or len(x) != m.tapes):
-                raise errors.TapeCountError(f"{where()}: needs a {m.tapes}-tuple for each of read, write, move")
-            if m.tapes == 1 and not isinstance(x, str):
-                raise errors.TapeCountError(f"{where()}: a 1-tape machine reads, writes and moves single values")
-        if q not in states:
-            raise errors.UndeclaredStateError(f"{where()}: state {q!r} is not declared")
-        if q2 not in states:
-            raise errors.UndeclaredStateError(f"{where()}: next state {q2!r} is not declared")
-        if q in halting:
-            raise errors.HaltingStateTransitionError(f"{where()}: halting state {q!r} may have no transitions")
-        for a in _as_tuple(m, read) + _as_tuple(m, write):
-            if a not in symbols:
-                raise errors.UndeclaredSymbolError(f"{where()}: symbol {a!r} is not in the tape alphabet")
-        for d in _as_tuple(m, move):
-            if d not in MOVES:
-                raise errors.InvalidMoveError(f"{where()}: move {d!r} is not one of L, R, S")
+    for (q, read), action in m.delta.items():
+        try:
+            _check_transition(m, q, read, action, symbols, states, halting)
+        except errors.MachineDefinitionError as err:
+            err.transition = (q, read)
+            raise
+
+
+def _check_transition(m: Machine, q, read, action, symbols, states, halting):
+    q2, write, move = action
+
+    def where():  # built only when raising: δ may have 10^5 entries
+        return f"transition δ({q!r}, {read!r}) = ({q2!r}, {write!r}, {move!r})"
+    for x in (read, write, move):
+        if m.tapes > 1 and (not isinstance(x, tuple) or len(x) != m.tapes):
+            raise errors.TapeCountError(f"{where()}: needs a {m.tapes}-tuple for each of read, write, move")
+        if m.tapes == 1 and not isinstance(x, str):
+            raise errors.TapeCountError(f"{where()}: a 1-tape machine reads, writes and moves single values")
+    if q not in states:
+        raise errors.UndeclaredStateError(f"{where()}: state {q!r} is not declared")
+    if q2 not in states:
+        raise errors.UndeclaredStateError(f"{where()}: next state {q2!r} is not declared")
+    if q in halting:
+        raise errors.HaltingStateTransitionError(f"{where()}: halting state {q!r} may have no transitions")
+    for a in _as_tuple(m, read) + _as_tuple(m, write):
+        if a not in symbols:
+            raise errors.UndeclaredSymbolError(f"{where()}: symbol {a!r} is not in the tape alphabet")
+    for d in _as_tuple(m, move):
+        if d not in MOVES:
+            raise errors.InvalidMoveError(f"{where()}: move {d!r} is not one of L, R, S")
 
 
 _CHECKS = (_check_states, _check_tapes, _check_alphabets, _check_start, _check_halting_states,

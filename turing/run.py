@@ -1,4 +1,4 @@
-"""The reference simulator: exact, readable, and bounded by a step limit.
+"""The reference simulator: exact, readable, and bounded by a step limit and a cell limit.
 
 `trace(machine, input)` yields every configuration (Sipser §3.1) from the start configuration
 on; `run(machine, input)` runs to the end and returns a `RunResult`. Both share one stepping
@@ -11,22 +11,30 @@ Conventions:
 - One *step* is one transition taken. ``steps`` counts them (the busy-beaver convention: the
   transition into the halting state counts).
 - The run ends in a halting state (status accepted / rejected / halted), when δ is undefined
-  (status "no transition", the run stops without moving), or after ``max_steps`` steps
-  (status "step limit"). Halting is checked before the limit, so a machine that halts on step
-  ``max_steps`` is reported as halted.
+  (status "no transition", the run stops without moving), after ``max_steps`` steps
+  (status "step limit"), or before a step that would use more than ``max_cells`` cells
+  (status "cell limit"; the step is not taken). Checked in that order, before each step: so a
+  machine that halts on step ``max_steps`` is reported as halted.
+- *Cells used* (space): the cells the heads have visited plus the input's cells, summed over
+  the tapes. A tape's used cells are always one interval around position 0, so with the input
+  of length n on tape 0 and heads that have reached positions ``lo..hi`` it uses
+  ``max(hi, n - 1) - min(lo, 0) + 1`` cells; the run starts using ``max(n, 1) + k - 1``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from . import errors
 from .machine import DELTA_HEAD, Machine
 
 #: default bound on steps: large enough for BB(5) (47,176,870 steps).
 DEFAULT_MAX_STEPS = 100_000_000
+#: default bound on cells used (see the module docstring): BB(5) uses 12,289; a tape of 10^7
+#: cells costs 80 MB here (a list) and 10-40 MB in the fast engine.
+DEFAULT_MAX_CELLS = 10_000_000
 
 
 class Status(str, Enum):
@@ -36,6 +44,7 @@ class Status(str, Enum):
     HALTED = "halted"
     NO_TRANSITION = "no transition"
     STEP_LIMIT = "step limit"
+    CELL_LIMIT = "cell limit"
 
     def __str__(self):
         return self.value
@@ -132,8 +141,8 @@ class RunResult:
 
     @property
     def halted(self) -> bool:
-        """True unless the step limit ended the run."""
-        return self.status != Status.STEP_LIMIT
+        """True unless a limit (steps or cells) ended the run."""
+        return self.status not in (Status.STEP_LIMIT, Status.CELL_LIMIT)
 
     @property
     def tape(self) -> tuple[str, ...]:
@@ -175,11 +184,13 @@ class RunResult:
 
 # ---------------------------------------------------------------- the stepping loop
 class _Tape:
-    """A bi-infinite tape: a list grown on demand and the position of its first cell."""
-    __slots__ = ("cells", "origin", "blank")
+    """A bi-infinite tape: a list grown on demand and the position of its first cell, and the
+    interval ``lo..hi`` of positions used (visited by the head, or holding input)."""
+    __slots__ = ("cells", "origin", "blank", "lo", "hi")
 
     def __init__(self, word, blank):
         self.cells, self.origin, self.blank = list(word) or [blank], 0, blank
+        self.lo, self.hi = 0, max(len(word) - 1, 0)
 
     def read(self, p):
         i = p - self.origin
@@ -197,14 +208,17 @@ class _Tape:
         self.cells[i] = a
 
 
-def _steps(machine: Machine, word, max_steps: int):
+def _steps(machine: Machine, word, max_steps: int, max_cells: int = DEFAULT_MAX_CELLS):
     """Run the machine, yielding ``(step, state, tapes, heads)`` before each step and at the end,
     then returning the final status. The yielded tapes are live objects, not copies."""
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    if max_cells < 0:
+        raise ValueError(f"max_cells must be >= 0, got {max_cells}")
     k, multi = machine.tapes, machine.tapes > 1
     tapes = [_Tape(as_word(machine, word), machine.blank)] + [_Tape((), machine.blank) for _ in range(k - 1)]
     heads = [0] * k
+    used = sum(t.hi - t.lo + 1 for t in tapes)
     state, step, delta = machine.start, 0, machine.delta
     while True:
         yield step, state, tapes, heads
@@ -221,9 +235,17 @@ def _steps(machine: Machine, word, max_steps: int):
         if action is None:
             return Status.NO_TRANSITION
         writes, moves = (action.write, action.move) if multi else ((action.write,), (action.move,))
+        to = [h + DELTA_HEAD[m] for h, m in zip(heads, moves)]
+        new = sum(not t.lo <= p <= t.hi for t, p in zip(tapes, to))
+        if new:
+            if used + new > max_cells:
+                return Status.CELL_LIMIT
+            used += new
+            for t, p in zip(tapes, to):
+                t.lo, t.hi = min(t.lo, p), max(t.hi, p)
         for i in range(k):
             tapes[i].write(heads[i], writes[i])
-            heads[i] += DELTA_HEAD[moves[i]]
+            heads[i] = to[i]
         state, step = action.next_state, step + 1
 
 
@@ -232,38 +254,51 @@ def _snapshot(machine, step, state, tapes, heads) -> Configuration:
                          tuple(heads), machine.blank)
 
 
-def trace(machine: Machine, input: Sequence[str] | str = (), max_steps: int = DEFAULT_MAX_STEPS
-          ) -> Iterator[Configuration]:
+def trace(machine: Machine, input: Sequence[str] | str = (), max_steps: int = DEFAULT_MAX_STEPS,
+          max_cells: int = DEFAULT_MAX_CELLS) -> Iterator[Configuration]:
     """Yield every configuration of the run, the start configuration first (at most
     ``max_steps + 1`` of them). Each is a snapshot (its tapes are copied), so keep the
     step limit small for long runs.
 
     Raises:
         InputError: the input holds a symbol outside the input alphabet.
+        ValueError: max_steps < 0 or max_cells < 0.
     """
-    for step, state, tapes, heads in _steps(machine, input, max_steps):
+    for step, state, tapes, heads in _steps(machine, input, max_steps, max_cells):
         yield _snapshot(machine, step, state, tapes, heads)
 
 
-def run(machine: Machine, input: Sequence[str] | str = (), max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
-    """Run `machine` on `input` until it halts, has no transition, or takes `max_steps` steps.
+#: steps between two calls of `run`'s progress callback
+PROGRESS_EVERY = 1 << 20
+
+
+def run(machine: Machine, input: Sequence[str] | str = (), max_steps: int = DEFAULT_MAX_STEPS,
+        max_cells: int = DEFAULT_MAX_CELLS, *, progress: Callable[[int], None] | None = None) -> RunResult:
+    """Run `machine` on `input` until it halts, has no transition, takes `max_steps` steps, or
+    would use more than `max_cells` cells.
 
     Args:
         machine: the machine.
         input: the input word, a sequence of symbols (a str is split into characters).
         max_steps: the step bound (steps = transitions taken).
+        max_cells: the space bound: tape cells used, summed over tapes (see the module
+            docstring); the step that would exceed it is not taken (status "cell limit").
+        progress: called with the steps taken so far every `PROGRESS_EVERY` steps.
 
     Returns:
         A `RunResult` (status, steps, state, trimmed tapes, heads).
 
     Raises:
         InputError: the input holds a symbol outside the input alphabet.
-        ValueError: max_steps < 0.
+        ValueError: max_steps < 0 or max_cells < 0.
     """
-    gen = _steps(machine, input, max_steps)
+    gen = _steps(machine, input, max_steps, max_cells)
+    mask = PROGRESS_EVERY - 1
     try:
         while True:
             step, state, tapes, heads = next(gen)
+            if progress is not None and step & mask == 0 and step:
+                progress(step)
     except StopIteration as stop:
         status = stop.value
     trimmed = [trim(t.cells, t.origin, machine.blank) for t in tapes]

@@ -8,7 +8,9 @@ YAML, busy-beaver standard text, Morphett, JSON), or a standard-format string su
 from __future__ import annotations
 
 import argparse
+import decimal
 import json
+import sys
 import time
 
 import turing
@@ -38,26 +40,60 @@ def parse_word(text: str) -> tuple[str, ...]:
     return tuple(text)
 
 
+def parse_count(text: str, flag: str) -> int:
+    """A whole number >= 0 written as 1000000, 1_000_000, 1e6 or 2.5e6 (at most 10^18).
+
+    Raises:
+        UsageError: anything else, e.g. 1.5 or -3 (one line, naming the flag).
+    """
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or value < 0 or value.adjusted() > 18 or value != int(value):
+        from ntm.cli import UsageError
+        raise UsageError(f"{flag} {text!r}: expected a whole number from 0 to 1e18, such as 1000000, "
+                         f"1_000_000 or 1e6")
+    return int(value)
+
+
+class _Progress:
+    """Steps and steps/s on stderr every `every` seconds, only when stderr is a terminal."""
+
+    def __init__(self, every: float = 2.0):
+        self.t0 = self.last = time.perf_counter()
+        self.every, self.on = every, sys.stderr.isatty()
+
+    def __call__(self, steps: int) -> None:
+        now = time.perf_counter()
+        if self.on and now - self.last >= self.every:
+            self.last = now
+            print(f"ntm: {steps:,} steps, {steps / (now - self.t0):,.0f} steps/s", file=sys.stderr, flush=True)
+
+
 # ---------------------------------------------------------------- commands
 def cmd_run(args) -> int:
     m, default_word = load_spec(args.spec)
     word = parse_word(args.input) if args.input is not None else (default_word or ())
+    max_steps, max_cells = parse_count(args.max_steps, "--max-steps"), parse_count(args.max_cells, "--max-cells")
     if args.trace:
-        for config in turing.trace(m, word, max_steps=args.max_steps):
+        for config in turing.trace(m, word, max_steps=max_steps, max_cells=max_cells):
             print(f"{config.step:>6}  {config}")
     t0 = time.perf_counter()
     if args.engine == "fast":
         from turing import engine
         engine.run_fast(m, word, max_steps=0)  # compile (or load numba's cache) outside the timed region
         t0 = time.perf_counter()
-        result = engine.run_fast(m, word, max_steps=args.max_steps)
+        result = engine.run_fast(m, word, max_steps=max_steps, max_cells=max_cells, progress=_Progress())
     else:
-        result = turing.run(m, word, max_steps=args.max_steps)
+        result = turing.run(m, word, max_steps=max_steps, max_cells=max_cells, progress=_Progress())
     seconds = time.perf_counter() - t0
     if args.json:
         print(json.dumps(result.to_dict(seconds=round(seconds, 6))))
     else:
-        print(f"status:   {result.status}")
+        limit = {turing.Status.STEP_LIMIT: " (raise it with --max-steps)",
+                 turing.Status.CELL_LIMIT: " (raise it with --max-cells)"}.get(result.status, "")
+        print(f"status:   {result.status}{limit}")
         print(f"steps:    {result.steps:,}")
         print(f"state:    {result.state}")
         print(f"head:     {result.head if len(result.heads) == 1 else list(result.heads)}")
@@ -126,8 +162,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = msub.add_parser("run", help="run a machine to the end (or the step limit)")
     r.add_argument("spec", help="library:NAME, a machine file, or a standard-format string")
     r.add_argument("--input", help="input word: one symbol per character, or symbols separated by spaces/commas")
-    r.add_argument("--max-steps", type=int, default=turing.DEFAULT_MAX_STEPS,
-                   help=f"step limit (default {turing.DEFAULT_MAX_STEPS:,})")
+    r.add_argument("--max-steps", default=str(turing.DEFAULT_MAX_STEPS),
+                   help=f"step limit, e.g. 1e9 or 1_000_000_000 (default {turing.DEFAULT_MAX_STEPS:,})")
+    r.add_argument("--max-cells", default=str(turing.DEFAULT_MAX_CELLS),
+                   help=f"space limit: tape cells the run may use, all tapes together (default "
+                        f"{turing.DEFAULT_MAX_CELLS:,}); the run ends with status 'cell limit'")
     r.add_argument("--engine", choices=("reference", "fast"), default="fast",
                    help="reference (readable Python) or fast (numba); same results")
     r.add_argument("--trace", action="store_true", help="print every configuration (reference simulator)")

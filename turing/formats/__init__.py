@@ -33,7 +33,7 @@ import yaml
 from ..errors import FormatError
 from ..machine import Machine
 from . import json_io, morphett, standard, yaml_io
-from ._common import decode
+from ._common import DEFAULT_LIMITS, Limits, check_json_depth, check_limit, check_text, decode, limits_of  # noqa: F401
 
 MODULES = {"yaml": yaml_io, "standard": standard, "morphett": morphett, "json": json_io}
 FORMATS = tuple(MODULES)
@@ -44,7 +44,8 @@ _PATH_LIKE = re.compile(r"[^\n]*\.(ya?ml|json|tm|txt)\s*", re.IGNORECASE)
 PathOrText = Union[str, os.PathLike]
 
 
-def load(path_or_text: PathOrText, format: str | None = None) -> Machine:
+def load(path_or_text: PathOrText, format: str | None = None, *, limits: Limits | None = None,
+         **limit_overrides) -> Machine:
     """A machine from a file or a text, its format detected unless given.
 
     A `Path`, or a str naming an existing file, is read (as UTF-8); its format comes from its
@@ -53,35 +54,45 @@ def load(path_or_text: PathOrText, format: str | None = None) -> Machine:
     Args:
         path_or_text: a file path or the text itself.
         format: one of `FORMATS`, or None to detect it.
+        limits: the size limits to apply (default `DEFAULT_LIMITS`: see `Limits`);
+            keywords such as ``max_transitions=10**6`` change single ones.
 
     Raises:
         FileNotFoundError: a path (or a one-line str ending in .yaml/.yml/.json/.tm/.txt)
             that names no file.
-        FormatError: the content is empty, not text, of no recognised format, or breaks its
-            format's rules (naming the file, line and column).
+        FormatError: the content is empty, not Unicode text, of no recognised format, or breaks
+            its format's rules (naming the file, line and column where it has them).
+        LimitError (a FormatError): the file is larger than ``max_chars`` bytes (checked
+            before reading it), or nested, or with states, symbols, tapes or transitions,
+            beyond `limits`.
     """
-    text, source, format = _read(path_or_text, format)
-    return loads(text, format, source=source)
+    limits = limits_of(limits, limit_overrides)
+    text, source, format = _read(path_or_text, format, limits)
+    return loads(text, format, source=source, limits=limits)
 
 
-def loads(text: str, format: str | None = None, source: str = "<text>") -> Machine:
+def loads(text: str, format: str | None = None, source: str = "<text>", *, limits: Limits | None = None,
+          **limit_overrides) -> Machine:
     """A machine from its text in `format` (detected when None, see `detect`).
 
     Raises:
-        FormatError: as `load`; also for an unknown format name.
+        FormatError, LimitError: as `load`; also for an unknown format name.
     """
-    return _module(format or detect(text, source)).loads(text, source)
+    limits = limits_of(limits, limit_overrides)
+    return _module(format or detect(text, source, limits=limits)).loads(text, source, limits)
 
 
-def read_input(path_or_text: PathOrText, format: str | None = None) -> tuple[str, ...]:
+def read_input(path_or_text: PathOrText, format: str | None = None, *, limits: Limits | None = None,
+               **limit_overrides) -> tuple[str, ...]:
     """The example input a machine file carries (YAML `input`, Morphett ``$INITIAL_TAPE``,
     JSON "input"), as a tuple of symbols; () when it has none (always for standard text).
 
     Raises:
-        FileNotFoundError, FormatError: as `load`.
+        FileNotFoundError, FormatError, LimitError: as `load`.
     """
-    text, source, format = _read(path_or_text, format)
-    return _module(format or detect(text, source)).read_input(text, source)
+    limits = limits_of(limits, limit_overrides)
+    text, source, format = _read(path_or_text, format, limits)
+    return _module(format or detect(text, source, limits=limits)).read_input(text, source, limits)
 
 
 def dumps(machine: Machine, format: str, input: Sequence[str] = ()) -> str:
@@ -109,19 +120,21 @@ def dump(machine: Machine, path: str | os.PathLike, format: str | None = None, i
     path.write_text(dumps(machine, format, input), encoding="utf-8")
 
 
-def detect(text: str, source: str = "<text>") -> str:
+def detect(text: str, source: str = "<text>", *, limits: Limits | None = None) -> str:
     """The format of a machine text: a JSON object ("json"; "yaml" if it has `table`); one word
     of digits, letters, ``-`` and ``_`` ("standard"); lines of 5 tokens, comments after ``;``
     ("morphett"); a YAML mapping with `table`, `blank` or `start state`, or a turingmachine.io
     document ("yaml").
 
     Raises:
-        FormatError: empty, or none of these.
+        FormatError: empty, not Unicode text, or none of these (on line 1).
+        LimitError: longer than ``limits.max_chars``, or a JSON object nested deeper than
+            ``limits.max_depth``.
     """
-    body = text.strip() if isinstance(text, str) else ""
-    if not body:
-        raise FormatError("empty: expected a machine (YAML, standard text, Morphett or JSON)", source=source)
+    limits = limits or DEFAULT_LIMITS
+    body = check_text(text, source, "a machine (YAML, standard text, Morphett or JSON)", limits).strip()
     if body.startswith("{"):
+        check_json_depth(text, source, limits.max_depth)
         try:
             doc = json.loads(body)
         except ValueError:
@@ -145,7 +158,7 @@ def detect(text: str, source: str = "<text>") -> str:
         return "json"
     raise FormatError("cannot tell the format: expected a turingmachine.io YAML mapping (blank, start state, "
                       "table), busy-beaver standard text (1RB1LB_1LA0LC), Morphett lines (state symbol "
-                      "new-symbol direction new-state) or a JSON object; or pass format=", source=source)
+                      "new-symbol direction new-state) or a JSON object; or pass format=", source=source, line=1)
 
 
 def _module(format: str):
@@ -154,12 +167,18 @@ def _module(format: str):
     return MODULES[format]
 
 
-def _read(path_or_text: PathOrText, format: str | None) -> tuple[str, str, str | None]:
-    """(text, source, format or None): a file's decoded content, or the text itself."""
+def _read(path_or_text: PathOrText, format: str | None, limits: Limits) -> tuple[str, str, str | None]:
+    """(text, source, format or None): a file's decoded content (its size checked against
+    ``limits.max_chars`` before it is read), or the text itself."""
     if isinstance(path_or_text, os.PathLike) or (
-            isinstance(path_or_text, str) and "\n" not in path_or_text and os.path.isfile(path_or_text)):
+            isinstance(path_or_text, str) and "\n" not in path_or_text and _is_file(path_or_text)):
         path = Path(path_or_text)
-        text = decode(path.read_bytes(), str(path))
+        with path.open("rb") as f:  # one open: the size checked is the size read
+            size = os.fstat(f.fileno()).st_size
+            check_limit("bytes in the file", size, limits.max_chars, "max_chars", source=str(path))
+            data = f.read(limits.max_chars + 1)
+        check_limit("bytes in the file", len(data), limits.max_chars, "max_chars", source=str(path))
+        text = decode(data, str(path))
         return text, str(path), format or EXTENSIONS.get(path.suffix.lower())
     if not isinstance(path_or_text, str):
         raise TypeError(f"expected a path or a machine text, got {type(path_or_text).__name__}")
@@ -167,3 +186,11 @@ def _read(path_or_text: PathOrText, format: str | None) -> tuple[str, str, str |
         raise FileNotFoundError(2, "no such machine file (check the path; or give library:NAME, see "
                                    "`ntm machine list`, or a machine's text)", path_or_text.strip())
     return path_or_text, "<text>", format
+
+
+def _is_file(name: str) -> bool:
+    """os.path.isfile, False for a name the file system cannot hold (a NUL, too long, …)."""
+    try:
+        return os.path.isfile(name)
+    except (ValueError, OSError):
+        return False

@@ -1,19 +1,80 @@
-"""What every format reader and writer shares: checking that a text is text, building a
-`Machine` from rules that remember their line (so that a definition error names it), and the
-round-trip check every `dumps` ends with.
+"""What every format reader and writer shares: the size limits every reader checks, checking
+that a text is text, building a `Machine` from rules that remember their line (so that a
+definition error names it), and the round-trip check every `dumps` ends with.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from ..errors import ConflictingTransitionError, FormatError, MachineDefinitionError
+from ..errors import ConflictingTransitionError, FormatError, LimitError, MachineDefinitionError
 from ..machine import Machine, build_delta
 
 #: characters a text file may hold besides printable ones
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+#: UTF-16 surrogates: a str holding one alone is not Unicode text (it cannot be written as UTF-8)
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Size limits every reader checks before the work that grows with them, so that a hostile
+    or careless file costs bounded time and memory (the worst we could build takes about 4 s and
+    150 MB on a shared 2-core box; see docs/formats.md). Each `load`/`loads` takes
+    ``limits=Limits(...)`` (or keywords: ``loads(text, max_chars=10**7)``) to raise them.
+
+    Attributes:
+        max_chars: characters of text (a file's size in bytes is checked before it is read).
+            The pure-Python JSON scanner and YAML's nodes cost about 2-4 µs and 150 bytes per
+            character at worst; a JSON file holds ~40 characters per transition, so a JSON
+            machine over ~25,000 transitions needs this raised.
+        max_depth: nesting of JSON arrays and objects (a machine needs 4; recursion in the
+            parser would fail beyond a few hundred). YAML has libyaml's own limit (1,000).
+        max_states: |Q|.
+        max_symbols: |Γ|.
+        max_tapes: k.
+        max_transitions: δ's entries, counted *after* Morphett wildcards and YAML aliases are
+            expanded (and before any expansion is done). Loading costs about 10 µs and 1 KB
+            per transition.
+    """
+    max_chars: int = 1_000_000
+    max_depth: int = 32
+    max_states: int = 100_000
+    max_symbols: int = 10_000
+    max_tapes: int = 64
+    max_transitions: int = 200_000
+
+    def replace(self, **changes) -> "Limits":
+        """A copy with some limits changed.
+
+        Raises:
+            TypeError: an unknown limit name.  ValueError: a limit that is not an int >= 0.
+        """
+        for key, value in changes.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"limit {key} must be an integer >= 0, got {value!r}")
+        return dataclasses.replace(self, **changes)
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def limits_of(limits: Limits | None, overrides: dict) -> Limits:
+    """The limits a reader applies: `limits` (default `DEFAULT_LIMITS`) with keyword overrides."""
+    base = DEFAULT_LIMITS if limits is None else limits
+    return base.replace(**overrides) if overrides else base
+
+
+def check_limit(what: str, count: int, limit: int, key: str, *, source: str, line: int | None = 1,
+                column: int | None = None) -> None:
+    """Raise `LimitError` when ``count > limit``, naming the keyword (`key`) that raises it."""
+    if count > limit:
+        raise LimitError(f"{what}: {count:,} exceeds the limit of {limit:,} (raise it with {key}=…)",
+                         source=source, line=line, column=column)
 
 
 class Rule(NamedTuple):
@@ -50,26 +111,46 @@ def decode(data: bytes, source: str) -> str:
                           source=source, line=line, column=col) from err
 
 
-def check_text(text: str, source: str, expected: str) -> str:
-    """`text` with a leading byte-order mark dropped, after checking it is non-empty printable text.
+def check_text(text: str, source: str, expected: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    """`text` with a leading byte-order mark dropped, after checking it is non-empty printable
+    Unicode text within ``limits.max_chars``.
 
     Args:
         expected: what the format expects, for the message of an empty text.
 
     Raises:
-        FormatError: the text is empty (or only whitespace), or holds control characters.
+        FormatError: the text is empty (or only whitespace), holds control characters or lone
+            surrogates (it is then not Unicode text), each with its line and column.
+        LimitError: longer than ``limits.max_chars``.
     """
     if not isinstance(text, str):
-        raise FormatError(f"expected text (str), got {type(text).__name__}", source=source)
+        raise FormatError(f"expected text (str), got {type(text).__name__}", source=source, line=1)
+    check_limit("characters", len(text), limits.max_chars, "max_chars", source=source)
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise FormatError(f"empty: expected {expected}", source=source)
-    bad = _CONTROL.search(text)
+        raise FormatError(f"empty: expected {expected}", source=source, line=1)
+    bad = _CONTROL.search(text) or SURROGATE.search(text)
     if bad:
         line, col = position(text, bad.start())
-        raise FormatError(f"not a text file (control character U+{ord(bad.group()):04X}): expected {expected}",
+        what = ("not Unicode text (a lone surrogate" if SURROGATE.match(bad.group())
+                else "not a text file (control character")
+        raise FormatError(f"{what} U+{ord(bad.group()):04X}): expected {expected}",
                           source=source, line=line, column=col)
     return text
+
+
+def check_name(value: str, what: str, *, source: str, line: int | None, column: int | None = None) -> str:
+    """`value` (a state or symbol name read from an escape, e.g. JSON's ``"\\ud800"``) if it is
+    Unicode text.
+
+    Raises:
+        FormatError: it holds a lone surrogate (it could not be printed or written as UTF-8).
+    """
+    bad = SURROGATE.search(value)
+    if bad:
+        raise FormatError(f"{what} {value!r} holds a lone surrogate U+{ord(bad.group()):04X}: not Unicode text",
+                          source=source, line=line, column=column)
+    return value
 
 
 def position(text: str, offset: int) -> tuple[int, int]:
@@ -107,32 +188,11 @@ def make_machine(rules: list[Rule], *, source: str, line: int | None = None, **f
     try:
         return Machine(delta=delta, **fields)
     except MachineDefinitionError as err:
-        culprit = _first_failing(rules, fields)
-        at = (line, None) if culprit is None else (culprit.line, culprit.column)
-        try:  # the culprit's own error: it names that rule
-            Machine(delta={} if culprit is None else build_delta([culprit[:5]]), **fields)
-        except MachineDefinitionError as one:
-            err = one
+        # a transition's error carries it (see turing.machine); any other is the fields' fault
+        key = getattr(err, "transition", None)
+        culprit = None if key is None else next((r for r in rules if (r.state, r.read) == key), None)
+        at = (line if line is not None else 1, None) if culprit is None else (culprit.line, culprit.column)
         raise FormatError(str(err), source=source, line=at[0], column=at[1]) from err
-
-
-def _first_failing(rules: list[Rule], fields: dict) -> Rule | None:
-    """The first rule whose addition breaks the machine (None: the fields alone do), by
-    bisection over prefixes, so a file with 10^5 rules needs only ~17 more validations."""
-    def fails(k):
-        try:
-            Machine(delta=build_delta([r[:5] for r in rules[:k]]), **fields)
-        except MachineDefinitionError:
-            return True
-        return False
-
-    lo, hi = 0, len(rules)  # invariant: rules[:lo] pass, rules[:hi] fail
-    if fails(0):
-        return None
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if fails(mid) else (mid, hi)
-    return rules[hi - 1]
 
 
 def _conflict(rules: list[Rule]) -> tuple[Rule, Rule]:
@@ -179,3 +239,28 @@ def _show(x) -> str:
         x = sorted(x)
     s = repr(x)
     return s if len(s) < 120 else s[:117] + "…"
+
+
+# ---------------------------------------------------------------- JSON nesting
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def check_json_depth(text: str, source: str, max_depth: int) -> None:
+    """Raise `LimitError` at the first ``[`` or ``{`` (outside strings) nested deeper than
+    `max_depth`, before any recursive parser sees the text. Linear time; brackets inside
+    strings do not count (an unterminated string's do, which can only reject earlier)."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    if max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0) <= max_depth:
+        return
+    depth = 0
+    for m in _JSON_TOKEN.finditer(text):
+        depth += _DEPTH_STEP.get(m.group(), 0)
+        if depth > max_depth:
+            line, column = position(text, m.start())
+            raise LimitError(f"JSON nested deeper than {max_depth} levels (a machine needs 4; raise the limit "
+                             f"with max_depth=…)", source=source, line=line, column=column)

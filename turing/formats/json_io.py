@@ -37,7 +37,8 @@ from typing import Sequence
 
 from ..errors import FormatError
 from ..machine import Machine
-from ._common import Rule, check_input, check_round_trip, check_text, make_machine, name_of, position
+from ._common import (SURROGATE, Limits, Rule, check_input, check_json_depth, check_limit, check_name, check_round_trip,
+                      check_text, limits_of, make_machine, name_of, position)
 
 NAME = "json"
 EXTENSIONS = (".json",)
@@ -49,80 +50,109 @@ _EXPECTED = "a JSON object with keys " + ", ".join(_REQUIRED)
 
 
 # ---------------------------------------------------------------- reading
-def loads(text: str, source: str = "<text>") -> Machine:
+def loads(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides) -> Machine:
     """A machine from JSON text.
+
+    Args:
+        limits: size limits (default `DEFAULT_LIMITS`); keywords such as ``max_states=``
+            change single ones.
 
     Raises:
         FormatError: not JSON, not an object, a missing or unknown key, a value of the wrong
-            type, or a machine definition error (chained), each with the line where known.
+            type, a name that is not Unicode text, or a machine definition error (chained),
+            each with its line.
+        LimitError: nesting, length, states, symbols, tapes or transitions over `limits`.
     """
-    return _parse(text, source)[0]
+    return _parse(text, source, limits_of(limits, limit_overrides))[0]
 
 
-def read_input(text: str, source: str = "<text>") -> tuple[str, ...]:
+def read_input(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides
+               ) -> tuple[str, ...]:
     """The optional example input ("input"), as a tuple of symbols; () when absent."""
-    return _parse(text, source)[1]
+    return _parse(text, source, limits_of(limits, limit_overrides))[1]
 
 
-def _parse(text: str, source: str) -> tuple[Machine, tuple[str, ...]]:
-    text = check_text(text, source, _EXPECTED)
+def _parse(text: str, source: str, limits: Limits) -> tuple[Machine, tuple[str, ...]]:
+    text = check_text(text, source, _EXPECTED, limits)
+    check_json_depth(text, source, limits.max_depth)
     doc, where = _decode(text, source)
     if not isinstance(doc, dict):
         raise FormatError(f"expected {_EXPECTED}, got a JSON {type(doc).__name__}", source=source, line=1)
-
-    def line_of(key):  # keys have no recorded position; their first "key": is good enough
-        m = re.search(r'"%s"\s*:' % re.escape(key), text)
-        return position(text, m.start())[0] if m else None
-
-    def fail(key, message, line=None):
-        raise FormatError(f'"{key}": {message}', source=source, line=line or line_of(key))
-
-    for key in doc:
-        if key not in _KEYS:
-            fail(key, f"unknown key; expected one of {', '.join(_KEYS)}")
-    for key in _REQUIRED:
-        if key not in doc:
-            raise FormatError(f'missing key "{key}"; expected {_EXPECTED}', source=source)
-    if doc.get("version", VERSION) != VERSION:
-        fail("version", f"unknown version {doc['version']!r}; this reader knows version {VERSION}")
-    tapes = doc.get("tapes", 1)
-    if not isinstance(tapes, int) or isinstance(tapes, bool) or tapes < 1:
-        fail("tapes", f"expected an integer >= 1, got {tapes!r}")
-
-    def strings(key, default=None):
-        value = doc.get(key, default)
-        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-            fail(key, "expected an array of strings")
-        return tuple(value)
-
-    def string(key, value=None):
-        value = doc[key] if value is None else value
-        if not isinstance(value, str):
-            fail(key, f"expected a string, got {json.dumps(value)}")
-        return value
-
-    tape_alphabet = strings("tape_alphabet")
-    blank = string("blank")
-    fields = dict(states=strings("states"), start=string("start"), blank=blank, tape_alphabet=tape_alphabet,
-                  input_alphabet=strings("input_alphabet", [a for a in tape_alphabet if a != blank]),
-                  accept=strings("accept", []), reject=strings("reject", []), halt=strings("halt", []),
-                  tapes=tapes, name=doc.get("name") or name_of(source))
-    if not isinstance(fields["name"], str):
-        fail("name", "expected a string")
-    if "input" in doc:
-        word = strings("input")
-    else:
-        word = ()
+    d = _Doc(doc, text, source)
+    tapes = _check_shape(d, limits)
+    tape_alphabet = d.strings("tape_alphabet")
+    blank = d.string("blank")
+    fields = dict(states=d.strings("states"), start=d.string("start"), blank=blank, tape_alphabet=tape_alphabet,
+                  input_alphabet=d.strings("input_alphabet", [a for a in tape_alphabet if a != blank]),
+                  accept=d.strings("accept", []), reject=d.strings("reject", []), halt=d.strings("halt", []),
+                  tapes=tapes, name=d.string("name", doc.get("name") or name_of(source)))
+    word = d.strings("input") if "input" in doc else ()
 
     rows = doc["delta"]
     if not isinstance(rows, list):
-        fail("delta", "expected an array of rows [state, read, next state, write, move]")
+        d.fail("delta", "expected an array of rows [state, read, next state, write, move]")
     starts = [0] + [m.end() for m in re.finditer("\n", text)]  # line i + 1 starts at starts[i]
     rules = []
     for i, row in enumerate(rows):
-        line = bisect.bisect_right(starts, where[id(row)]) if id(row) in where else line_of("delta")
+        line = bisect.bisect_right(starts, where[id(row)]) if id(row) in where else d.line_of("delta")
         rules.append(_rule(row, i, tapes, line, source))
-    return make_machine(rules, source=source, line=line_of("start"), **fields), word
+    return make_machine(rules, source=source, line=d.line_of("start"), **fields), word
+
+
+class _Doc:
+    """The decoded object and its text: typed reads of its keys whose errors name the key's line."""
+
+    def __init__(self, doc: dict, text: str, source: str):
+        self.doc, self.text, self.source = doc, text, source
+
+    def line_of(self, key: str) -> int:
+        """The line of the first ``"key":`` (keys have no recorded position; this is good enough)."""
+        m = re.search(r'"%s"\s*:' % re.escape(key), self.text)
+        return position(self.text, m.start())[0] if m else 1
+
+    def fail(self, key: str, message: str):
+        raise FormatError(f'"{key}": {message}', source=self.source, line=self.line_of(key))
+
+    def strings(self, key: str, default=None) -> tuple[str, ...]:
+        value = self.doc.get(key, default)
+        if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+            self.fail(key, "expected an array of strings")
+        bad = next((x for x in value if SURROGATE.search(x)), None)
+        if bad is not None:
+            check_name(bad, f'"{key}": name', source=self.source, line=self.line_of(key))
+        return tuple(value)
+
+    def string(self, key: str, value=None) -> str:
+        value = self.doc[key] if value is None else value
+        if not isinstance(value, str):
+            self.fail(key, f"expected a string, got {_show(value)}")
+        if SURROGATE.search(value):
+            check_name(value, f'"{key}":', source=self.source, line=self.line_of(key))
+        return value
+
+
+def _check_shape(d: _Doc, limits: Limits) -> int:
+    """Keys known and present, version, and the sizes within `limits`; returns the tapes k."""
+    for key in d.doc:
+        if key not in _KEYS:
+            d.fail(key, f"unknown key; expected one of {', '.join(_KEYS)}")
+    for key in _REQUIRED:
+        if key not in d.doc:
+            raise FormatError(f'missing key "{key}"; expected {_EXPECTED}', source=d.source,
+                              line=position(d.text, d.text.index("{"))[0])
+    if d.doc.get("version", VERSION) != VERSION:
+        d.fail("version", f"unknown version {_show(d.doc['version'])}; this reader knows version {VERSION}")
+    tapes = d.doc.get("tapes", 1)
+    if not isinstance(tapes, int) or isinstance(tapes, bool) or tapes < 1:
+        d.fail("tapes", f"expected an integer >= 1, got {_show(tapes)}")
+    check_limit("tapes", tapes, limits.max_tapes, "max_tapes", source=d.source, line=d.line_of("tapes"))
+    for key, limit, name in (("states", limits.max_states, "max_states"),
+                             ("tape_alphabet", limits.max_symbols, "max_symbols"),
+                             ("input_alphabet", limits.max_symbols, "max_symbols"),
+                             ("delta", limits.max_transitions, "max_transitions")):
+        if isinstance(d.doc.get(key), list):
+            check_limit(key, len(d.doc[key]), limit, name, source=d.source, line=d.line_of(key))
+    return tapes
 
 
 def _rule(row, i: int, tapes: int, line: int, source: str) -> Rule:
@@ -134,7 +164,7 @@ def _rule(row, i: int, tapes: int, line: int, source: str) -> Rule:
                           source=source, line=line)
 
     if not isinstance(row, list) or len(row) != 5:
-        bad(f"got {json.dumps(row)}")
+        bad(f"got {_show(row)}")
     q, read, q2, write, move = row
     if not isinstance(q, str) or not isinstance(q2, str):
         bad("states must be strings")
@@ -142,19 +172,32 @@ def _rule(row, i: int, tapes: int, line: int, source: str) -> Rule:
     for x in (read, write, move):
         if tapes == 1:
             if not isinstance(x, str):
-                bad(f"{json.dumps(x)} is not a string")
+                bad(f"{_show(x)} is not a string")
             parts.append(x)
         else:
             if not isinstance(x, list) or len(x) != tapes or not all(isinstance(a, str) for a in x):
-                bad(f"{json.dumps(x)} is not an array of {tapes} strings")
+                bad(f"{_show(x)} is not an array of {tapes} strings")
             parts.append(tuple(x))
+    for x in (q, q2, *(a for p in parts for a in ((p,) if tapes == 1 else p))):
+        check_name(x, f"delta[{i}]: name", source=source, line=line)
     return Rule(q, parts[0], q2, parts[1], parts[2], line)
+
+
+def _show(value, width: int = 60) -> str:
+    """A JSON value for a message, cut to about `width` characters."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+class _DuplicateKey(ValueError):
+    """Raised by the object hook; the object parser adds the object's position."""
 
 
 def _decode(text: str, source: str) -> tuple[object, dict[int, int]]:
     """Parse JSON, also returning the offset of every array (by id), so that an error in a row
     of "delta" can name its line. Uses the pure-Python scanner, whose hooks can be replaced;
-    duplicate keys are errors."""
+    duplicate keys are errors (found in linear time). The caller has bounded the nesting
+    (`check_json_depth`), so the recursive scanner cannot run out of stack."""
     where: dict[int, int] = {}
 
     def parse_array(s_and_end, scan_once, *args):
@@ -162,22 +205,29 @@ def _decode(text: str, source: str) -> tuple[object, dict[int, int]]:
         where[id(values)] = s_and_end[1] - 1
         return values, end
 
+    def parse_object(s_and_end, *args):
+        try:
+            return json.decoder.JSONObject(s_and_end, *args)
+        except _DuplicateKey as dup:  # point at the object that holds the duplicate
+            raise json.JSONDecodeError(str(dup), s_and_end[0], s_and_end[1] - 1) from None
+
     def no_duplicates(pairs):
-        keys = [k for k, _ in pairs]
-        dup = next((k for k in keys if keys.count(k) > 1), None)
-        if dup is not None:
-            raise ValueError(f"duplicate key {dup!r}")
-        return dict(pairs)
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen = set()
+            dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+            raise _DuplicateKey(f"duplicate key {dup!r} in the object that starts here")
+        return out
 
     decoder = json.JSONDecoder(object_pairs_hook=no_duplicates)
-    decoder.parse_array = parse_array
+    decoder.parse_array, decoder.parse_object = parse_array, parse_object
     decoder.scan_once = json.scanner.py_make_scanner(decoder)
     try:
         return decoder.decode(text), where
     except json.JSONDecodeError as err:
         raise FormatError(f"not valid JSON: {err.msg}", source=source, line=err.lineno, column=err.colno) from err
-    except ValueError as err:
-        raise FormatError(f"not valid JSON: {err}", source=source) from err
+    except ValueError as err:  # e.g. an integer of more than 4,300 digits
+        raise FormatError(f"not valid JSON: {err}", source=source, line=1) from err
 
 
 # ---------------------------------------------------------------- writing

@@ -40,9 +40,10 @@ import re
 from typing import Sequence
 
 from ..errors import (ConflictingTransitionError, FormatError, HaltingStateTransitionError, InvalidMoveError,
-                      UndeclaredStateError)
+                      UndeclaredStateError, UndeclaredSymbolError)
 from ..machine import Machine, build_delta
-from ._common import Rule, check_input, check_round_trip, check_text, make_machine, name_of
+from ._common import (Limits, Rule, check_input, check_limit, check_round_trip, check_text, limits_of, make_machine,
+                      name_of)
 
 NAME = "morphett"
 EXTENSIONS = ()
@@ -50,7 +51,8 @@ BLANK = "_"
 START = "0"
 _EXPECTED = "Morphett rules, one per line: state symbol new-symbol direction new-state"
 _DIRECTIONS = {"l": "L", "r": "R", "*": "S"}
-_DIRECTIVE = re.compile(r";.*?\$(INITIAL_TAPE|INITIAL_STATE|STATES|TAPE_ALPHABET|INPUT_ALPHABET):?[ \t]*(.*)$")
+#: a directive in a line's comment (matched from the line's start: linear time on any line)
+_DIRECTIVE = re.compile(r"[^;]*;.*?\$(INITIAL_TAPE|INITIAL_STATE|STATES|TAPE_ALPHABET|INPUT_ALPHABET):?[ \t]*(.*)$")
 
 
 def halting_kind(state: str) -> str:
@@ -62,18 +64,26 @@ def halting_kind(state: str) -> str:
 
 
 # ---------------------------------------------------------------- reading
-def loads(text: str, source: str = "<text>") -> Machine:
+def loads(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides) -> Machine:
     """A machine from Morphett rules (wildcards expanded).
+
+    Args:
+        limits: size limits (default `DEFAULT_LIMITS`); keywords such as
+            ``max_transitions=`` change single ones.
 
     Raises:
         FormatError: a line that is not 5 tokens (6 with ``!``), a symbol that is not one
             character, a direction other than l/r/*, conflicting rules, a start state that no
-            rule mentions, a rule from a halting state, …; each with its line and column.
+            rule mentions, a rule from a halting state, a symbol read outside ``$TAPE_ALPHABET``,
+            …; each with its line and column.
+        LimitError: more characters, states, symbols, or transitions (counted after wildcards
+            are expanded, before expanding them) than `limits` allow.
     """
-    return _parse(text, source)[0]
+    return _parse(text, source, limits_of(limits, limit_overrides))[0]
 
 
-def read_input(text: str, source: str = "<text>") -> tuple[str, ...]:
+def read_input(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides
+               ) -> tuple[str, ...]:
     """The ``$INITIAL_TAPE`` directive's tape, one symbol per character (spaces as ``_``);
     () when absent.
 
@@ -81,19 +91,20 @@ def read_input(text: str, source: str = "<text>") -> tuple[str, ...]:
         FormatError: the tape marks a head position with ``*`` (runs here start at the first
             input symbol).
     """
-    machine, word, line = _parse(text, source)
+    machine, word, line = _parse(text, source, limits_of(limits, limit_overrides))
     if "*" in word:
         raise FormatError("$INITIAL_TAPE marks the head with '*'; runs here start on the input's first symbol",
                           source=source, line=line)
     return word
 
 
-def _parse(text: str, source: str):
-    text = check_text(text, source, _EXPECTED)
+def _lines(text: str, source: str) -> tuple[dict, list[Rule], list[str], list[str]]:
+    """The directives (name -> (value, line)), the rules as written (wildcards kept), and the
+    states and symbols in the order the rules mention them."""
     directives: dict[str, tuple[str, int]] = {}
     patterns, mentioned_states, mentioned_symbols = [], [], []
     for n, raw in enumerate(text.split("\n"), 1):  # as Morphett counts lines (not at \f, \u2028, …)
-        d = _DIRECTIVE.search(raw)
+        d = _DIRECTIVE.match(raw)
         if d:
             directives[d.group(1)] = (d.group(2).strip(), n)
         code = raw.split(";", 1)[0]
@@ -114,7 +125,12 @@ def _parse(text: str, source: str):
         patterns.append(Rule(q, a, q2, b, _DIRECTIONS[d_.lower()], n, 1))
         mentioned_states += [x for x in (q, q2) if x != "*"]
         mentioned_symbols += [x for x in (a, b) if x != "*"]
+    return directives, patterns, mentioned_states, mentioned_symbols
 
+
+def _parse(text: str, source: str, limits: Limits):
+    text = check_text(text, source, _EXPECTED, limits)
+    directives, patterns, mentioned_states, mentioned_symbols = _lines(text, source)
     word = directives.get("INITIAL_TAPE", ("", None))[0].replace(" ", BLANK)
     start, start_line = directives.get("INITIAL_STATE", (START, None))
     start = start.split()[0] if start.split() else START
@@ -131,13 +147,17 @@ def _parse(text: str, source: str):
     if start not in states:
         why = (f"start state {start!r} is not mentioned by any rule (Morphett starts in state {START!r} "
                f"unless told otherwise)")
-        raise FormatError(why, source=source, line=start_line) from UndeclaredStateError(why)
+        raise FormatError(why, source=source, line=start_line or 1) from UndeclaredStateError(why)
     tape_alphabet = (tuple(directives["TAPE_ALPHABET"][0].split()) if "TAPE_ALPHABET" in directives else
                      tuple(dict.fromkeys([BLANK] + mentioned_symbols + [a for a in word if a != "*"])))
     input_alphabet = (tuple(directives["INPUT_ALPHABET"][0].split()) if "INPUT_ALPHABET" in directives
                       else tuple(a for a in tape_alphabet if a != BLANK))
+    check_limit("states", len(states), limits.max_states, "max_states", source=source,
+                line=directives.get("STATES", ("", 1))[1])
+    check_limit("symbols", len(tape_alphabet), limits.max_symbols, "max_symbols", source=source,
+                line=directives.get("TAPE_ALPHABET", ("", 1))[1])
 
-    rules = _expand(patterns, states, tape_alphabet, source)
+    rules = _expand(patterns, states, tape_alphabet, source, limits.max_transitions)
     kinds = {q: halting_kind(q) for q in states}
     machine = make_machine(rules, source=source, line=start_line, states=states, start=start, blank=BLANK,
                            tape_alphabet=tape_alphabet, input_alphabet=input_alphabet,
@@ -147,8 +167,49 @@ def _parse(text: str, source: str):
     return machine, tuple(word), directives.get("INITIAL_TAPE", ("", None))[1]
 
 
-def _expand(patterns: list[Rule], states, tape_alphabet, source: str) -> list[Rule]:
-    """Explicit rules from rules with wildcards, by Morphett's priority: exact, (q, *), (*, a), (*, *)."""
+def _expand(patterns: list[Rule], states, tape_alphabet, source: str, max_transitions: int) -> list[Rule]:
+    """Explicit rules from rules with wildcards, by Morphett's priority: exact, (q, *), (*, a),
+    (*, *). The rules it will make are counted first (against `max_transitions`); then only
+    the (state, symbol) pairs some pattern covers are visited, so a file without wildcards
+    costs time in its rules, not in |Q|·|Γ|."""
+    by_pattern = _patterns(patterns, source)
+    first_rule = {}
+    for rule in patterns:
+        first_rule.setdefault(rule.state, rule)
+    for q in states:
+        if halting_kind(q) and q in first_rule:
+            bad = first_rule[q]
+            why = f"a rule from halting state {q!r}: Morphett stops on entering it, so this rule could never run"
+            raise FormatError(why, source=source, line=bad.line, column=bad.column) \
+                from HaltingStateTransitionError(why)
+    code = {a: i for i, a in enumerate(tape_alphabet)}
+    exact: dict[str, set] = {}
+    for (q, a), rule in by_pattern.items():
+        if a != "*" and a not in code:
+            why = f"symbol {a!r} is not in $TAPE_ALPHABET"
+            raise FormatError(why, source=source, line=rule.line, column=rule.column) from UndeclaredSymbolError(why)
+        if q != "*" and a != "*":
+            exact.setdefault(q, set()).add(a)
+    running = [q for q in states if not halting_kind(q)]
+    full = {q for q in running if (q, "*") in by_pattern or ("*", "*") in by_pattern}
+    star = {a for a in tape_alphabet if ("*", a) in by_pattern}
+    count = len(full) * len(tape_alphabet) + sum(len(star) + len(exact.get(q, set()) - star)
+                                                 for q in running if q not in full)
+    wild = next((r for r in patterns if "*" in (r.state, r.read)), None)
+    check_limit("transitions after expanding wildcards", count, max_transitions, "max_transitions",
+                source=source, line=wild.line if wild else 1)
+    rules = []
+    for q in running:
+        reads = tape_alphabet if q in full else sorted(star | exact.get(q, set()), key=code.__getitem__)
+        for a in reads:
+            rule = next(by_pattern[k] for k in ((q, a), (q, "*"), ("*", a), ("*", "*")) if k in by_pattern)
+            rules.append(rule._replace(state=q, read=a, write=a if rule.write == "*" else rule.write,
+                                       next_state=q if rule.next_state == "*" else rule.next_state))
+    return rules
+
+
+def _patterns(patterns: list[Rule], source: str) -> dict:
+    """(state, read) -> rule, wildcards included; two different rules for one pattern are an error."""
     by_pattern: dict = {}
     for rule in patterns:
         old = by_pattern.setdefault((rule.state, rule.read), rule)
@@ -158,21 +219,7 @@ def _expand(patterns: list[Rule], states, tape_alphabet, source: str) -> list[Ru
             except ConflictingTransitionError as err:
                 raise FormatError(f"{err} (lines {old.line} and {rule.line})", source=source,
                                   line=rule.line, column=rule.column) from err
-    rules = []
-    for q in states:
-        if halting_kind(q):
-            bad = next((r for r in patterns if r.state == q), None)
-            if bad:
-                why = f"a rule from halting state {q!r}: Morphett stops on entering it, so this rule could never run"
-                raise FormatError(why, source=source, line=bad.line, column=bad.column) \
-                    from HaltingStateTransitionError(why)
-            continue
-        for a in tape_alphabet:
-            rule = next((by_pattern[k] for k in ((q, a), (q, "*"), ("*", a), ("*", "*")) if k in by_pattern), None)
-            if rule is not None:
-                rules.append(rule._replace(state=q, read=a, write=a if rule.write == "*" else rule.write,
-                                           next_state=q if rule.next_state == "*" else rule.next_state))
-    return rules
+    return by_pattern
 
 
 # ---------------------------------------------------------------- writing
@@ -243,7 +290,7 @@ def _parse_lenient(text: str) -> tuple[tuple, tuple]:
     $INITIAL_TAPE only), without building a machine (the start state may be unmentioned)."""
     states, symbols, tape = [], [BLANK], []
     for raw in text.split("\n"):
-        d = _DIRECTIVE.search(raw)
+        d = _DIRECTIVE.match(raw)
         if d and d.group(1) == "INITIAL_TAPE":
             tape = list(d.group(2).strip().replace(" ", BLANK))
         tokens = raw.split(";", 1)[0].split()

@@ -24,7 +24,7 @@ from typing import Sequence
 
 from ..errors import FormatError, InvalidMoveError, UndeclaredSymbolError
 from ..machine import Machine
-from ._common import Rule, check_round_trip, check_text, make_machine, name_of, position
+from ._common import Limits, Rule, check_limit, check_round_trip, check_text, limits_of, make_machine, name_of, position
 
 NAME = "standard"
 EXTENSIONS = ()
@@ -35,16 +35,19 @@ LETTERS = string.ascii_uppercase
 
 
 # ---------------------------------------------------------------- reading
-def loads(text: str, source: str = "<text>") -> Machine:
-    """A machine from standard text.
+def loads(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides) -> Machine:
+    """A machine from standard text (at most 26 states and 10 symbols by its nature; of
+    `limits`, only ``max_chars`` and ``max_states`` can bind).
 
     Raises:
         FormatError: rows of different widths, a width that is not a multiple of 3, more than
             10 symbols or 26 rows, or a transition that is neither ``---`` nor digit, L/R,
             letter (e.g. a write symbol outside 0..n-1, a direction other than L/R); the message
             gives the line and column.
+        LimitError: longer than ``limits.max_chars``.
     """
-    text = check_text(text, source, _EXPECTED)
+    limits = limits_of(limits, limit_overrides)
+    text = check_text(text, source, _EXPECTED, limits)
 
     def at(offset: int) -> dict:  # a FormatError's keyword arguments at a character offset
         line, column = position(text, offset)
@@ -73,6 +76,7 @@ def loads(text: str, source: str = "<text>") -> Machine:
                           source=source, line=1)
     if len(rows) > len(LETTERS):
         raise FormatError(f"{len(rows)} rows: states are the letters A-Z (at most 26)", source=source, line=1)
+    check_limit("states", len(rows), limits.max_states, "max_states", source=source)
 
     states = [LETTERS[i] for i in range(len(rows))]
     symbols = tuple(str(j) for j in range(n))
@@ -103,9 +107,10 @@ def loads(text: str, source: str = "<text>") -> Machine:
                         name=body if source == "<text>" else name_of(source))
 
 
-def read_input(text: str, source: str = "<text>") -> tuple[str, ...]:
+def read_input(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides
+               ) -> tuple[str, ...]:
     """Always (): the standard format holds no input (busy beavers start on a blank tape)."""
-    loads(text, source)
+    loads(text, source, limits, **limit_overrides)
     return ()
 
 

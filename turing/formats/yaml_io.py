@@ -45,7 +45,8 @@ import yaml
 
 from ..errors import FormatError, InvalidMoveError, UndeclaredStateError
 from ..machine import Machine
-from ._common import Rule, check_input, check_round_trip, check_text, make_machine, name_of
+from ._common import (SURROGATE, Limits, Rule, check_input, check_limit, check_round_trip, check_text, limits_of,
+                      make_machine, name_of, position)
 
 NAME = "yaml"
 EXTENSIONS = (".yaml", ".yml")
@@ -54,6 +55,8 @@ _NULL = "tag:yaml.org,2002:null"
 _MOVES = ("L", "R")
 #: PyYAML's safe loader, in C when libyaml is there (composing large tables is 10x faster)
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: characters YAML does not allow in a stream (C0/C1 controls but tab, LF, CR, NEL; U+FFFE, U+FFFF)
+_NOT_YAML = yaml.reader.Reader.NON_PRINTABLE
 
 
 class _Instruction(NamedTuple):
@@ -64,25 +67,58 @@ class _Instruction(NamedTuple):
 
 
 # ---------------------------------------------------------------- reading
-def loads(text: str, source: str = "<text>") -> Machine:
+def loads(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides) -> Machine:
     """A machine from turingmachine.io YAML.
+
+    Args:
+        limits: size limits (default `DEFAULT_LIMITS`); keywords such as
+            ``max_transitions=`` change single ones.
 
     Raises:
         FormatError: not YAML, not a mapping, a missing key, a start state or transition target
             that is not in the table, a symbol that is not one character, a move other than L/R,
             conflicting transitions, …; each with the line and column of the offending node.
+        LimitError: more characters, states, symbols, or transitions (counted with aliases
+            expanded, before expanding them) than `limits` allow.
     """
-    return _parse(text, source)[0]
+    return _parse(text, source, limits_of(limits, limit_overrides))[0]
 
 
-def read_input(text: str, source: str = "<text>") -> tuple[str, ...]:
+def read_input(text: str, source: str = "<text>", limits: Limits | None = None, **limit_overrides
+               ) -> tuple[str, ...]:
     """The document's `input`, one symbol per character; () when absent."""
-    return _parse(text, source)[1]
+    return _parse(text, source, limits_of(limits, limit_overrides))[1]
 
 
-def _parse(text: str, source: str) -> tuple[Machine, tuple[str, ...]]:
+def _count_rules(table: dict) -> int:
+    """The rules `table` will expand to, counted without expanding: a mapping shared by many
+    states through an alias is counted once per state but measured once."""
+    sizes: dict[int, int] = {}
+    total = 0
+    for _, entries in table.values():
+        if isinstance(entries, yaml.MappingNode):
+            if id(entries) not in sizes:
+                sizes[id(entries)] = sum(len(k.value) if isinstance(k, yaml.SequenceNode) else 1
+                                         for k, _ in entries.value)
+            total += sizes[id(entries)]
+    return total
+
+
+def _check_sizes(r: "_Reader", top: dict, table: dict, limits: Limits) -> None:
+    """States, transitions (aliases expanded, by counting) and declared alphabets within `limits`."""
+    at = dict(source=r.source, line=r.where(top["table"][1])[0])
+    check_limit("states", len(table), limits.max_states, "max_states", **at)
+    check_limit("transitions after expanding aliases", _count_rules(table), limits.max_transitions,
+                "max_transitions", **at)
+    for key in ("tape alphabet", "input alphabet"):
+        if key in top and isinstance(top[key][1], yaml.SequenceNode):
+            check_limit(key, len(top[key][1].value), limits.max_symbols, "max_symbols", source=r.source,
+                        line=r.where(top[key][1])[0])
+
+
+def _parse(text: str, source: str, limits: Limits) -> tuple[Machine, tuple[str, ...]]:
     r, name = _Reader(source), name_of(source)
-    root = r.compose(check_text(text, source, _EXPECTED))
+    root = r.compose(check_text(text, source, _EXPECTED, limits))
     top = r.mapping(root, "the document")
     if "table" not in top and "source code" in top:  # a turingmachine.io document
         if "name" in top:
@@ -100,6 +136,7 @@ def _parse(text: str, source: str) -> tuple[Machine, tuple[str, ...]]:
 
     table = r.mapping(top["table"][1], "table (states -> symbol -> instruction)")
     states = tuple(table)
+    _check_sizes(r, top, table, limits)
     synonyms = {name: r.instruction(v, table, {}) for name, (_, v) in
                 r.mapping(top["synonyms"][1], "synonyms").items()} if "synonyms" in top else {}
     rules, empty = [], []
@@ -158,18 +195,28 @@ class _Reader:
         return mark.line + 1 + self.line_offset, mark.column + 1 + self.indent
 
     def error(self, message: str, node=None) -> FormatError:
-        line, column = self.where(node) if node is not None else (None, None)
+        line, column = self.where(node) if node is not None else (1 + self.line_offset, None)
         return FormatError(message, source=self.source, line=line, column=column)
 
     def compose(self, text: str):
+        """The document's root node, which must be a mapping."""
+        bad = _NOT_YAML.search(text)
+        if bad:
+            line, column = position(text, bad.start())
+            raise FormatError(f"not valid YAML: character U+{ord(bad.group()):04X} is not allowed in YAML",
+                              source=self.source, line=line + self.line_offset, column=column + self.indent)
         try:
             node = yaml.compose(text, Loader=SAFE_LOADER)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, None)
             raise FormatError(f"not valid YAML: {err.problem or err.context}", source=self.source,
-                              line=mark.line + 1 + self.line_offset, column=mark.column + 1 + self.indent) from err
+                              line=line + self.line_offset, column=column and column + self.indent) from err
         except yaml.YAMLError as err:
-            raise FormatError(f"not valid YAML: {err}", source=self.source) from err
+            raise FormatError(f"not valid YAML: {err}", source=self.source, line=1 + self.line_offset) from err
+        except RecursionError as err:  # PyYAML's pure-Python composer (libyaml stops at 1,000 levels)
+            raise FormatError("not valid YAML: nested too deeply", source=self.source,
+                              line=1 + self.line_offset) from err
         if not isinstance(node, yaml.MappingNode):
             got = "nothing" if node is None else {"ScalarNode": "a single value",
                                                   "SequenceNode": "a list"}[type(node).__name__]
@@ -192,6 +239,8 @@ class _Reader:
         """A scalar's text as written (so ``1`` is "1", ``yes`` is "yes")."""
         if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL:
             raise self.error(f"{what}: expected a single value", node)
+        if SURROGATE.search(node.value):
+            raise self.error(f"{what}: {node.value!r} holds a lone surrogate: not Unicode text", node)
         return node.value
 
     def symbol(self, node, what: str) -> str:
