@@ -346,3 +346,11 @@ def test_cli_progress_on_a_terminal(capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     cli_machine._Progress(every=0.0)(5)
     assert capsys.readouterr().err == ""
+
+
+def test_a_batch_result_prints_as_one_short_line():
+    """Printing a batch of many long runs does not flood the screen (a newcomer's complaint)."""
+    copy = library.get("copy", width=2)
+    r = run_batch(copy, [("01",) * 500] * 200)
+    text = repr(r)
+    assert "\n" not in text and len(text) < 200 and "200 runs" in text and "200 halted" in text

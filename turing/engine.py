@@ -314,6 +314,15 @@ class BatchResult:
     def __len__(self) -> int:
         return len(self.status)
 
+    def __repr__(self) -> str:
+        """A one-line summary (the arrays can hold millions of cells; `results()` gives each run)."""
+        counts = {}
+        for s in self.statuses():
+            counts[str(s)] = counts.get(str(s), 0) + 1
+        steps = f", steps {int(self.steps.min())}..{int(self.steps.max())}" if len(self) else ""
+        return (f"BatchResult({len(self)} runs of {self.compiled.machine.name or 'machine'!r}: "
+                f"{', '.join(f'{n} {s}' for s, n in counts.items())}{steps}; tapes {tuple(self.tapes.shape)})")
+
     def statuses(self) -> list[Status]:
         return [STATUSES[s] for s in self.status]
 
