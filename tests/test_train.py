@@ -308,11 +308,15 @@ def test_init_from_starts_from_another_runs_weights(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", ["ntm", "lstm", "gru", "rnn", "bilstm"])
+@pytest.mark.parametrize("model", ["ntm", "lstm", "gru", "rnn", "bilstm", "dnc", "stack_rnn", "tape_rnn"])
 @pytest.mark.parametrize("task", ["copy", "repeat_copy", "sort", "associative_recall", "reverse"])
 def test_every_model_trains_on_every_task(tmp_path, model, task):
     """Two steps and the comparison, for each pair: the trainer knows models and tasks only by their shapes."""
-    small = {"ntm": {"controller_size": 16, "N": 16, "M": 4}}.get(model, {"hidden_size": 16})
+    small = {"ntm": {"controller_size": 16, "N": 16, "M": 4},
+             "dnc": {"controller_size": 16, "N": 8, "W": 4, "read_heads": 2},
+             "stack_rnn": {"hidden_size": 16, "stack_size": 8, "stack_cell_size": 4},
+             "tape_rnn": {"hidden_size": 16, "tape_size": 8, "tape_cell_size": 4, "mlp_size": 8},
+             }.get(model, {"hidden_size": 16})
     cfg = TrainConfig(task=task, model=model, model_params=small, steps=2, batch_size=4, eval_every=2,
                       eval_samples=8, compare_lengths=[2], device="cpu")
     res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
