@@ -26,8 +26,8 @@ modes are [backward through each head's links, content, forward through each hea
 Numerical safety (tests/test_memory_models.py: zero memory, huge strengths, every row used, ties in
 usage, for values and gradients): content lookup is the NTM's `memory.content_weighting` (max
 subtracted before beta, eps in the norms); allocation floors usage at `EPS_USAGE` (as DeepMind does)
-so the product of usages has no zero factor and its gradient no 0/0; the sort is stable, so ties
-are allocated in index order, the same in a batch as alone.
+so the product of usages has no zero factor; the sort is stable, so ties are allocated in index
+order, the same in a batch as alone.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ from ntm.models import memory
 from ntm.models.controller import LSTMController
 from ntm.models.inputs import check_inputs, unroll
 
-# Floor of the usage before allocation (DeepMind's addressing._EPSILON): 1 - u is never exactly 1 for
-# an unused row nor the product of usages exactly 0 for a full memory, so nothing divides by zero.
+# Floor of the usage before allocation, u' = eps + (1 - eps) u (DeepMind's addressing._EPSILON): the
+# product of usages is never exactly 0, so every row keeps a (tiny) allocation weight and gradient.
+# (torch's cumprod differentiates correctly through exact zeros as well: tests/test_memory_models.py
+# checks values and gradients on empty, full and tied usage.)
 EPS_USAGE = 1e-6
 
 
