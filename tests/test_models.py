@@ -1,4 +1,4 @@
-"""ntm.models (the registry, the NTM, the baselines): shapes, exact batching with front padding (every model),
+"""ntm.models (the registry, the NTM, the DNC, Stack-RNN and Tape-RNN, the baselines): shapes, exact batching with front padding (every model),
 the NTM's fused path against its reference path (values and gradients), state handling, devices and
 dtypes, parameter counts, and build_model's registry and round trip."""
 

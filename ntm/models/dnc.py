@@ -191,7 +191,8 @@ def oneplus(x: Tensor) -> Tensor:
 
 def interface(xi: Tensor, W: int, R: int, H: int) -> Interface:
     """Split xi (B, sum of `interface_sizes`) and apply each part's activation (Methods)."""
-    parts = dict(zip(interface_sizes(W, R, H), torch.split(xi, list(interface_sizes(W, R, H).values()), -1)))
+    sizes = interface_sizes(W, R, H)
+    parts = dict(zip(sizes, torch.split(xi, list(sizes.values()), dim=-1)))
     B = xi.shape[0]
     return Interface(
         k_r=parts["k_r"].reshape(B, R, W), beta_r=oneplus(parts["beta_r"]).unsqueeze(-1),
