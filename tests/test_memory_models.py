@@ -387,3 +387,19 @@ def test_dnc_defaults_are_deepminds_repeat_copy_setup():
 def test_bad_options_raise_config_error_naming_the_option(name, option, value):
     with pytest.raises(ConfigError, match=option):
         build_model(name, 3, 2, **{option: value})
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["stack_rnn", "tape_rnn"])
+def test_saturated_stack_and_tape_models_stay_finite(name, dtype):
+    """Every weight x 100: one-hot actions, saturated tanh units, large pushed and written values;
+    values and gradients stay finite."""
+    torch.manual_seed(0)
+    model = build_model(name, 3, 2, **SMALL[name]).to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(100)
+    x = torch.randn(2, 8, 3, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    y = model(x, 8, torch.tensor([8, 3]))
+    y.sum().backward()
+    assert torch.isfinite(y).all() and all(torch.isfinite(p.grad).all() for p in model.parameters())
