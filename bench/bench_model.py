@@ -114,7 +114,8 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
 def cases(batches: list[int], threads: list[int], models: list[str], engines: list[str]) -> list[dict]:
     """The table: the NTM through each engine at each batch size; mixed lengths, one length per batch
     and other thread counts at batch 32 (numba: kernel threads 1 too); the LSTM baselines (the
-    paper's 3 x 256 and one layer of 100, the NTM controller's size)."""
+    paper's 3 x 256 and one layer of 100, the NTM controller's size); the other memory models with
+    their defaults (dnc, stack_rnn, tape_rnn: plain autograd, engine "torch")."""
     out = []
     if "ntm" in models:
         for engine in engines:
@@ -126,7 +127,7 @@ def cases(batches: list[int], threads: list[int], models: list[str], engines: li
             out.append(dict(model="ntm", batch=32, engine=engine, threads=threads[0], mixed=False, per_batch=True))
             for t in threads[1:]:
                 out.append(dict(model="ntm", batch=32, engine=engine, threads=t, mixed=False))
-    for model in (m for m in ("lstm", "lstm-100") if m in models):
+    for model in (m for m in ("lstm", "lstm-100", "dnc", "stack_rnn", "tape_rnn") if m in models):
         for b in batches:
             out.append(dict(model=model, batch=b, engine="torch", threads=threads[0], mixed=False))
     return out

@@ -190,13 +190,15 @@ def test_bad_lengths_are_config_errors(run):
     assert cli.main(["compare", str(run), "--lengths", "100000", "--device", "cpu"]) == 2
 
 
-@pytest.mark.parametrize("name", ["ntm", "lstm", "gru", "rnn", "bilstm"])
+@pytest.mark.parametrize("name", ["ntm", "lstm", "gru", "rnn", "bilstm", "dnc", "stack_rnn", "tape_rnn"])
 def test_compare_works_for_every_model_type(task, name):
     from ntm.models import build_model
-    params = {"ntm": {"N": 8, "M": 4, "controller_size": 8}}.get(name, {"hidden_size": 8})
+    params = {"ntm": {"N": 8, "M": 4, "controller_size": 8}, "dnc": {"N": 8, "W": 4, "controller_size": 8},
+              "stack_rnn": {"hidden_size": 8, "stack_size": 8},
+              "tape_rnn": {"hidden_size": 8, "tape_size": 8}}.get(name, {"hidden_size": 8})
     torch.manual_seed(0)
     model = build_model(name, task.input_size, task.output_size, **params)
     rows = compare(model, task, [2, 9], samples=8)
     assert [r["length"] for r in rows] == [2, 9]
-    if name == "ntm":
+    if model.has_memory:                                    # 8 rows, stack cells or tape cells
         assert [r["exceeds_memory"] for r in rows] == [False, True]

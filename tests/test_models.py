@@ -1,4 +1,4 @@
-"""ntm.models (the registry, the NTM, the baselines): shapes, exact batching with front padding (every model),
+"""ntm.models (the registry, the NTM, the DNC, Stack-RNN and Tape-RNN, the baselines): shapes, exact batching with front padding (every model),
 the NTM's fused path against its reference path (values and gradients), state handling, devices and
 dtypes, parameter counts, and build_model's registry and round trip."""
 
@@ -18,7 +18,9 @@ from ntm.models import MODEL_NAMES, build_model, count_parameters
 C_IN, C_OUT = 5, 3
 SMALL = {"ntm": dict(N=8, M=4, controller_size=16), "lstm": dict(hidden_size=12, layers=2),
          "gru": dict(hidden_size=12, layers=2), "rnn": dict(hidden_size=12, layers=2),
-         "bilstm": dict(hidden_size=12, layers=2)}
+         "bilstm": dict(hidden_size=12, layers=2), "dnc": dict(N=6, W=4, read_heads=2, controller_size=12),
+         "stack_rnn": dict(hidden_size=12, stack_size=5, stack_cell_size=3),
+         "tape_rnn": dict(hidden_size=12, tape_size=7, tape_cell_size=3, mlp_size=8)}
 
 
 def small(name, dtype=torch.float64, seed=0, **options):

@@ -308,16 +308,42 @@ def test_init_from_starts_from_another_runs_weights(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", ["ntm", "lstm", "gru", "rnn", "bilstm"])
+@pytest.mark.parametrize("model", ["ntm", "lstm", "gru", "rnn", "bilstm", "dnc", "stack_rnn", "tape_rnn"])
 @pytest.mark.parametrize("task", ["copy", "repeat_copy", "sort", "associative_recall", "reverse"])
 def test_every_model_trains_on_every_task(tmp_path, model, task):
     """Two steps and the comparison, for each pair: the trainer knows models and tasks only by their shapes."""
-    small = {"ntm": {"controller_size": 16, "N": 16, "M": 4}}.get(model, {"hidden_size": 16})
+    small = {"ntm": {"controller_size": 16, "N": 16, "M": 4},
+             "dnc": {"controller_size": 16, "N": 8, "W": 4, "read_heads": 2},
+             "stack_rnn": {"hidden_size": 16, "stack_size": 8, "stack_cell_size": 4},
+             "tape_rnn": {"hidden_size": 16, "tape_size": 8, "tape_cell_size": 4, "mlp_size": 8},
+             }.get(model, {"hidden_size": 16})
     cfg = TrainConfig(task=task, model=model, model_params=small, steps=2, batch_size=4, eval_every=2,
                       eval_samples=8, compare_lengths=[2], device="cpu")
     res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
     assert res.steps == 2 and res.skipped == 0 and math.isfinite(res.best_bits)
     assert res.comparison[0]["length"] == 2
+
+
+@pytest.mark.parametrize("model, params", [
+    ("dnc", {"controller_size": 8, "N": 6, "W": 4, "read_heads": 2}),
+    ("stack_rnn", {"hidden_size": 8, "stack_size": 5, "stack_cell_size": 3}),
+    ("tape_rnn", {"hidden_size": 8, "tape_size": 5, "tape_cell_size": 3, "mlp_size": 8}),
+])
+def test_memory_models_save_and_resume_exactly(tmp_path, model, params):
+    """The DNC, Stack-RNN and Tape-RNN checkpoint and resume like the others: 2 steps + 2 resumed
+    give the weights and curve of 4 at once."""
+    cfg = {**SMALL, "model": model, "model_params": params, "eval_every": 2, "checkpoint_every": 2}
+    train(TrainConfig(**cfg, steps=4), tmp_path / "full", progress=False, log=lambda *_: None)
+    train(TrainConfig(**cfg, steps=2), tmp_path / "part", progress=False, log=lambda *_: None)
+    resume(tmp_path / "part", steps=4, progress=False, log=lambda *_: None)
+    a, b = _metrics(tmp_path / "full"), _metrics(tmp_path / "part")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [2, 4]
+    assert [r["loss"] for r in a] == pytest.approx([r["loss"] for r in b], rel=1e-6)
+    wa = ckpt.load_tensors(tmp_path / "full" / "checkpoint" / "model.safetensors")
+    wb = ckpt.load_tensors(tmp_path / "part" / "checkpoint" / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k])
 
 
 def test_resuming_a_finished_run_says_so(tmp_path):

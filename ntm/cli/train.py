@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on a task and compare it with the machine",
                        description=__doc__)
     p.add_argument("--task", help=f"task name (see `ntm tasks list`; default {d.task})")
-    p.add_argument("--model", help=f"ntm | lstm | gru | rnn | bilstm (default {d.model})")
+    p.add_argument("--model", help=f"ntm | dnc | stack_rnn | tape_rnn | lstm | gru | rnn | bilstm (default {d.model})")
     p.add_argument("--config", help="TOML file with TrainConfig fields ([task_params], [model_params] tables)")
     p.add_argument("--steps", type=int, help=f"optimizer steps at most (default {d.steps}); with --resume, "
                    "a higher limit than the run's own to train on (without it the run keeps its limit)")

@@ -3,10 +3,12 @@
 Rooms: `ntm` (the paper's NTM: config, state, one step, an episode), `memory` (its equations, one
 function per equation), `heads` (the head-output layout, defined once, and the activations),
 `controller`; the fast paths `fused` (one autograd node per episode) and `kernels` (numba); the
-`baselines` (RNN, LSTM, GRU, BiLSTM); `inputs` (what every forward shares).
+`baselines` (RNN, LSTM, GRU, BiLSTM); the other memory models `dnc` (Graves et al. 2016),
+`stack_rnn` and `tape_rnn` (Delétang et al. 2023); `inputs` (what every forward shares).
 
 The options are the fields of the model's config dataclass (`NTMConfig` for ``ntm``,
-`RecurrentConfig` for the baselines), so a saved config rebuilds its model:
+`DNCConfig`, `StackRNNConfig`, `TapeRNNConfig`, `RecurrentConfig` for the baselines), so a saved
+config rebuilds its model:
 ``build_model(name, input_size, output_size, **dataclasses.asdict(model.config))``.
 Every model has ``forward(inputs (B, T_in, C_in), T_out, input_lengths=None, output_lengths=None)
 -> logits (B, T_out, C_out)`` and a class attribute ``has_memory``.
@@ -20,11 +22,15 @@ from torch import Tensor, nn
 
 from ntm.errors import ConfigError
 from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, RecurrentConfig
+from ntm.models.dnc import DNC, DNCConfig
 from ntm.models.ntm import NTM, NTMConfig
+from ntm.models.stack_rnn import StackRNN, StackRNNConfig
+from ntm.models.tape_rnn import TapeRNN, TapeRNNConfig
 
 # name -> (model class, its config dataclass)
 MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, RecurrentConfig), "gru": (GRU, RecurrentConfig),
-          "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, RecurrentConfig)}
+          "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, RecurrentConfig),
+          "dnc": (DNC, DNCConfig), "stack_rnn": (StackRNN, StackRNNConfig), "tape_rnn": (TapeRNN, TapeRNNConfig)}
 MODEL_NAMES = tuple(MODELS)
 # options renamed since runs were first saved (old name -> new), so older run directories still load
 RENAMED = {"ntm": {"engine": "backend", "compile": "torch_compile"}}
@@ -54,8 +60,12 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def memory_rows(model: nn.Module) -> int | None:
-    """N, the memory locations of a memory model (None for models without memory)."""
-    return model.config.N if getattr(model, "has_memory", False) else None
+    """N, the memory locations of a memory model (None for models without memory): config.N for the
+    NTM and the DNC, the stack's or tape's cells for the Stack-RNN and Tape-RNN (their `memory_rows`)."""
+    if not getattr(model, "has_memory", False):
+        return None
+    rows = getattr(model, "memory_rows", None)
+    return rows if rows is not None else model.config.N
 
 
 def predict(model: nn.Module, batch, device=None) -> Tensor:

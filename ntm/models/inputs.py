@@ -74,3 +74,32 @@ def stack(xs: list[Tensor], B: int, width: int, like: Tensor) -> Tensor:
     if not xs:
         return like.new_zeros(0, B, width)
     return torch.stack(xs).reshape(len(xs), B, width)
+
+
+def keep_state(keep: Tensor, old, new):
+    """`where` over a whole recurrent state (a NamedTuple or tuple of tensors, nested tuples allowed):
+    sample b keeps its old state where keep[b]. Returns the same structure as `new`."""
+    if isinstance(new, Tensor):
+        return where(keep, old, new)
+    return type(new)(*(keep_state(keep, o, n) for o, n in zip(old, new))) if hasattr(new, "_fields") \
+        else tuple(keep_state(keep, o, n) for o, n in zip(old, new))
+
+
+def unroll(step, state, inputs: Tensor, T_out: int, input_lengths: Tensor | None):
+    """Run ``step(x (B, C_in), state) -> (y (B, C_out), state)`` over the T_in right-aligned input
+    steps, then T_out steps of zero input; return (the T_out outputs (B, T_out, C_out), final state).
+
+    At a sample's padding steps (t < T_in - input_lengths[b]) its state is kept exactly (`keep_state`),
+    so a batch gives the same outputs as its samples one by one. The reference loop of the models
+    without a fused path (DNC, Stack-RNN, Tape-RNN); differentiated by autograd.
+    """
+    B, T_in = inputs.shape[0], inputs.shape[1]
+    keep = keep_masks(T_in, input_lengths)
+    zero = inputs.new_zeros(B, inputs.shape[2])
+    ys = []
+    for t in range(T_in + T_out):
+        y, new = step(inputs[:, t] if t < T_in else zero, state)
+        state = keep_state(keep[t], state, new) if t < len(keep) else new
+        if t >= T_in:
+            ys.append(y)
+    return torch.stack(ys, dim=1), state                                          # (B, T_out, C_out)
