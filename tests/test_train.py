@@ -470,3 +470,39 @@ def test_train_runs_in_another_process(tmp_path):
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         res = pool.submit(train, TrainConfig(**SMALL, steps=5), tmp_path / "run", progress=False, log=_quiet).result()
     assert res.steps == 5 and (tmp_path / "run" / "weights.safetensors").exists()
+
+
+def test_a_raised_limit_is_the_runs_own_from_then_on(tmp_path, capsys):
+    from ntm.cli import main
+    run = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
+    assert main(["train", "--out", str(run), "--resume", "--steps", "10", "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 10
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume"]) == 0           # progress bar on: nothing to draw
+    out = capsys.readouterr().out
+    assert "at its step limit (10)" in out and "━" not in out
+    assert main(["train", "--out", str(run), "--resume", "--steps", "7", "--quiet"]) == 2
+
+
+def test_config_mistakes_name_their_file(tmp_path, capsys):
+    from ntm.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('task = "copy"\ndevice = "cpu"\n[model_params]\ncontroler_size = 8\n')
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(cfg) in err and "controler_size" in err
+    cfg.write_text('task = "copy"\ndevice = "cpu"\ninit_from = "runs/nowhere"\n')
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(cfg) in err and "init_from" in err and not (tmp_path / "r").exists()
+    assert main(["train", "--out", str(tmp_path / "nothing"), "--resume", "--task", "copy"]) == 2
+    assert "no run to resume" in capsys.readouterr().err
+
+
+def test_weight_files_get_the_runs_permissions(tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**SMALL, steps=5), run, progress=False, log=lambda *_: None)
+    mode = (run / "config.json").stat().st_mode & 0o777
+    assert (run / "weights.safetensors").stat().st_mode & 0o777 == mode
+    assert (run / "checkpoint" / "model.safetensors").stat().st_mode & 0o777 == mode

@@ -26,6 +26,8 @@ def cmd_train(args) -> int:
     if args.resume:
         if not args.out:
             raise UsageError("--resume needs --out RUN (the run directory to continue)")
+        if not (Path(args.out) / "config.json").exists():
+            raise UsageError(f"{args.out}: no run to resume there (no config.json); drop --resume to start one")
         fixed = [f"--{n.replace('_', '-')}" for n in OVERRIDES if n not in ("steps", "max_seconds")
                  and getattr(args, n) is not None] + (["--config"] if args.config else [])
         if fixed:
@@ -37,9 +39,10 @@ def cmd_train(args) -> int:
         for name in OVERRIDES:
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
-        cfg.validate(f"{args.config} (with the command line's flags)" if args.config else "command line")
+        source = f"{args.config} (with the command line's flags)" if args.config else "command line"
+        cfg.validate(source)
         out = Path(args.out) if args.out else _default_out(cfg.task, cfg.model, cfg.seed)
-        result = train(cfg, out, progress=not args.quiet)
+        result = train(cfg, out, progress=not args.quiet, source=source)
     return 0 if result.converged or not args.require_convergence else 1
 
 

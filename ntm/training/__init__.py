@@ -13,7 +13,7 @@ import importlib
 # loaded on first use, so that reading a config (`ntm train --help`, `ntm machine ...`) loads no torch
 _NAMES = {"TrainConfig": "config", "MaskedObjective": "objective", "masked_loss": "objective",
           "Action": "policies", "Score": "policies", "TrainResult": "run", "resume": "run", "train": "run",
-          "Phase": "state", "TrainState": "state"}
+          "Phase": "state", "TrainState": "state", "Trainer": "loop", "Callback": "loop"}
 __all__ = list(_NAMES)
 
 

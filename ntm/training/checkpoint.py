@@ -29,6 +29,9 @@ from safetensors.torch import load_file, save_file
 
 from ntm.errors import CheckpointError
 
+_UMASK = os.umask(0o022)          # read once (os.umask can only be read by setting it), then restored
+os.umask(_UMASK)
+
 
 def write_json(path: Path, obj) -> None:
     """Write JSON atomically."""
@@ -62,11 +65,13 @@ def _check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    """Write tensors atomically; refuses NaN/Inf (a checkpoint with NaN is never written)."""
+    """Write tensors atomically; refuses NaN/Inf (a checkpoint with NaN is never written). The file
+    gets the permissions of the run's other files (safetensors writes it owner-only)."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     _check_finite(tensors, str(path))
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp))
+    os.chmod(tmp, 0o666 & ~_UMASK)
     os.replace(tmp, path)
 
 

@@ -53,24 +53,30 @@ class _Parts:
     evaluator: Evaluator
 
 
-def _assemble(cfg: TrainConfig) -> _Parts:
+def _assemble(cfg: TrainConfig, source: str = "config") -> _Parts:
     """Build the task, model, curriculum and evaluator a config names.
 
     Raises:
-        ConfigError, tasks.errors.TaskError: a bad name or option (the registry's message).
+        ConfigError: a bad name or option (the registry's message, after `source`: the file the
+            config came from).
     """
     from tasks.curriculum import make_curriculum
+    from tasks.errors import TaskError
     from tasks.registry import get_task
 
-    cfg.validate()
+    cfg.validate(source)
     device = pick_device(cfg.device)
-    with buildable(f"task {cfg.task!r}, model {cfg.model!r}", ConfigError):
-        task = get_task(cfg.task, **cfg.task_params)
-        torch.manual_seed(cfg.seed)
-        model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
-    curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
-                                 **cfg.curriculum_params)
-    return _Parts(device, task, model, curriculum, Evaluator(task, cfg, device))
+    try:
+        with buildable(f"task {cfg.task!r}, model {cfg.model!r}", ConfigError):
+            task = get_task(cfg.task, **cfg.task_params)
+            torch.manual_seed(cfg.seed)
+            model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
+        curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
+                                     **cfg.curriculum_params)
+        evaluator = Evaluator(task, cfg, device)
+    except (ConfigError, TaskError) as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return _Parts(device, task, model, curriculum, evaluator)
 
 
 def _threads(cfg: TrainConfig, device: torch.device) -> None:
@@ -82,7 +88,7 @@ def _threads(cfg: TrainConfig, device: torch.device) -> None:
 
 
 def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evaluator=None,
-          objective=None) -> TrainResult:
+          objective=None, source: str = "config") -> TrainResult:
     """Train `cfg.model` on `cfg.task` in a new run directory, then compare it with the machine.
 
     Args:
@@ -93,6 +99,7 @@ def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evalua
         evaluator: ``(model, polishing) -> (bits, seq_accuracy)`` with a ``polish_set``; default
             `Evaluator` (the task's fixed set, the polishing set).
         objective: the loss (default `MaskedObjective` of the task's kind).
+        source: where `cfg` came from (a TOML file, say), named in error messages.
 
     Returns:
         A `TrainResult`; the comparison rows are also written to RUN/comparison.json.
@@ -105,10 +112,13 @@ def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evalua
     run_dir = Path(run_dir)
     if (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or --out for a new one")
-    parts = _assemble(cfg)
+    parts = _assemble(cfg, source)
     if cfg.init_from:                  # fine-tuning: the same architecture, weights from elsewhere
         src = Path(cfg.init_from)
-        _load_weights(parts.model, src / "weights.safetensors" if src.is_dir() else src, parts.device)
+        src = src / "weights.safetensors" if src.is_dir() else src
+        if not src.exists():
+            raise ConfigError(f"{source}: init_from {cfg.init_from!r}: no such weights file or run directory")
+        _load_weights(parts.model, src, parts.device)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_json(run_dir / "config.json", {
         "train": dataclasses.asdict(cfg), "task": {"name": cfg.task, **cfg.task_params},
@@ -138,12 +148,13 @@ def resume(run_dir, *, steps: int | None = None, max_seconds: float | None = Non
     if not isinstance(saved, dict) or not isinstance(saved.get("train"), dict):
         raise CheckpointError(f"{run_dir / 'config.json'}: no 'train' section (not made by `ntm train`?)")
     cfg = TrainConfig.from_dict(saved["train"], source=str(run_dir / "config.json"))
-    if steps is not None:
-        if steps < cfg.steps:
-            raise ConfigError(f"--steps {steps} is below the run's own limit ({cfg.steps}); a resume can only raise it")
-        cfg.steps = steps
+    if steps is not None and steps < cfg.steps:
+        raise ConfigError(f"--steps {steps} is below the run's own limit ({cfg.steps}); a resume can only raise it")
     cfg.max_seconds = max_seconds
-    parts = _assemble(cfg)
+    parts = _assemble(cfg, str(run_dir / "config.json"))
+    if steps is not None and steps > cfg.steps:        # the run's own limit from now on
+        cfg.steps = steps
+        ckpt.write_json(run_dir / "config.json", {**saved, "train": {**saved["train"], "steps": steps}})
     if not (run_dir / "checkpoint").exists() and not (run_dir / "checkpoint.old").exists():
         log(f"{run_dir}: no checkpoint yet (stopped before its first); starting the run over from step 0")
         return _run(cfg, run_dir, parts, None, progress=progress, log=log)
@@ -173,7 +184,8 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
         rng.bit_generator.state = _rng_state(c["state"].get("rng"), run_dir)
     log(f"task {cfg.task} | model {cfg.model}: {count_parameters(model):,} parameters | device {parts.device} | "
         f"batch {cfg.batch_size} | lr {(state.lr if state else cfg.lr):g} | seed {cfg.seed} | run {run_dir}")
-    if state is not None and (state.phase is Phase.FINISHED or state.step >= cfg.steps):
+    idle = state is not None and (state.phase is Phase.FINISHED or state.step >= cfg.steps)
+    if idle:
         log(f"nothing to train: the run had already converged at step {state.converged_step}"
             if state.phase is Phase.FINISHED else
             f"nothing to train: the run is at its step limit ({cfg.steps}); pass a higher --steps to go on")
@@ -185,7 +197,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
     callbacks = [MetricsLog(run_dir, state.step if state else 0), Checkpointer(run_dir, cfg.checkpoint_every)]
     tb = TensorBoardLog.create(run_dir)
     callbacks += [tb] if tb is not None else []
-    callbacks += [ProgressBar(cfg.steps, state.step if state else 0)] if progress else []
+    callbacks += [ProgressBar(cfg.steps, state.step if state else 0)] if progress and not idle else []
     trainer = Trainer(cfg, model, make_model=make_model, sample=task.sample, curriculum=parts.curriculum,
                       evaluator=evaluator or parts.evaluator, rng=rng, device=parts.device,
                       objective=objective or MaskedObjective(task.loss_kind), state=state,

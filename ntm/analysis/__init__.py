@@ -1,0 +1,4 @@
+"""Analysis of trained models against the machine, in reading order: `compare` (the comparison by
+length: bit or symbol errors per sequence, per-symbol and sequence accuracy, first divergence),
+`verify` (hypothesis searches for a counterexample and shrinks it), `figures` (learning curves,
+accuracy against length, the NTM paper's memory-use figure, a machine's space-time diagram)."""
