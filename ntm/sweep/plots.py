@@ -7,9 +7,17 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from ntm.analysis.figures import _figure, _save
 from ntm.sweep.protocol import score_name
 from ntm.sweep.table import budget, summarize
+
+
+def _figure(width: float, height: float):
+    """A Figure on the Agg canvas (no pyplot, no global state, no display)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def median_by_length(rows: list[dict], key: str) -> list[tuple[int, float]]:
@@ -39,7 +47,10 @@ def task_plot(rows: list[dict], path, protocol: str | None = None) -> Path:
     ax.set_title(f"{task}: {budget(summarize(rows, protocol)[0])}", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
 
 
 def write_plots(rows: list[dict], out_dir, protocol: str | None = None) -> list[Path]:
