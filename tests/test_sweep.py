@@ -103,8 +103,17 @@ def test_a_second_run_runs_no_cell(copy_of):
     out, recipes = copy_of
     before = _mtimes(out)
     res = _sweep(out, recipes)
-    assert res.ran == [] and sorted(res.reused) == CELLS
+    assert res.ran == [] and sorted(res.reused) == CELLS and res.stale == {}
     assert _mtimes(out) == before and sorted(r["cell"] for r in read_rows(out / "results.jsonl")) == CELLS
+
+
+def test_finished_cells_under_another_config_are_kept_and_named(copy_of):
+    out, recipes = copy_of
+    (recipes / "copy.toml").write_text(TINY.format(extra="width = 2").replace("batch_size = 4", "batch_size = 5"))
+    said = []
+    res = run_sweep(**GRID, out=out, config_dir=recipes, device="cpu", progress=False, log=said.append, workers=1)
+    assert res.ran == [] and res.stale == {"copy-lstm-seed0": ["batch_size"], "copy-lstm-seed1": ["batch_size"]}
+    assert any("2 finished cells were trained under another config (batch_size differ)" in m for m in said)
 
 
 def test_a_deleted_comparison_reruns_only_that_cell(copy_of):

@@ -26,6 +26,24 @@ def finished(run_dir) -> bool:
     return (Path(run_dir) / "comparison.json").is_file()
 
 
+def config_changes(run_dir, cfg) -> list[str]:
+    """The TrainConfig fields on which the run in `run_dir` differs from `cfg`, leaving out those a
+    sweep may change without making it another run (steps, max_seconds, kernel_threads).
+
+    Raises:
+        CheckpointError: config.json missing or damaged.
+    """
+    import dataclasses
+
+    from ntm.training.checkpoint import read_json
+    saved = read_json(Path(run_dir) / "config.json")["train"]
+    want = json.loads(json.dumps(dataclasses.asdict(cfg)))       # tuples as lists, as config.json has them
+    return sorted(k for k in want if k not in _FREE and saved.get(k) != want[k])
+
+
+_FREE = ("steps", "max_seconds", "kernel_threads")
+
+
 def _to_target(run_dir: Path, converged_step: int | None) -> tuple[int | None, float | None]:
     """(sequences, seconds) seen when the evaluation first met the target, from metrics.jsonl."""
     if converged_step is None or not (run_dir / "metrics.jsonl").exists():

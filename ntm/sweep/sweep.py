@@ -19,6 +19,7 @@ class SweepResult:
     ran: list[str] = field(default_factory=list)       # cells trained (or resumed) by this call
     reused: list[str] = field(default_factory=list)    # cells already finished: not run again
     failed: dict[str, str] = field(default_factory=dict)  # cell -> one-line error (run again to retry)
+    stale: dict[str, list] = field(default_factory=dict)  # reused cell -> config fields unlike this call's
     rows: list[dict] = field(default_factory=list)     # results rows of the grid's finished cells
     table: Path | None = None
     plots: list[Path] = field(default_factory=list)
@@ -69,14 +70,20 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
     names = {c.name for c, _ in grid}
     cells = {c.name: c for c, _ in grid}
     kept = [r for r in results.read_rows(path) if r["cell"] not in names]   # other grids' cells: kept as they are
-    for cell, _ in grid:
+    for cell, cfg in grid:
         if results.finished(out / "cells" / cell.name):
             try:
                 kept.append(results.row_from_run(out / "cells" / cell.name, cell, protocol))
                 res.reused.append(cell.name)
+                if results.config_changes(out / "cells" / cell.name, cfg):
+                    res.stale[cell.name] = results.config_changes(out / "cells" / cell.name, cfg)
             except CheckpointError as e:
                 res.failed[cell.name] = f"CheckpointError: {e}"
     results.rewrite(path, kept)
+    if res.stale:
+        fields = sorted({f for fs in res.stale.values() for f in fs})
+        log(f"{len(res.stale)} finished cells were trained under another config ({', '.join(fields)} differ): "
+            "kept as they are (their rows carry its hash); delete a cell's comparison.json to run it again")
     jobs = [(c.name, cfg, out / "cells" / c.name) for c, cfg in grid
             if c.name not in res.reused and c.name not in res.failed]
     if res.reused:
