@@ -1,0 +1,107 @@
+"""Running cells on this machine: one cell (`run_cell`, what a worker process runs) and many
+(`run_cells`: a spawn-context process pool, or this process for one worker), with a progress bar
+over cells."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Callable
+
+
+def run_cell(cfg, run_dir) -> None:
+    """Train one cell in `run_dir`, or resume it when the directory holds a started run (its own
+    config; `cfg.steps` raises its step limit, `cfg.max_seconds` is this session's budget in
+    seconds). One-line messages go to RUN/sweep.log. Picklable arguments: runs in a spawned worker.
+
+    Raises:
+        whatever `ntm.training.train` / `resume` raise (ConfigError, CheckpointError, DivergenceError).
+    """
+    from ntm.training import resume, train
+    from ntm.training.checkpoint import read_json
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "sweep.log", "a", encoding="utf-8") as f:
+        def log(msg: str) -> None:
+            f.write(f"{msg}\n")
+            f.flush()
+        log(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        if (run_dir / "config.json").exists():
+            saved = read_json(run_dir / "config.json")["train"]["steps"]
+            resume(run_dir, steps=cfg.steps if cfg.steps >= saved else None, max_seconds=cfg.max_seconds,
+                   progress=False, log=log)
+        else:
+            train(cfg, run_dir, progress=False, log=log)
+
+
+def _one_line(e: BaseException) -> str:
+    if type(e).__name__ == "BrokenProcessPool":
+        return "a worker process died (killed?); run the sweep again to resume this cell"
+    return f"{type(e).__name__}: {' '.join(str(e).split())}"
+
+
+class _Bar:
+    """A rich progress bar over cells (done / running / failed, elapsed, ETA), or nothing."""
+
+    def __init__(self, total: int, show: bool):
+        self.progress = None
+        if show and total:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+            self.progress = Progress(TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.description}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn())
+            self.progress.start()
+            self.task = self.progress.add_task("", total=total)
+
+    def update(self, done: int, running: int, failed: int) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=done + failed,
+                                 description=f"{done} done, {running} running, {failed} failed")
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def run_cells(jobs: list[tuple[str, object, Path]], workers: int, on_done: Callable[[str], str | None], *,
+              progress: bool = True) -> dict[str, str]:
+    """Run every (name, cfg, run_dir) job; `on_done(name)` is called in this process when a cell
+    finishes and returns an error message or None. Returns {cell name: one-line error} of the
+    cells that failed (the others finished)."""
+    failed: dict[str, str] = {}
+    done = 0
+    bar = _Bar(len(jobs), progress)
+
+    def finish(name: str, error: BaseException | None) -> None:
+        nonlocal done
+        msg = _one_line(error) if error is not None else on_done(name)
+        if msg is None:
+            done += 1
+        else:
+            failed[name] = msg
+    try:
+        if workers == 1:                      # one worker: this process, one cell after another
+            for name, cfg, run_dir in jobs:
+                bar.update(done, 1, len(failed))
+                try:
+                    run_cell(cfg, run_dir)
+                    finish(name, None)
+                except Exception as e:        # noqa: BLE001 - one cell's failure must not stop the grid
+                    finish(name, e)
+            bar.update(done, 0, len(failed))
+            return failed
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, max(1, len(jobs))), mp_context=ctx) as pool:
+            futures = {pool.submit(run_cell, cfg, run_dir): name for name, cfg, run_dir in jobs}
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    finish(futures[f], f.exception())
+                bar.update(done, sum(f.running() for f in pending), len(failed))
+        return failed
+    finally:
+        bar.close()

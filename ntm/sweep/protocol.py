@@ -1,0 +1,41 @@
+"""Evaluation protocols a sweep can apply to every cell's config.
+
+``chomsky``: the Chomsky-hierarchy benchmark's (Delétang et al. 2023, "Neural Networks and the
+Chomsky Hierarchy", §4): training lengths 1–40 drawn uniformly, Adam, global-norm gradient
+clipping 1, and per-token accuracy at lengths 41–500 averaged over lengths. The paper scores
+every length 41–500 with 512 sequences each after 1,000,000 steps of batch 128; to fit a CPU this
+preset scores lengths `CHOMSKY_EVAL_LENGTHS` with `ntm.training`'s fixed comparison set of
+`COMPARE_SAMPLES` sequences per length, and the step budget is the sweep's (`--steps`), stated
+beside every table and figure. Only the one-hot symbol tasks take it.
+"""
+
+from __future__ import annotations
+
+from ntm.errors import ConfigError
+
+CHOMSKY_TASKS = ("reverse", "duplicate", "binary_addition")
+CHOMSKY_TRAIN_LENGTHS = [1, 40]
+CHOMSKY_EVAL_LENGTHS = [41, 60, 100, 200, 300, 500]
+COMPARE_SAMPLES = 256          # sequences per length in every run's final comparison (ntm.training.run)
+PROTOCOLS = ("chomsky",)
+
+
+def check_protocol(protocol: str, task: str) -> None:
+    """Raises ConfigError when `task` cannot be scored under `protocol`."""
+    if protocol == "chomsky" and task not in CHOMSKY_TASKS:
+        raise ConfigError(f"--protocol chomsky takes only the one-hot symbol tasks "
+                          f"({', '.join(CHOMSKY_TASKS)}), not {task!r}")
+
+
+def apply_protocol(cfg, protocol: str) -> None:
+    """Set the protocol's fields on `cfg` (a TrainConfig), over the recipe's. The comparison also
+    scores the longest training length (40), for the table's errors-per-sequence column."""
+    check_protocol(protocol, cfg.task)
+    cfg.task_params = {**cfg.task_params, "train_lengths": list(CHOMSKY_TRAIN_LENGTHS)}
+    cfg.curriculum, cfg.optimizer, cfg.clip_norm = "uniform", "adam", 1.0
+    cfg.compare_lengths = [CHOMSKY_TRAIN_LENGTHS[1], *CHOMSKY_EVAL_LENGTHS]
+
+
+def score_name(protocol: str | None) -> str:
+    """The comparison column a protocol scores: per-token accuracy for chomsky, else sequence accuracy."""
+    return "symbol_accuracy" if protocol == "chomsky" else "seq_accuracy"

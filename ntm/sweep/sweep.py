@@ -1,0 +1,116 @@
+"""`run_sweep`: the whole grid as one call (``ntm sweep`` is a thin layer over it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ntm.errors import CheckpointError, ConfigError
+from ntm.sweep import results
+from ntm.sweep.grid import plan
+from ntm.sweep.local import run_cells
+from ntm.sweep.plots import write_plots
+from ntm.sweep.table import format_markdown, summarize
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    ran: list[str] = field(default_factory=list)       # cells trained (or resumed) by this call
+    reused: list[str] = field(default_factory=list)    # cells already finished: not run again
+    failed: dict[str, str] = field(default_factory=dict)  # cell -> one-line error (run again to retry)
+    stale: dict[str, list] = field(default_factory=dict)  # reused cell -> config fields unlike this call's
+    rows: list[dict] = field(default_factory=list)     # results rows of the grid's finished cells
+    table: Path | None = None
+    plots: list[Path] = field(default_factory=list)
+
+
+def _text(x) -> str:
+    return x if isinstance(x, str) else ",".join(map(str, x))
+
+
+def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None = None,
+              budget_seconds: float | None = None, device: str | None = None, workers: int | None = None,
+              protocol: str | None = None, progress: bool = True, log=print) -> SweepResult:
+    """Train every task × model × seed cell into ``OUT/cells/TASK-MODEL-seedS/`` (an ordinary run
+    directory), then write OUT/results.jsonl, OUT/table.md and OUT/plots/TASK.png.
+
+    Resumable: a cell whose directory holds comparison.json is not run again; one with a started
+    run resumes from its checkpoint. Everything is checked before anything is written.
+
+    Args:
+        tasks, models: names, as ``"copy,reverse"`` or a list.
+        seeds: ``"0-4"``, ``"0,2,5"`` or a list of integers.
+        config_dir: recipes ``DIR/TASK-MODEL.toml`` or ``DIR/TASK.toml`` (TrainConfig fields); a cell
+            without one trains with the defaults.
+        steps: the step limit of every cell; budget_seconds: each cell's wall-clock budget (seconds);
+            device: auto | cpu | cuda | mps.
+        workers: worker processes (default one per core, at most one per cell; 1 runs the cells in
+            this process); the NTM kernels' threads are split between them.
+        protocol: None, or "chomsky" (see `ntm.sweep.protocol`).
+        progress: a progress bar over cells.
+
+    Returns:
+        A `SweepResult` (cells run, reused and failed; a failed cell leaves no row and runs again
+        on the next call).
+
+    Raises:
+        ConfigError: a bad name, seed range, recipe, option or protocol, or OUT is a file (nothing
+            is written then).
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    grid, n_workers = plan(_text(tasks), _text(models), _text(seeds) if not isinstance(seeds, int) else str(seeds),
+                           config_dir=config_dir, steps=steps, max_seconds=budget_seconds, device=device,
+                           workers=workers, protocol=protocol)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    res = SweepResult(out)
+    path = out / "results.jsonl"
+    names = {c.name for c, _ in grid}
+    cells = {c.name: c for c, _ in grid}
+    kept = [r for r in results.read_rows(path) if r["cell"] not in names]   # other grids' cells: kept as they are
+    for cell, cfg in grid:
+        if results.finished(out / "cells" / cell.name):
+            try:
+                kept.append(results.row_from_run(out / "cells" / cell.name, cell, protocol))
+                res.reused.append(cell.name)
+                if results.config_changes(out / "cells" / cell.name, cfg):
+                    res.stale[cell.name] = results.config_changes(out / "cells" / cell.name, cfg)
+            except CheckpointError as e:
+                res.failed[cell.name] = f"CheckpointError: {e}"
+    results.rewrite(path, kept)
+    if res.stale:
+        fields = sorted({f for fs in res.stale.values() for f in fs})
+        log(f"{len(res.stale)} finished cells were trained under another config ({', '.join(fields)} differ): "
+            "kept as they are (their rows carry its hash); delete a cell's comparison.json to run it again")
+    jobs = [(c.name, cfg, out / "cells" / c.name) for c, cfg in grid
+            if c.name not in res.reused and c.name not in res.failed]
+    if res.reused:
+        log(f"{len(res.reused)} of {len(grid)} cells already finished (not run again)")
+
+    def on_done(name: str) -> str | None:
+        try:
+            results.append(path, results.row_from_run(out / "cells" / name, cells[name], protocol))
+        except CheckpointError as e:
+            return f"CheckpointError: {e}"
+        res.ran.append(name)
+        return None
+    res.failed.update(run_cells(jobs, n_workers, on_done, progress=progress))
+    _report(res, names, protocol, log)
+    return res
+
+
+def _report(res: SweepResult, names: set[str], protocol: str | None, log) -> None:
+    """The table and plots over the grid's finished cells."""
+    res.rows = [r for r in results.read_rows(res.out / "results.jsonl") if r["cell"] in names]
+    for name, msg in res.failed.items():
+        log(f"cell {name} failed: {msg}")
+    if not res.rows:
+        return
+    text = format_markdown(summarize(res.rows, protocol), protocol)
+    tmp = res.out / "table.md.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(res.out / "table.md")
+    res.table = res.out / "table.md"
+    res.plots = write_plots(res.rows, res.out / "plots", protocol)

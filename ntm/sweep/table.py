@@ -1,0 +1,104 @@
+"""OUT/table.md: per task × model, what the seeds did — medians first, not only the best seed.
+
+A cell's score is the mean over the comparison's lengths beyond the training range of sequence
+accuracy (default) or per-token accuracy (``--protocol chomsky``), each length scored on the run's
+fixed comparison set. The table gives its median and maximum over seeds, the median errors per
+sequence at the longest training length (bits for bit-vector tasks, symbols for symbol tasks),
+and how many seeds reached the target (``target_bits``) with the median sequences they took.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from ntm.sweep.protocol import COMPARE_SAMPLES, score_name
+
+
+def beyond_lengths(row: dict) -> list[int]:
+    """The comparison lengths of a results row beyond its training range."""
+    hi = row["train_lengths"][1]
+    return [r["length"] for r in row["comparison"] if r["length"] > hi]
+
+
+def cell_score(row: dict, key: str = "seq_accuracy") -> float | None:
+    """Mean of `key` over the row's comparison lengths beyond training (None: no such length)."""
+    hi = row["train_lengths"][1]
+    vals = [r[key] for r in row["comparison"] if r["length"] > hi]
+    return sum(vals) / len(vals) if vals else None
+
+
+def errors_at_longest_training_length(row: dict) -> float | None:
+    """Errors per sequence at the longest training length (None: not among the compared lengths)."""
+    hi = row["train_lengths"][1]
+    return next((r["bit_errors_per_seq"] for r in row["comparison"] if r["length"] == hi), None)
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(rows: list[dict], protocol: str | None = None) -> list[dict]:
+    """One summary per (task, model), in first-seen order.
+
+    Returns:
+        dicts with task, model, seeds (n), median_score, max_score (fractions; None when no seed has
+        a length beyond training), median_errors (per sequence, at the longest training length),
+        reached (seeds that met the target), median_sequences_to_target (over those seeds),
+        lengths (the lengths scored), train_lengths, budget_steps, max_seconds (seconds) and
+        batch_size (of the first row: a grid shares them unless recipes differ).
+    """
+    key = score_name(protocol)
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["task"], r["model"]), []).append(r)
+    out = []
+    for (task, model), rs in groups.items():
+        scores = [s for s in (cell_score(r, key) for r in rs) if s is not None]
+        out.append({"task": task, "model": model, "seeds": len(rs), "median_score": _median(scores),
+                    "max_score": max(scores) if scores else None,
+                    "median_errors": _median(errors_at_longest_training_length(r) for r in rs),
+                    "reached": sum(bool(r["converged"]) for r in rs),
+                    "median_sequences_to_target": _median(r["sequences_to_target"] for r in rs if r["converged"]),
+                    "lengths": sorted({n for r in rs for n in beyond_lengths(r)}),
+                    "train_lengths": rs[0]["train_lengths"], "budget_steps": rs[0]["budget_steps"],
+                    "max_seconds": rs[0]["max_seconds"], "batch_size": rs[0]["batch_size"]})
+    return out
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def budget(s: dict) -> str:
+    """The step budget of a summary, in words (steps × batch, and the time limit if any)."""
+    limit = "" if s["max_seconds"] is None else f", at most {s['max_seconds']:g} s per cell"
+    return f"at most {s['budget_steps']:,} steps of batch {s['batch_size']}{limit}"
+
+
+def format_markdown(summaries: list[dict], protocol: str | None = None) -> str:
+    """The table as markdown: one section per task, one row per model."""
+    what = "per-token accuracy" if protocol == "chomsky" else "sequence accuracy"
+    lines = ["# Sweep results", "",
+             f"Score: {what} (%) averaged over the compared lengths beyond the training range, "
+             f"{COMPARE_SAMPLES} fixed sequences per length"
+             + (" (the Chomsky-hierarchy protocol: trained on 1–40, Adam, clipping 1; the paper scores "
+                "every length 41–500 with 512 sequences)" if protocol == "chomsky" else "")
+             + "; median and max over seeds. Errors/seq: median at the longest training length "
+               "(bits for bit-vector tasks, symbols for symbol tasks)."]
+    for task in dict.fromkeys(s["task"] for s in summaries):
+        ss = [s for s in summaries if s["task"] == task]
+        lo, hi = ss[0]["train_lengths"]
+        lengths = sorted({n for s in ss for n in s["lengths"]})
+        lines += ["", f"## {task}", "",
+                  f"Trained on lengths {lo}–{hi}; scored at {', '.join(map(str, lengths)) or 'no length beyond it'}; "
+                  f"budget {budget(ss[0])}.", "",
+                  f"| model | median score | max score | errors/seq at {hi} | reached target | "
+                  "median sequences to target |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for s in ss:
+            err = "–" if s["median_errors"] is None else f"{s['median_errors']:.3f}"
+            seqs = "–" if s["median_sequences_to_target"] is None else f"{s['median_sequences_to_target']:,.0f}"
+            lines.append(f"| {s['model']} | {_pct(s['median_score'])} | {_pct(s['max_score'])} | {err} | "
+                         f"{s['reached']}/{s['seeds']} | {seqs} |")
+    return "\n".join(lines) + "\n"
