@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ntm.errors import ConfigError
-from ntm.models.inputs import check_inputs
+from ntm.models.inputs import check_inputs, check_sizes
 
 
 @dataclass
@@ -49,9 +49,7 @@ class _Recurrent(nn.Module):
     def __init__(self, input_size: int, output_size: int, config: RecurrentConfig | None = None):
         super().__init__()
         self.config = config = config if config is not None else RecurrentConfig()
-        for name, value in (("input_size", input_size), ("output_size", output_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{type(self).__name__} {name} must be a positive integer, got {value!r}")
+        check_sizes(type(self).__name__, input_size, output_size)
         self.input_size, self.output_size = input_size, output_size
         self.rnn = self.cell(input_size, config.hidden_size, num_layers=config.layers, batch_first=True,
                              bidirectional=self.bidirectional)

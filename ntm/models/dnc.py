@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from ntm.errors import ConfigError
 from ntm.models import memory
 from ntm.models.controller import LSTMController
-from ntm.models.inputs import check_inputs, unroll
+from ntm.models.inputs import check_inputs, check_sizes, unroll
 
 # Floor of the usage before allocation, u' = eps + (1 - eps) u (DeepMind's addressing._EPSILON): the
 # product of usages is never exactly 0, so every row keeps a (tiny) allocation weight and gradient.
@@ -280,9 +280,7 @@ class DNC(nn.Module):
     def __init__(self, input_size: int, output_size: int, config: DNCConfig | None = None):
         super().__init__()
         self.config = cfg = config if config is not None else DNCConfig()
-        for name, value in (("input_size", input_size), ("output_size", output_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"DNC {name} must be a positive integer, got {value!r}")
+        check_sizes("DNC", input_size, output_size)
         self.input_size, self.output_size = input_size, output_size
         R, W, U = cfg.read_heads, cfg.W, cfg.controller_size
         self.controller = LSTMController(input_size, R * W, U, cfg.controller_layers)

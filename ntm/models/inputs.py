@@ -16,6 +16,19 @@ from torch import Tensor
 from ntm.errors import ConfigError
 
 
+def check_int(model: str, name: str, value, low: int = 1) -> None:
+    """Raise ConfigError unless an option is an integer >= low (bools are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{model} option {name} must be an integer >= {low}, got {value!r}")
+
+
+def check_sizes(model: str, input_size, output_size) -> None:
+    """Raise ConfigError unless both sizes a model is built with are positive integers."""
+    for name, value in (("input_size", input_size), ("output_size", output_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{model} {name} must be a positive integer, got {value!r}")
+
+
 def check_inputs(inputs: Tensor, T_out: int, input_lengths: Tensor | None, input_size: int,
                  output_lengths: Tensor | None = None) -> tuple[int, int]:
     """Validate forward's arguments; return (B, T_in).

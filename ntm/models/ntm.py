@@ -34,7 +34,7 @@ from ntm.errors import ConfigError
 from ntm.models import fused, memory
 from ntm.models.controller import CONTROLLERS
 from ntm.models.heads import activate, head_sizes
-from ntm.models.inputs import check_inputs, keep_masks, stack, where
+from ntm.models.inputs import check_inputs, check_int, check_sizes, keep_masks, stack, where
 
 # ---------------------------------------------------------------- state
 
@@ -98,8 +98,8 @@ class NTMConfig:
 
     def __post_init__(self):
         for name in ("controller_size", "controller_layers", "N", "M", "read_heads", "write_heads"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("shift_range", self.shift_range, 0)
+            check_int("NTM", name, getattr(self, name), 1)
+        check_int("NTM", "shift_range", self.shift_range, 0)
         choices = {"controller": tuple(CONTROLLERS), "memory_init": MEMORY_INITS,
                    "weighting_init": WEIGHTING_INITS, "backend": BACKENDS}
         for name, allowed in choices.items():
@@ -122,11 +122,6 @@ class NTMConfig:
                               "and torch_compile = false; use backend = \"auto\" or \"torch\"")
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"NTM option {name} must be an integer >= {low}, got {value!r}")
-
-
 # ---------------------------------------------------------------- model
 
 class NTM(nn.Module):
@@ -146,9 +141,7 @@ class NTM(nn.Module):
     def __init__(self, input_size: int, output_size: int, config: NTMConfig | None = None):
         super().__init__()
         self.config = cfg = config if config is not None else NTMConfig()
-        for name, value in (("input_size", input_size), ("output_size", output_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"NTM {name} must be a positive integer, got {value!r}")
+        check_sizes("NTM", input_size, output_size)
         self.input_size, self.output_size = input_size, output_size
         R, W, N, M, U = cfg.read_heads, cfg.write_heads, cfg.N, cfg.M, cfg.controller_size
         self.R, self.W, self.H, self.S = R, W, R + W, 2 * cfg.shift_range + 1

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ntm.errors import ConfigError
-from ntm.models.inputs import check_inputs, unroll
+from ntm.models.inputs import check_inputs, check_int, check_sizes, unroll
 
 ACTIONS = ("push", "pop", "no-op")       # the order of a_t's components
 
@@ -77,18 +77,6 @@ class Core(nn.Module):
             return h, (h,)
         h, c = self.cell(x, state)
         return h, (h, c)
-
-
-def check_int(model: str, name: str, value, low: int = 1) -> None:
-    """Raise ConfigError unless value is an integer >= low (bools are not integers here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{model} option {name} must be an integer >= {low}, got {value!r}")
-
-
-def check_sizes(model: str, input_size, output_size) -> None:
-    for name, value in (("input_size", input_size), ("output_size", output_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{model} {name} must be a positive integer, got {value!r}")
 
 
 # ---------------------------------------------------------------- state and config

@@ -27,8 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from ntm.errors import ConfigError
-from ntm.models.inputs import check_inputs, unroll
-from ntm.models.stack_rnn import CORES, Core, check_int, check_sizes
+from ntm.models.inputs import check_inputs, check_int, check_sizes, unroll
+from ntm.models.stack_rnn import CORES, Core
 
 ACTIONS = ("stay", "left", "right", "jump left", "jump right")   # a_t's components; no jumps: first 3
 
