@@ -174,6 +174,10 @@ class Ngrams(Task):
                      input_symbols=words, output_symbols=[self.specification(w) for w in words],
                      machine_steps=torch.zeros(len(ns), dtype=torch.int64), traces=None, online=True)
 
+    def describe(self) -> dict:
+        """`Task.describe`, plus the reference the targets are scored against."""
+        return {**super().describe(), "reference": "Bayes-optimal estimator"}
+
     def optimal_cost(self, batch: Batch) -> np.ndarray:
         """(B,) bits per sequence of the Bayes-optimal estimator on `batch` (`optimal_cost`)."""
         return optimal_cost(batch, self.context)
