@@ -205,7 +205,19 @@ def test_two_training_steps_of_an_lstm_on_ngrams(tmp_path):
     (row,) = res.comparison
     assert row["excess_bits_per_seq"] == pytest.approx(row["model_bits_per_seq"] - row["optimal_bits_per_seq"])
     assert row["model_bits_per_seq"] > 0
-    assert any("optimal bits/seq" in str(line) for line in lines)
+    text = "\n".join(map(str, lines))
+    assert "optimal bits/seq" in text and "comparison with the Bayes-optimal estimator" in text
+    assert "excess bits/seq" in text
+
+
+def test_training_evaluation_scores_ngrams_by_excess_cross_entropy():
+    """The trainer's error for ngrams is the cross-entropy above the estimator (0 for the estimator
+    itself), not thresholded bit errors (which the estimator has plenty of)."""
+    from ntm.training.evaluation import evaluate_bits
+    t = get_task("ngrams", length=20)
+    excess, _ = evaluate_bits(Optimal(), t, [(20, 8)], "cpu")
+    assert excess == pytest.approx(0.0, abs=1e-3)
+    assert compare(Optimal(), t, [20], samples=8)[0]["bit_errors_per_seq"] > 1
 
 
 def test_cli_names_the_estimator_as_the_reference(capsys):
