@@ -232,3 +232,17 @@ def test_cli_names_the_estimator_as_the_reference(capsys):
         out = capsys.readouterr().out
         assert "Bayes-optimal estimator" in out
     assert "not a Turing machine" in out and "optimal cost:" in out
+
+
+def test_verify_refuses_ngrams_and_the_example_plot_predicts_online():
+    from ntm.analysis.figures import run_example
+    from ntm.analysis.verify import search
+    from ntm.errors import ConfigError
+    t = get_task("ngrams", length=20)
+    model = build_model("lstm", 1, 1, hidden_size=8, layers=1)
+    with pytest.raises(ConfigError, match="Bayes-optimal estimator"):
+        search(model, t, max_examples=1)
+    ex = run_example(model, t, 20, seed=3)
+    b = t.sample(np.random.default_rng(3), 1, 20)
+    want = torch.sigmoid(online_logits(model, b.inputs))[0].detach().numpy()
+    np.testing.assert_allclose(ex["outputs"], want, rtol=1e-5)
