@@ -180,7 +180,8 @@ def test_compare_reports_cross_entropy_above_the_optimal_estimator():
     rows = compare(Optimal(), t, [12, 30], samples=16)
     for r in rows:
         assert r["excess_bits_per_seq"] == pytest.approx(0.0, abs=1e-3)
-        assert r["model_bits_per_seq"] == pytest.approx(float(t.optimal_cost(t.eval_batch(r["length"], 16)).mean()), abs=1e-3)
+        optimal = float(t.optimal_cost(t.eval_batch(r["length"], 16)).mean())
+        assert r["model_bits_per_seq"] == pytest.approx(optimal, abs=1e-3)
     half = compare(build_model("lstm", 1, 1, hidden_size=4, layers=1), t, [30], samples=16)[0]
     assert half["excess_bits_per_seq"] == pytest.approx(half["model_bits_per_seq"] - half["optimal_bits_per_seq"])
     table = format_table(rows, t.loss_kind)
