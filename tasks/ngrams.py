@@ -78,16 +78,20 @@ def optimal_probabilities(bits: np.ndarray, context: int = 5) -> np.ndarray:
     / ones that followed the context of bit t+1 earlier in the same sequence (Beta(1/2, 1/2) prior);
     1/2 while bit t+1 has no full context (the first bits are uniform).
 
-    No loop over steps: one-hot contexts (B, n, 2**context), cumulative counts, shifted by one."""
+    No loop over steps, and O(B·n) memory whatever the context: a stable sort groups the steps by
+    (sequence, context) in time order, and counts within each group are cumulative sums."""
     bits = np.asarray(bits, np.int64)
     B, n = bits.shape
     idx = context_index(bits, context)                                        # (B, n)
-    onehot = (idx[:, :, None] == np.arange(2 ** context)).astype(np.int64)    # (B, n, K)
-    ones = np.cumsum(onehot * bits[:, :, None], axis=1) - onehot * bits[:, :, None]   # before t
-    seen = np.cumsum(onehot, axis=1) - onehot
-    n1 = (ones * onehot).sum(-1)                                               # (B, n) at own context
-    total = (seen * onehot).sum(-1)
-    p = np.where(idx >= 0, (n1 + 0.5) / (total + 1.0), 0.5)                    # (B, n): for bit t
+    key = np.where(idx >= 0, np.arange(B)[:, None] * 2 ** context + idx, -1).ravel()
+    order = np.argsort(key, kind="stable")                                    # groups, in time order
+    k, b = key[order], bits.ravel()[order]
+    pos = np.arange(k.size)
+    start = np.maximum.accumulate(np.where(np.r_[True, k[1:] != k[:-1]], pos, 0))   # group's first
+    ones = np.cumsum(b) - b                                                    # ones before, globally
+    n1, total = np.empty(k.size), np.empty(k.size)
+    n1[order], total[order] = ones - ones[start], pos - start                  # within the group
+    p = np.where(idx >= 0, (n1.reshape(B, n) + 0.5) / (total.reshape(B, n) + 1.0), 0.5)   # for bit t
     return p[:, 1:]
 
 
@@ -101,10 +105,10 @@ def cross_entropy_bits(p_one: np.ndarray, targets: np.ndarray, mask: np.ndarray)
 def optimal_cost(batch: Batch, context: int = 5) -> np.ndarray:
     """The Bayes-optimal estimator's cost on a batch of this task: (B,) bits per sequence, the
     cross-entropy in bits summed over each sequence's predicted bits (its n - 1 targets)."""
-    first = batch.inputs[:, :1, 0].numpy()                                    # (B, 1) bit 0
-    targets = batch.targets[:, :, 0].numpy()                                   # (B, T) bits 1..
+    first = batch.inputs[:, :1, 0].cpu().numpy()                              # (B, 1) bit 0
+    targets = batch.targets[:, :, 0].cpu().numpy()                             # (B, T) bits 1..
     bits = np.concatenate([first, targets], 1).round().astype(np.int64)        # (B, T + 1)
-    return cross_entropy_bits(optimal_probabilities(bits, context), targets, batch.mask.numpy())
+    return cross_entropy_bits(optimal_probabilities(bits, context), targets, batch.mask.cpu().numpy())
 
 
 # ---------------------------------------------------------------- the task
