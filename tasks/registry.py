@@ -16,6 +16,7 @@ from .associative_recall import AssociativeRecall
 from .chomsky import BinaryAddition, Duplicate, Reverse
 from .copy_task import Copy
 from .errors import TaskError
+from .ngrams import Ngrams
 from .priority_sort import PrioritySort
 from .repeat_copy import RepeatCopy
 from .task import Task
@@ -28,6 +29,7 @@ BUILDERS = {
     "associative_recall": AssociativeRecall,
     "sort": PrioritySort,
     "sort_paper": functools.partial(PrioritySort, keep=16, train_lengths=(20, 20)),  # 20 in, 16 out
+    "ngrams": Ngrams,  # reference: the Bayes-optimal estimator, not a machine
     # the Chomsky-hierarchy benchmark's (Delétang et al. 2023)
     "reverse": Reverse,
     "duplicate": Duplicate,

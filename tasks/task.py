@@ -87,6 +87,9 @@ class Batch:
         output_symbols: B tuples, each the target word (what the machine wrote, see the task).
         machine_steps: (B,) int64, transitions the machine took (0 for a Python-spec task).
         traces: with ``sample(..., with_trace=True)``, B lists of `TraceStep`; else None.
+        online: True for an online-prediction task (`tasks.ngrams`): input step t and target step
+            t are aligned (both left-aligned), and the prediction at t may see inputs 0..t only;
+            `ntm.models.predict` then calls `ntm.models.online_logits` instead of the model once.
     """
     inputs: torch.Tensor
     input_lengths: torch.Tensor
@@ -97,6 +100,7 @@ class Batch:
     output_symbols: list
     machine_steps: torch.Tensor
     traces: list | None = None
+    online: bool = False
 
     @property
     def batch_size(self) -> int:
@@ -159,6 +163,8 @@ class Task(abc.ABC):
         max_length: the longest n the task accepts (see each task: what the encoding allows,
             else a bound that keeps a 256-sample evaluation batch within seconds).
         min_length: the shortest n (1 unless the task needs more).
+        online: False for read-then-answer tasks; True where every input step has its own target
+            and must be predicted from the inputs so far (dynamic N-grams; see `Batch.online`).
     """
     name: str
     input_size: int
@@ -169,6 +175,7 @@ class Task(abc.ABC):
     train_lengths: tuple[int, int]
     max_length: int
     min_length: int = 1
+    online: bool = False
 
     def _set_tables(self, in_table: np.ndarray, out_table: np.ndarray, out_names: Sequence[str]):
         """Row c of `in_table` / `out_table` is the vector of input / output code c; output code

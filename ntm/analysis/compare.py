@@ -10,15 +10,24 @@ scoring it against the machine. Metrics (DESIGN.md):
 - ``seq_accuracy``: fraction of sequences identical to the machine's output;
 - ``median_first_divergence``: median over wrong sequences of the first wrong output position
   (None when every sequence is right).
+
+A task whose reference is a predictor, not a machine (dynamic N-grams, Graves et al. 2014 §4.4: a
+task with ``optimal_cost(batch)``), is scored by cross-entropy instead, in bits per sequence (summed
+over the predicted bits): ``model_bits_per_seq``, ``optimal_bits_per_seq`` (the Bayes-optimal
+estimator on the same fixed sequences) and ``excess_bits_per_seq`` (their difference, the paper's
+"cost above optimal"); `format_table` then shows those columns and no thresholded bit errors,
+which mean little when the best prediction is a probability.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import torch
+import torch.nn.functional as F
 
-from ntm.models import memory_rows, predict
+from ntm.models import memory_rows, online_logits, predict
 
 
 @torch.no_grad()
@@ -32,6 +41,22 @@ def sequence_errors(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Ten
         return wrong_bits.sum(dim=(1, 2)), wrong_bits.any(-1)
     wrong_pos = (logits.argmax(-1) != targets.argmax(-1)) & mask              # (B, T_out)
     return wrong_pos.sum(1), wrong_pos
+
+
+@torch.no_grad()
+def cross_entropy_bits(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy in bits per sequence (B,): summed over channels and the masked output
+    positions. logits, targets (B, T_out, C_out); mask (B, T_out)."""
+    per_pos = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none").sum(-1)
+    return (per_pos * mask.to(per_pos.dtype)).sum(1) / math.log(2)
+
+
+def _cost_columns(task, batch, logits: torch.Tensor) -> dict:
+    """For a task scored against an optimal predictor (``task.optimal_cost``): the model's and the
+    predictor's cross-entropy and their difference, bits per sequence, means over the batch."""
+    model = cross_entropy_bits(logits, batch.targets, batch.mask).mean().item()
+    optimal = float(task.optimal_cost(batch).mean())
+    return {"model_bits_per_seq": model, "optimal_bits_per_seq": optimal, "excess_bits_per_seq": model - optimal}
 
 
 @torch.no_grad()
@@ -82,7 +107,8 @@ def compare(model, task, lengths, samples: int = 256, device="cpu", batch_size: 
     Returns:
         One dict per length: ``length``, ``samples``, the metrics of `score` (without ``errors``),
         ``in_training_range`` and ``exceeds_memory`` (n > N rows: flagged, not silently scored as
-        if it fitted — the score is still computed, so you can see what happens).
+        if it fitted — the score is still computed, so you can see what happens); for a task with
+        ``optimal_cost`` also the cross-entropy columns of the module docstring (bits per sequence).
     """
     model.eval()
     rows, N = [], memory_rows(model)
@@ -93,11 +119,16 @@ def compare(model, task, lengths, samples: int = 256, device="cpu", batch_size: 
         for start in range(0, samples, batch_size):
             sl = slice(start, start + batch_size)
             inputs, lens = batch.inputs[sl].to(device), batch.input_lengths[sl].to(device)
-            logits = model(inputs, batch.targets.shape[1], lens, batch.output_lengths[sl].to(device))
+            if batch.online:   # one prediction per step, each from the steps so far (ntm.models.online)
+                logits = online_logits(model, inputs)
+            else:
+                logits = model(inputs, batch.targets.shape[1], lens, batch.output_lengths[sl].to(device))
             parts.append((logits.cpu(), batch.targets[sl], batch.mask[sl]))
         logits, targets, mask = (torch.cat(x) for x in zip(*parts))
         s = score(logits, targets, mask, task.loss_kind)
         s.pop("errors")
+        if hasattr(task, "optimal_cost"):
+            s.update(_cost_columns(task, batch, logits))
         rows.append({"length": n, "samples": samples, **s, "in_training_range": lo <= n <= hi,
                      "exceeds_memory": N is not None and n > N})
     return rows
@@ -114,6 +145,8 @@ def default_compare_lengths(task) -> list[int]:
 def format_table(rows: list[dict], loss_kind: str = "bce") -> str:
     """The comparison as a fixed-width text table. The error column counts bits for bit-vector tasks
     (loss_kind "bce") and symbols for one-hot symbol tasks ("ce"), and is headed so."""
+    if rows and "optimal_bits_per_seq" in rows[0]:
+        return format_cost_table(rows)
     unit = "bit err/seq" if loss_kind == "bce" else "sym err/seq"
     head = f"{'length':>6} {unit:>11} {'symbol acc':>10} {'seq acc':>8} {'1st diverg.':>11}  note"
     lines = [head, "-" * len(head)]
@@ -124,4 +157,19 @@ def format_table(rows: list[dict], loss_kind: str = "bce") -> str:
         fd = "-" if r["median_first_divergence"] is None else f"{r['median_first_divergence']:.0f}"
         lines.append(f"{r['length']:>6} {r['bit_errors_per_seq']:>11.3f} {r['symbol_accuracy']:>10.4f} "
                      f"{r['seq_accuracy']:>8.3f} {fd:>11}  {note}")
+    return "\n".join(lines)
+
+
+def format_cost_table(rows: list[dict]) -> str:
+    """The comparison of a task scored against an optimal predictor (dynamic N-grams): cross-entropy
+    of the model and of the Bayes-optimal estimator on the same sequences, and the model's excess,
+    all in bits per sequence (module docstring)."""
+    head = f"{'length':>6} {'model bits/seq':>14} {'optimal bits/seq':>16} {'excess bits/seq':>15}  note"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        note = "train" if r["in_training_range"] else ""
+        if r["exceeds_memory"]:
+            note = (note + " exceeds memory N").strip()
+        lines.append(f"{r['length']:>6} {r['model_bits_per_seq']:>14.3f} {r['optimal_bits_per_seq']:>16.3f} "
+                     f"{r['excess_bits_per_seq']:>15.3f}  {note}")
     return "\n".join(lines)

@@ -168,7 +168,10 @@ def run_example(model, task, length: int, seed: int = 0) -> dict:
     model.eval()
     info = None
     with torch.no_grad():
-        if hasattr(model, "run_with_info"):
+        if batch.online:   # dynamic N-grams: each prediction from the bits so far, no memory picture
+            from ntm.models import online_logits
+            logits = online_logits(model, x)
+        elif hasattr(model, "run_with_info"):
             logits, info = model.run_with_info(x, T_out, lens)
         else:
             logits = model(x, T_out, lens, batch.output_lengths.to(device))

@@ -203,9 +203,13 @@ def search(model, task, *, min_length: int | None = None, max_length: int | None
         A `SearchResult`.
 
     Raises:
-        ConfigError: bad lengths or max_examples.
+        ConfigError: bad lengths or max_examples, or a task with no machine to disagree with
+            (dynamic N-grams: its targets are random bits; compare it with `compare` instead).
         tasks.errors.TaskError: the machine failed on a drawn input.
     """
+    if getattr(task, "online", False):
+        raise ConfigError(f"task {task.name!r} has no machine to search for a counterexample against: its "
+                          f"reference is the Bayes-optimal estimator (use `ntm compare`)")
     if max_examples < 1:
         raise ConfigError(f"max_examples must be >= 1, got {max_examples}")
     lo, hi = length_range(task, min_length, max_length)

@@ -65,7 +65,7 @@ def cmd_list(args) -> int:
         lo, hi = r["train_lengths"]
         print(f"{r['name']:<20} {r['machine']:<54} {r['input_size']:>3} {r['output_size']:>3} "
               f"{r['loss']:<4} {f'{lo}–{hi}':>7} {r['max_length']:>5}  "
-              f"{'machine' if r['from_machine'] else 'python spec'}")
+              f"{r.get('reference') or ('machine' if r['from_machine'] else 'python spec')}")
     return 0
 
 
@@ -81,6 +81,9 @@ def cmd_show(args) -> int:
     if m is not None:
         print(f"machine:         {task.machine_label}: {m.tapes} tapes, {len(m.states)} states, "
               f"{len(m.delta):,} transitions")
+    elif hasattr(task, "optimal_cost"):   # dynamic N-grams: scored against a predictor, not a machine
+        print("machine:         none: the reference is the Bayes-optimal estimator (NTM paper §4.4), "
+              "not a Turing machine")
     else:
         print("machine:         none: targets from the Python specification")
     print(f"length:          {n} (seed {args.seed})")
@@ -92,8 +95,13 @@ def cmd_show(args) -> int:
         if raw != batch.output_symbols[0]:  # sort: the vector part of each item, maybe cut to `keep`
             print(f"target:          {_symbols(batch.output_symbols[0])}")
     else:
-        print(f"target:          {_symbols(batch.output_symbols[0])}   (python spec)")
-    print(f"machine steps:   {int(batch.machine_steps[0]):,}")
+        why = "bit t+1 after bit t" if batch.online else "python spec"
+        print(f"target:          {_symbols(batch.output_symbols[0])}   ({why})")
+    if hasattr(task, "optimal_cost"):
+        print(f"optimal cost:    {float(task.optimal_cost(batch)[0]):.2f} bits for this sequence "
+              f"(cross-entropy of the Bayes-optimal estimator, summed over its {int(batch.mask[0].sum())} predictions)")
+    else:
+        print(f"machine steps:   {int(batch.machine_steps[0]):,}")
     print(f"tensors:         inputs {tuple(batch.inputs.shape)}, targets {tuple(batch.targets.shape)}, "
           f"mask {tuple(batch.mask.shape)}  (B, T, C); loss {task.loss_kind}")
     print(f"input channels:  {', '.join(task.input_channels)}")

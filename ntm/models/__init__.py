@@ -24,6 +24,7 @@ from ntm.errors import ConfigError
 from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, RecurrentConfig
 from ntm.models.dnc import DNC, DNCConfig
 from ntm.models.ntm import NTM, NTMConfig
+from ntm.models.online import online_logits
 from ntm.models.stack_rnn import StackRNN, StackRNNConfig
 from ntm.models.tape_rnn import TapeRNN, TapeRNNConfig
 
@@ -70,7 +71,10 @@ def memory_rows(model: nn.Module) -> int | None:
 
 def predict(model: nn.Module, batch, device=None) -> Tensor:
     """The model's logits (B, T_out, C_out) on a `tasks.Batch` (moved to `device` if given), each
-    sample with its own input and output lengths."""
+    sample with its own input and output lengths. An online batch (``batch.online``, dynamic
+    N-grams) goes through `online_logits`: the prediction at step t sees inputs 0..t only."""
     if device is not None:
         batch = batch.to(device)
+    if getattr(batch, "online", False):
+        return online_logits(model, batch.inputs)
     return model(batch.inputs, batch.targets.shape[1], batch.input_lengths, batch.output_lengths)

@@ -221,12 +221,14 @@ def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
         verdict = (f"converged at step {first} ({first * cfg.batch_size:,} sequences)"
                    + (f", then polished {st.step - first:,} steps" if st.step > first else "") + ";")
     best = "n/a" if st.best_bits is None else f"{st.best_bits:.4f}"
+    best += " excess" if hasattr(task, "optimal_cost") else ""   # ngrams: cross-entropy above optimal
     polished = st.phase is Phase.POLISHING or (st.phase is Phase.FINISHED and cfg.polish_steps > 0)
     where = " on the polishing set" if polished else ""
     log(f"{verdict} best {best} bits/seq{where} at step {st.best_step} after {st.sequences:,} sequences, "
         f"{st.seconds:.0f} s ({st.sequences / max(st.seconds, 1e-9):.0f} seq/s), {_count(st.rollbacks, 'rollback')}, "
         f"{_count(st.restarts, 'restart')}, {_count(st.skipped, 'skipped step')}")
-    log(f"comparison with the machine ({task.name}, 256 fixed sequences per length):")
+    reference = "the Bayes-optimal estimator" if hasattr(task, "optimal_cost") else "the machine"
+    log(f"comparison with {reference} ({task.name}, 256 fixed sequences per length):")
     log(format_table(rows, task.loss_kind))
     return TrainResult(run_dir, st.step, st.sequences, st.seconds, st.best_bits, st.converged, st.rollbacks,
                        st.skipped, rows, st.restarts)
