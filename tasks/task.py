@@ -94,7 +94,11 @@ class Batch:
         input_symbols: B tuples, each the machine's input word.
         output_symbols: B tuples, each the target word (what the machine wrote, see the task).
         machine_steps: (B,) int64, transitions the machine took (0 for a Python-spec task).
-        traces: with ``sample(..., with_trace=True)``, B lists of `TraceStep`; else None.
+        trace: with ``sample(..., with_trace=True)``, every step of every run as the engine's
+            integer arrays (`turing.engine.BatchTrace`: state (B, S+1), heads (B, S+1, k),
+            read/write/move (B, S, k), mask (B, S)), for training; else None.
+        traces (property): the same as B lists of `TraceStep`, built on first use (for
+            examples and plots; Python objects, one a step); None without a trace.
     """
     inputs: torch.Tensor
     input_lengths: torch.Tensor
@@ -104,7 +108,13 @@ class Batch:
     input_symbols: list
     output_symbols: list
     machine_steps: torch.Tensor
-    traces: list | None = None
+    trace: object | None = None  # a turing.engine.BatchTrace
+
+    @functools.cached_property
+    def traces(self) -> list | None:
+        if self.trace is None:
+            return None
+        return [batch_trace_steps(self.trace, b) for b in range(len(self.trace))]
 
     @property
     def batch_size(self) -> int:
@@ -116,7 +126,7 @@ class Batch:
         return self.mask.sum(1)
 
     def to(self, device) -> "Batch":
-        """A copy with every tensor on `device` (symbols and traces are shared)."""
+        """A copy with every tensor on `device` (symbols and the trace are shared)."""
         moved = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
                  if isinstance(getattr(self, f.name), torch.Tensor)}
         return dataclasses.replace(self, **moved)
@@ -321,11 +331,10 @@ class Task(abc.ABC):
         names = self._out_name_array[padded[mask]].tolist()    # row-major: sample by sample
         ends = np.cumsum(out_steps).tolist()
         output_symbols = [tuple(names[e - n:e]) for e, n in zip(ends, out_steps.tolist())]
-        traces = None if trace is None else [batch_trace_steps(trace, b) for b in range(len(words))]
         return Batch(inputs=inputs, input_lengths=torch.from_numpy(in_steps.astype(np.int64)),
                      targets=targets, mask=torch.from_numpy(mask), lengths=torch.from_numpy(ns),
                      input_symbols=words, output_symbols=output_symbols,
-                     machine_steps=torch.from_numpy(steps), traces=traces)
+                     machine_steps=torch.from_numpy(steps), trace=trace)
 
     def _machine_targets(self, words, ns, with_trace: bool = False) -> tuple[np.ndarray, np.ndarray, object]:
         """Run the machine on every word; return its outputs as (B, T_out) output codes,
