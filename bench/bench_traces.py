@@ -12,6 +12,7 @@ calls after a warm-up call (machine building and numba compilation excluded):
   trace arrays (`Batch.trace`); the same then read as B lists of `TraceStep` (`Batch.traces`,
   Python objects, one a step); and ``sample`` without traces;
 - the reference path the tasks used before: `machine_trace` (`turing.trace`) word by word;
+- a large batch (1,024 binary_add inputs of length 40, codes in): steps/s traced and plain;
 - one NTM training step at batch B on copy: a default ``build_model("ntm", ...)`` (the NTMConfig
   defaults), Adam, ``predict`` + masked BCE + backward + gradient clipping + step, on a copy batch
   drawn from its training distribution (n ~ U{1..20}), batches drawn before timing.
@@ -74,6 +75,23 @@ def bench_traces(B: int, n: int, repeats: int) -> dict:
     return out
 
 
+def bench_large(B: int, n: int, repeats: int) -> dict:
+    """The cost of recording on a large batch of long runs: steps/s traced and plain, codes in."""
+    task = get_task("binary_addition")
+    words = task.sample(np.random.default_rng(1), B, n).input_symbols
+    m, limit = task.machine, task._max_steps(np.full(B, n))
+    index = {a: i for i, a in enumerate(m.tape_alphabet)}
+    codes = np.array([[index[a] for a in w] for w in words])
+    traced = run_batch(m, codes, max_steps=limit, trace=True)
+    steps = int(traced.steps.sum())
+    out = {"batch": B, "length": n, "steps": steps, "longest_run": int(traced.steps.max()),
+           "trace_mb": traced.trace.nbytes / 1e6}
+    for name, trace in (("traced", True), ("plain", False)):
+        med, seconds = median_seconds(lambda: run_batch(m, codes, max_steps=limit, trace=trace), repeats)
+        out[name] = {"median_seconds": med, "seconds": seconds, "steps_per_second": steps / med}
+    return out
+
+
 def bench_train_step(B: int, repeats: int) -> dict:
     """One NTM training step on copy at batch B (forward, loss, backward, clip, Adam)."""
     task = get_task("copy")
@@ -108,6 +126,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     tr = bench_traces(args.batch, args.length, args.repeats)
+    large = bench_large(1024, 40, max(args.repeats // 5, 3))
     step = bench_train_step(args.batch, args.repeats)
     base = step["median_seconds"]
     print(f"{tr['machine']}: B={args.batch}, n={args.length}, {tr['steps_per_run']:.1f} steps a run "
@@ -119,7 +138,10 @@ def main(argv=None):
         med = tr[name]["median_seconds"]
         print(f"{name:<44}{med * 1e3:>12.3f}{100 * med / base:>13.2f}%")
     print(f"{'NTM training step, copy, B=' + str(args.batch):<44}{base * 1e3:>12.1f}{100.0:>13.2f}%")
-    result = {"traces": tr, "train_step": step, "platform": platform.platform(),
+    print(f"binary_add B={large['batch']} n={large['length']} ({large['steps']:,} steps, trace "
+          f"{large['trace_mb']:.1f} MB): traced {large['traced']['steps_per_second'] / 1e6:.1f} M steps/s, "
+          f"plain {large['plain']['steps_per_second'] / 1e6:.1f} M steps/s")
+    result = {"traces": tr, "large": large, "train_step": step, "platform": platform.platform(),
               "python": platform.python_version(), "numba": numba.__version__, "torch": torch.__version__,
               "cpus": os.cpu_count(), "load_average": os.getloadavg()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -411,8 +411,10 @@ def _trace_k(tapes, heads, states, steps, stops, los, his, active, max_steps, ma
 # ---------------------------------------------------------------- traces
 #: default bound on the trace arrays of one `run_batch(..., trace=True)` call, in bytes
 DEFAULT_MAX_TRACE_BYTES = 512 * 2 ** 20
-#: trace capacity (steps) allocated first; it doubles as runs get longer (amortised O(1) a step)
-_TRACE_START = 256
+#: trace capacity (steps) allocated first; it doubles as runs get longer (amortised O(1) a step).
+#: Small, because the buffers are paged in on first touch: a 1,024-run batch of ~80 steps took
+#: 2.8 ms traced from 64, 4.9 ms from 256 and 6.4 ms from 512 (plain: 1.9 ms).
+_TRACE_START = 64
 
 
 class Step(NamedTuple):
