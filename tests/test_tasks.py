@@ -293,6 +293,8 @@ def test_batched_traces_equal_the_reference_traces(name):
     limit = t._max_steps(ns)
     assert b.traces == [machine_trace(t.machine, w, limit) for w in b.input_symbols]
     assert [len(tr) for tr in b.traces] == b.machine_steps.tolist()
+    assert b.trace.mask.sum(1).tolist() == b.machine_steps.tolist()
+    assert b.to("cpu").traces == b.traces  # the arrays travel with the batch; the lists are rebuilt
 
 
 def test_batched_trace_of_a_one_tape_machine_has_single_values():
