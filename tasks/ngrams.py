@@ -176,7 +176,7 @@ class Ngrams(Task):
         return Batch(inputs=inputs, input_lengths=torch.from_numpy(steps.astype(np.int64)),
                      targets=targets, mask=torch.from_numpy(mask), lengths=torch.from_numpy(ns),
                      input_symbols=words, output_symbols=[self.specification(w) for w in words],
-                     machine_steps=torch.zeros(len(ns), dtype=torch.int64), traces=None, online=True)
+                     machine_steps=torch.zeros(len(ns), dtype=torch.int64), online=True)
 
     def describe(self) -> dict:
         """`Task.describe`, plus the reference the targets are scored against."""

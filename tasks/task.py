@@ -75,6 +75,14 @@ def machine_trace(machine: Machine, word: Sequence[str], max_steps: int) -> list
     return out
 
 
+def batch_trace_steps(trace, b: int) -> list[TraceStep]:
+    """Run b of an engine trace (`turing.engine.BatchTrace`) as `TraceStep`s: the list that
+    `machine_trace` gives for that run, from the integer arrays (no simulation in Python)."""
+    one = (lambda x: x[0]) if trace.compiled.tapes == 1 else (lambda x: x)
+    return [TraceStep(s.step, s.state, one(s.heads), one(s.read), one(s.write), one(s.move))
+            for s in trace.transitions(b)]
+
+
 # ---------------------------------------------------------------- batches
 @dataclass
 class Batch:
@@ -86,7 +94,11 @@ class Batch:
         input_symbols: B tuples, each the machine's input word.
         output_symbols: B tuples, each the target word (what the machine wrote, see the task).
         machine_steps: (B,) int64, transitions the machine took (0 for a Python-spec task).
-        traces: with ``sample(..., with_trace=True)``, B lists of `TraceStep`; else None.
+        trace: with ``sample(..., with_trace=True)``, every step of every run as the engine's
+            integer arrays (`turing.engine.BatchTrace`: state (B, S+1), heads (B, S+1, k),
+            read/write/move (B, S, k), mask (B, S)), for training; else None.
+        traces (property): the same as B lists of `TraceStep`, built on first use (for
+            examples and plots; Python objects, one a step); None without a trace.
         online: True for an online-prediction task (`tasks.ngrams`): input step t and target step
             t are aligned (both left-aligned), and the prediction at t may see inputs 0..t only;
             `ntm.models.predict` then calls `ntm.models.online_logits` instead of the model once.
@@ -99,8 +111,14 @@ class Batch:
     input_symbols: list
     output_symbols: list
     machine_steps: torch.Tensor
-    traces: list | None = None
+    trace: object | None = None  # a turing.engine.BatchTrace
     online: bool = False
+
+    @functools.cached_property
+    def traces(self) -> list | None:
+        if self.trace is None:
+            return None
+        return [batch_trace_steps(self.trace, b) for b in range(len(self.trace))]
 
     @property
     def batch_size(self) -> int:
@@ -112,15 +130,16 @@ class Batch:
         return self.mask.sum(1)
 
     def to(self, device) -> "Batch":
-        """A copy with every tensor on `device` (symbols and traces are shared)."""
+        """A copy with every tensor on `device` (symbols and the trace are shared)."""
         moved = {f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
                  if isinstance(getattr(self, f.name), torch.Tensor)}
         return dataclasses.replace(self, **moved)
 
 
 # ---------------------------------------------------------------- running the machine
-def run_machine(machine: Machine, words: list, max_steps: int):
-    """Run `machine` on every word with the batched engine (`turing.engine.run_batch`).
+def run_machine(machine: Machine, words: list, max_steps: int, *, trace: bool = False):
+    """Run `machine` on every word with the batched engine (`turing.engine.run_batch`); with
+    `trace`, the result records every step (``result.trace``, a `turing.engine.BatchTrace`).
 
     Returns:
         (result, span): the engine's `BatchResult`, and (lo, hi) (B,) int64 each: the buffer
@@ -132,7 +151,7 @@ def run_machine(machine: Machine, words: list, max_steps: int):
             task drew an input its machine does not handle: a bug, reported with the input).
     """
     from turing import engine
-    result = engine.run_batch(machine, words, max_steps=max_steps)
+    result = engine.run_batch(machine, words, max_steps=max_steps, trace=trace)
     for i, status in enumerate(result.statuses()):
         if status not in _FINISHED:
             word = " ".join(words[i])
@@ -294,7 +313,8 @@ class Task(abc.ABC):
             batch_size: B >= 1.
             lengths: one length n for all samples, or a sequence of B lengths (mixed lengths:
                 inputs are right-aligned and targets masked, see the module docstring).
-            with_trace: also record each run's transitions (`Batch.traces`; slow, for examples).
+            with_trace: also record each run's transitions (`Batch.traces`), recorded by the
+                batched engine with the outputs (`turing.engine.run_batch(..., trace=True)`).
 
         Raises:
             TaskError: bad batch size or length (`check_lengths`), or a machine run that failed.
@@ -304,8 +324,9 @@ class Task(abc.ABC):
                             f"(numpy.random.default_rng(seed)), got {type(rng).__name__}")
         ns = self.check_lengths(batch_size, lengths)
         words, in_codes, in_steps = self._draw(rng, ns)
+        trace = None
         if self.from_machine:
-            padded, steps = self._machine_targets(words, ns)
+            padded, steps, trace = self._machine_targets(words, ns, with_trace)
         else:
             padded, steps = self._specified_targets(words)
         mask = padded != encoding.PAD                                       # (B, T_out)
@@ -317,20 +338,17 @@ class Task(abc.ABC):
         names = self._out_name_array[padded[mask]].tolist()    # row-major: sample by sample
         ends = np.cumsum(out_steps).tolist()
         output_symbols = [tuple(names[e - n:e]) for e, n in zip(ends, out_steps.tolist())]
-        traces = None
-        if with_trace and self.from_machine:
-            limit = self._max_steps(ns)
-            traces = [machine_trace(self.machine, w, limit) for w in words]
         return Batch(inputs=inputs, input_lengths=torch.from_numpy(in_steps.astype(np.int64)),
                      targets=targets, mask=torch.from_numpy(mask), lengths=torch.from_numpy(ns),
                      input_symbols=words, output_symbols=output_symbols,
-                     machine_steps=torch.from_numpy(steps), traces=traces)
+                     machine_steps=torch.from_numpy(steps), trace=trace)
 
-    def _machine_targets(self, words, ns) -> tuple[np.ndarray, np.ndarray]:
+    def _machine_targets(self, words, ns, with_trace: bool = False) -> tuple[np.ndarray, np.ndarray, object]:
         """Run the machine on every word; return its outputs as (B, T_out) output codes,
-        left-aligned and padded with PAD (projected by `_project`, cut to `keep`), and the
-        steps (B,). Works on the engine's code arrays: no symbol strings on the way."""
-        result, (lo, hi) = run_machine(self.machine, words, self._max_steps(ns))
+        left-aligned and padded with PAD (projected by `_project`, cut to `keep`), the
+        steps (B,), and with `with_trace` the engine's `BatchTrace` (else None). Works on the
+        engine's code arrays: no symbol strings on the way."""
+        result, (lo, hi) = run_machine(self.machine, words, self._max_steps(ns), trace=with_trace)
         out_steps = hi - lo if self.keep is None else np.minimum(hi - lo, self.keep)
         T_out = int(out_steps.max())
         mask = np.arange(T_out)[None, :] < out_steps[:, None]                # (B, T_out)
@@ -341,7 +359,7 @@ class Task(abc.ABC):
             b = int(np.nonzero((padded < 0) & mask)[0][0])
             raise TaskError(f"{self.name}: the machine wrote a symbol that is no output of the "
                             f"task, on input {' '.join(words[b])[:200]!r}")
-        return padded, np.asarray(result.steps, np.int64)
+        return padded, np.asarray(result.steps, np.int64), result.trace
 
     def _specified_targets(self, words) -> tuple[np.ndarray, np.ndarray]:
         """For a Python-spec task: `_machine_targets` from `specification`, with 0 steps."""

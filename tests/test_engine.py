@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from turing import InputError, Machine, Status, build_delta, run
+from turing import trace as turing_trace
 from turing import engine
 from turing.engine import compile, run_batch, run_fast
 from turing.strategies import inputs, machines
@@ -354,3 +355,80 @@ def test_a_batch_result_prints_as_one_short_line():
     r = run_batch(copy, [("01",) * 500] * 200)
     text = repr(r)
     assert "\n" not in text and len(text) < 200 and "200 runs" in text and "200 halted" in text
+
+
+# ---------------------------------------------------------------- traces (run_batch(..., trace=True))
+def reference_steps(m, word, steps, cells):
+    """The oracle: `turing.trace`'s configurations, read as transitions (state, heads, symbols
+    read and written, moves) and the last configuration's (state, heads)."""
+    def cell(c, i, p):
+        t, o = c.tapes[i], c.origins[i]
+        return t[p - o] if 0 <= p - o < len(t) else c.blank
+
+    configs = list(turing_trace(m, word, max_steps=steps, max_cells=cells))
+    out = []
+    for c, d in zip(configs, configs[1:]):
+        out.append(engine.Step(c.step, c.state, c.heads, tuple(cell(c, i, h) for i, h in enumerate(c.heads)),
+                               tuple(cell(d, i, h) for i, h in enumerate(c.heads)),
+                               tuple("LSR"[e - h + 1] for h, e in zip(c.heads, d.heads))))
+    return out, (configs[-1].state, configs[-1].heads)
+
+
+def check_trace(m, words, steps, cells):
+    plain = run_batch(m, words, max_steps=steps, max_cells=cells)
+    traced = run_batch(m, words, max_steps=steps, max_cells=cells, trace=True)
+    assert plain.trace is None
+    assert traced.results() == plain.results()
+    tr, cm = traced.trace, traced.compiled
+    B, S, k = len(words), int(traced.steps.max(initial=0)), m.tapes
+    assert (tr.state.shape, tr.heads.shape, tr.read.shape, tr.mask.shape) == ((B, S + 1), (B, S + 1, k),
+                                                                              (B, S, k), (B, S))
+    assert tr.steps.tolist() == traced.steps.tolist() == tr.mask.sum(1).tolist()
+    for b, w in enumerate(words):
+        expected, (state, heads) = reference_steps(m, w, steps, cells)
+        assert tr.transitions(b) == expected
+        n = int(tr.steps[b])
+        assert (cm.states[tr.state[b, n]], tuple(tr.heads[b, n].tolist())) == (state, heads)
+        assert not tr.read[b, n:].any() and not tr.move[b, n:].any()  # padding is 0
+
+
+@given(machine_and_words(n_words=5, tapes=st.integers(1, 3), max_states=4, max_symbols=3),
+       st.integers(0, 600), st.integers(0, 40))
+def test_trace_equals_reference_trace(mw, steps, cells):
+    """Random 1-3-tape machines, halting or not, with and without the cell limit hit."""
+    check_trace(*mw, steps, cells)
+
+
+@settings(max_examples=25)
+@given(machine_and_words(n_words=4, tapes=st.integers(1, 2)), st.integers(0, 2_000))
+def test_trace_across_growth(mw, steps):
+    """Tape growth and trace growth (from 4 steps of capacity) between loop calls change nothing."""
+    m, words = mw
+    with mock.patch.object(engine, "_MARGIN", 0), mock.patch.object(engine, "_TRACE_START", 4):
+        check_trace(m, words, steps, 10_000)
+
+
+def test_trace_of_a_walker_and_its_limit():
+    m = walker("L")
+    r = run_batch(m, ["1", ""], max_steps=1_000, trace=True)
+    assert r.trace.heads[0, :, 0].tolist() == list(range(0, -1_001, -1))
+    assert r.trace.move.min() == r.trace.move.max() == -1 and r.trace.mask.all()
+    per = engine.trace_step_bytes(compile(m))
+    assert per == 12
+    with pytest.raises(engine.TraceLimitError, match="max_trace_bytes") as e:
+        run_batch(m, ["1", ""], max_steps=1_000, trace=True, max_trace_bytes=2 * 500 * per)
+    assert "\n" not in str(e.value)
+    # the same limit is enough for runs that stop sooner, whatever max_steps says
+    assert run_batch(m, ["1"], max_steps=100, trace=True, max_trace_bytes=2 * 500 * per).trace.steps[0] == 100
+    text = repr(r.trace)
+    assert "\n" not in text and "2 runs" in text and len(text) < 200
+
+
+def test_trace_with_progress_chunks():
+    m = busy_beaver("1RB1LB_1LA0LC_1RZ1LD_1RD0RA")  # BB(4), 107 steps
+    with mock.patch.object(engine, "PROGRESS_CHUNK", 7):
+        heard = []
+        r = engine._execute(compile(m), [()], 1_000, progress=heard.append, max_trace_bytes=2 ** 20)
+    assert heard == list(range(7, 107, 7))
+    check_steps, _ = reference_steps(m, (), 1_000, 10 ** 6)
+    assert r.trace.transitions(0) == check_steps

@@ -24,7 +24,7 @@ from tasks import Batch, TaskError, get_task, task_names
 from tasks.associative_recall import ITEM, QUERY, AssociativeRecall, recall_machine
 from tasks.curriculum import Adaptive, Fixed, Increasing, Uniform, make_curriculum
 from tasks.registry import parameters
-from tasks.task import TraceStep, machine_trace
+from tasks.task import TraceStep, batch_trace_steps, machine_trace
 
 ALL = task_names()
 # the read-then-answer tasks, whose targets a machine writes (dynamic N-grams, online and scored
@@ -284,6 +284,27 @@ def test_traces_follow_the_transition_function(name):
             if nxt is not None:
                 assert nxt.state == action.next_state
     assert t.sample(np.random.default_rng(1), 1, t.min_length).traces is None
+
+
+@pytest.mark.parametrize("name", ["copy", "repeat_copy", "associative_recall", "binary_addition"])
+def test_batched_traces_equal_the_reference_traces(name):
+    """`sample(..., with_trace=True)` reads the engine's trace arrays; `machine_trace` walks
+    `turing.trace`: the same TraceSteps, for 1- and k-tape machines."""
+    t = task(name)
+    ns = np.array([t.min_length, t.min_length + 1, t.min_length + 2])
+    b = t.sample(np.random.default_rng(3), 3, ns, with_trace=True)
+    limit = t._max_steps(ns)
+    assert b.traces == [machine_trace(t.machine, w, limit) for w in b.input_symbols]
+    assert [len(tr) for tr in b.traces] == b.machine_steps.tolist()
+    assert b.trace.mask.sum(1).tolist() == b.machine_steps.tolist()
+    assert b.to("cpu").traces == b.traces  # the arrays travel with the batch; the lists are rebuilt
+
+
+def test_batched_trace_of_a_one_tape_machine_has_single_values():
+    from turing import engine, library
+    m, words = library.get("binary_increment"), ["1011", "111", "0"]
+    trace = engine.run_batch(m, words, max_steps=100, trace=True).trace
+    assert [batch_trace_steps(trace, b) for b in range(3)] == [machine_trace(m, w, 100) for w in words]
 
 
 def test_trace_of_a_one_tape_machine_has_single_values():

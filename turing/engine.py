@@ -45,6 +45,13 @@ names the status in the reference's order: a halting state first, then the step 
 Progress. With a ``progress`` callback the runs go in chunks of `PROGRESS_CHUNK` steps (the loop
 resumes where it stopped), and the callback hears the steps taken after each chunk.
 
+Traces. ``run_batch(..., trace=True)`` runs copies of the loops (`_trace_loop_1`, `_trace_loop_k`)
+that also write every step into integer arrays, returned as ``BatchResult.trace`` (`BatchTrace`:
+state, heads, read, write, move, mask). Their buffers start at `_TRACE_START` steps and double
+like the tapes: a loop stops when it reaches the buffer's end, Python doubles it and resumes. The
+buffers stay within ``max_trace_bytes`` (`trace_step_bytes` bytes a step a run, 12 for one tape
+with |Γ| < 255), else `TraceLimitError`. The plain loops are untouched, so untraced runs pay nothing.
+
 Threads: the runs of a batch are shared among numba's threads (``numba.set_num_threads``). The
 engine asks numba for a fork-safe threading layer (see `_PARALLEL`), so it works in forked workers, and
 takes a lock around parallel code, so Python threads may call it at once (one runs at a time).
@@ -55,13 +62,13 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from .errors import InputError
+from .errors import InputError, TraceLimitError
 from .machine import DELTA_HEAD, Machine
 from .run import DEFAULT_MAX_CELLS, DEFAULT_MAX_STEPS, RunResult, Status, as_word
 
@@ -288,6 +295,253 @@ def _run_k(tapes, heads, states, steps, stops, los, his, active, max_steps, max_
         states[b], steps[b], stops[b] = state, step, stop
 
 
+# ---------------------------------------------------------------- the traced loops
+# Copies of `_loop_1` and `_loop_k` that also write each step into the trace arrays of one run:
+# t_state (C+1,), t_heads (C+1, k), t_read, t_write, t_move (C, k), C the trace capacity (the
+# loop never runs past step C: `_execute` passes max_steps <= C). Kept apart from the plain loops
+# so that those stay as fast as a C loop; tests/test_engine.py checks that both give the same
+# results. Heads are recorded as tape positions (buffer index - offset), so tape growth between
+# two calls changes nothing recorded.
+@njit(cache=True)
+def _trace_loop_1(tape, head, row, step, max_steps, lo, hi, max_cells, next_row, write, move,
+                  offset, t_state, t_heads, t_read, t_write, t_move):
+    """`_loop_1`, recording every step taken, and the configuration it stops in (at index
+    step). t_state receives the row start q*W, as the loop keeps it (`_execute` divides)."""
+    stop = 0
+    while step < max_steps:
+        a = tape[np.uintp(head)]
+        i = np.uintp(row + a)
+        r = next_row[i]
+        if r < 0:
+            stop = r
+            break
+        to = head + move[i]
+        if to < lo or to > hi:  # a new cell
+            if hi - lo + 1 >= max_cells:
+                stop = CELL
+                break
+            lo, hi = min(lo, to), max(hi, to)
+        t_state[step], t_heads[step, 0] = row, head - offset
+        t_read[step, 0], t_write[step, 0], t_move[step, 0] = a, write[i], move[i]
+        tape[np.uintp(head)] = write[i]
+        head = to
+        row = r
+        step += 1
+    t_state[step], t_heads[step, 0] = row, head - offset
+    return head, row, step, lo, hi, stop
+
+
+@njit(cache=True, parallel=True)
+def _trace_1(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, next_row, write,
+             move, offset, t_state, t_heads, t_read, t_write, t_move):
+    """`_run_1` with `_trace_loop_1`: run b records into t_*[b]."""
+    for j in prange(active.size):
+        b = active[j]
+        head, row, step, lo, hi, stop = _trace_loop_1(
+            tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps, los[b, 0], his[b, 0], max_cells,
+            next_row, write, move, offset, t_state[b], t_heads[b], t_read[b], t_write[b], t_move[b])
+        heads[b, 0], states[b], steps[b], stops[b], los[b, 0], his[b, 0] = head, row, step, stop, lo, hi
+
+
+@njit(cache=True)
+def _trace_loop_k(tape, head, state, step, max_steps, lo, hi, max_cells, edge, row_ptr, reads, next_state,
+                  writes, moves, offset, t_state, t_heads, t_read, t_write, t_move):
+    """`_loop_k`, recording every step taken and the configuration it stops in (at index step)."""
+    k = tape.shape[0]
+    read = np.empty(k, tape.dtype)
+    used = 0
+    for j in range(k):
+        used += hi[j] - lo[j] + 1
+    stop = 0
+    while step < max_steps:
+        base = state * edge
+        if row_ptr[base] == row_ptr[base + edge]:  # a halting state: stop before reading
+            stop = STOP
+            break
+        for j in range(k):
+            read[j] = tape[j, head[j]]
+            if read[j] == edge:
+                stop = EDGE
+                break
+        if stop == EDGE:
+            break
+        t = _find(reads, row_ptr[base + read[0]], row_ptr[base + read[0] + 1], read)
+        if t < 0:
+            stop = STOP
+            break
+        new = 0
+        for j in range(k):
+            to = head[j] + moves[t, j]
+            if to < lo[j] or to > hi[j]:
+                new += 1
+        if new:
+            if used + new > max_cells:
+                stop = CELL
+                break
+            used += new
+            for j in range(k):
+                to = head[j] + moves[t, j]
+                lo[j], hi[j] = min(lo[j], to), max(hi[j], to)
+        t_state[step] = state
+        for j in range(k):
+            t_heads[step, j], t_read[step, j] = head[j] - offset, read[j]
+            t_write[step, j], t_move[step, j] = writes[t, j], moves[t, j]
+            tape[j, head[j]] = writes[t, j]
+            head[j] += moves[t, j]
+        state = next_state[t]
+        step += 1
+    t_state[step] = state
+    for j in range(k):
+        t_heads[step, j] = head[j] - offset
+    return state, step, stop
+
+
+@njit(cache=True, parallel=True)
+def _trace_k(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, edge, row_ptr, reads,
+             next_state, writes, moves, offset, t_state, t_heads, t_read, t_write, t_move):
+    """`_run_k` with `_trace_loop_k`: run b records into t_*[b]."""
+    for j in prange(active.size):
+        b = active[j]
+        state, step, stop = _trace_loop_k(
+            tapes[b], heads[b], states[b], steps[b], max_steps, los[b], his[b], max_cells, edge, row_ptr,
+            reads, next_state, writes, moves, offset, t_state[b], t_heads[b], t_read[b], t_write[b], t_move[b])
+        states[b], steps[b], stops[b] = state, step, stop
+
+
+# ---------------------------------------------------------------- traces
+#: default bound on the trace arrays of one `run_batch(..., trace=True)` call, in bytes
+DEFAULT_MAX_TRACE_BYTES = 512 * 2 ** 20
+#: trace capacity (steps) allocated first; it doubles as runs get longer (amortised O(1) a step).
+#: Small, because the buffers are paged in on first touch: a 1,024-run batch of ~80 steps took
+#: 2.8 ms traced from 64, 4.9 ms from 256 and 6.4 ms from 512 (plain: 1.9 ms).
+_TRACE_START = 64
+
+
+class Step(NamedTuple):
+    """One transition of a run, by name: the state it was taken in, each head's position
+    before it, the symbols read and written and each head's move ("L", "S" or "R"); k-tuples
+    for k tapes (one-tuples for one tape)."""
+    step: int
+    state: str
+    heads: tuple[int, ...]
+    read: tuple[str, ...]
+    write: tuple[str, ...]
+    move: tuple[str, ...]
+
+
+def trace_step_bytes(cm: CompiledMachine) -> int:
+    """Bytes of trace per step per run: state 4 (int32) + heads 4k (int32) + read and write
+    s·k each (s = 1 for uint8 tapes, 4 for int32) + move k (int8) + mask 1 (bool). One tape,
+    |Γ| < 255: 12 bytes; k tapes: 5 + 5k + 2sk."""
+    s = np.dtype(cm.tape_dtype).itemsize
+    return 5 + cm.tapes * (5 + 2 * s)
+
+
+@dataclass(frozen=True, eq=False)
+class BatchTrace:
+    """Every step of B runs of one machine, as integer arrays (S = the longest run's steps,
+    steps counted as in `turing.run`; run b's real steps are t < steps[b]).
+
+    Attributes:
+        compiled: the `CompiledMachine` that ran (codes -> names: ``compiled.states``,
+            ``compiled.symbols``).
+        steps: (B,) int64, transitions taken (= `BatchResult.steps`).
+        state: (B, S+1) int32, the state code before step t; at t = steps[b] the final state.
+        heads: (B, S+1, k) int32, each head's tape position before step t (input at 0..n-1);
+            at t = steps[b] the final positions.
+        read, write: (B, S, k) symbol codes (the tapes' dtype, uint8 or int32) read and
+            written at step t.
+        move: (B, S, k) int8, each head's move at step t: -1 (L), 0 (S), +1 (R).
+        mask: (B, S) bool, True for real steps (t < steps[b]).
+    Entries past a run's end are 0. The arrays are views of buffers of up to twice S steps
+    (`trace_step_bytes` bytes a step a run, the whole buffers bounded by max_trace_bytes).
+    """
+    compiled: CompiledMachine
+    steps: np.ndarray
+    state: np.ndarray
+    heads: np.ndarray
+    read: np.ndarray
+    write: np.ndarray
+    move: np.ndarray
+    mask: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays shown (not of the buffers behind them)."""
+        return sum(a.nbytes for a in (self.state, self.heads, self.read, self.write, self.move, self.mask))
+
+    def __repr__(self) -> str:
+        return (f"BatchTrace({len(self)} runs of {self.compiled.machine.name or 'machine'!r}, "
+                f"{self.compiled.tapes} tape(s): {self.mask.shape[1]} steps at most, "
+                f"{int(self.steps.sum())} in all; {self.nbytes / 1e6:.2f} MB)")
+
+    def transitions(self, b: int) -> list[Step]:
+        """Run b's steps by name, one `Step` per transition (steps[b] of them): what
+        `turing.trace` shows between configuration t and t+1. The configuration after the
+        last is ``state[b, steps[b]]``, ``heads[b, steps[b]]``."""
+        n, cm = int(self.steps[b]), self.compiled
+        sym, names = cm.symbols, cm.states
+        rows = zip(self.state[b, :n].tolist(), self.heads[b, :n].tolist(), self.read[b, :n].tolist(),
+                   self.write[b, :n].tolist(), self.move[b, :n].tolist())
+        return [Step(t, names[q], tuple(h), tuple(sym[a] for a in r), tuple(sym[a] for a in w),
+                     tuple("LSR"[d + 1] for d in m))
+                for t, (q, h, r, w, m) in enumerate(rows)]
+
+
+class _Recorder:
+    """The trace buffers of a batch while it runs: C steps of capacity, doubled on demand
+    within max_trace_bytes (and below 2**31 steps: heads are int32)."""
+
+    def __init__(self, cm: CompiledMachine, B: int, max_steps: int, max_bytes: int):
+        self.cm, self.B, self.max_bytes = cm, B, max_bytes
+        per_step, fixed = trace_step_bytes(cm), 4 + 4 * cm.tapes  # the (S+1)-th entry of state, heads
+        fits = (max_bytes // max(B, 1) - fixed) // per_step
+        self.most = min(int(max_steps), fits, 2 ** 31 - 2)
+        if self.most < 0:
+            self._refuse(0)
+        self.arrays = self._alloc(min(_TRACE_START, self.most))
+
+    @property
+    def capacity(self) -> int:
+        return self.arrays[2].shape[1]  # read: (B, C, k)
+
+    def _alloc(self, C: int) -> tuple[np.ndarray, ...]:
+        B, k, dt = self.B, self.cm.tapes, self.cm.tape_dtype
+        # in the traced loops' order: state, heads, read, write, move
+        return (np.zeros((B, C + 1), np.int32), np.zeros((B, C + 1, k), np.int32), np.zeros((B, C, k), dt),
+                np.zeros((B, C, k), dt), np.zeros((B, C, k), np.int8))
+
+    def _refuse(self, steps: int):
+        per = trace_step_bytes(self.cm)
+        need = self.B * (steps + 2) * per
+        raise TraceLimitError(
+            f"tracing {self.B} runs past {steps:,} steps needs more than {need / 2 ** 20:,.1f} MiB "
+            f"({per} bytes a step a run), over max_trace_bytes = {self.max_bytes:,}: raise it, "
+            f"or lower max_steps or the batch size")
+
+    def grow(self):
+        """Double the capacity (at most to `most`); raise TraceLimitError when it cannot grow."""
+        C = self.capacity
+        if C >= self.most:
+            self._refuse(C)
+        grown = self._alloc(min(2 * C, self.most))
+        for old, new in zip(self.arrays, grown):
+            new[:, :old.shape[1]] = old
+        self.arrays = grown
+
+    def finish(self, steps: np.ndarray) -> BatchTrace:
+        """The `BatchTrace` of runs that took `steps` (B,) steps (1-tape state rows -> codes)."""
+        state, heads, read, write, move = self.arrays
+        S = int(steps.max()) if steps.size else 0
+        if self.cm.tapes == 1:
+            state //= self.cm.width
+        mask = np.arange(S)[None, :] < steps[:, None]
+        return BatchTrace(self.cm, steps.copy(), state[:, :S + 1], heads[:, :S + 1], read[:, :S],
+                          write[:, :S], move[:, :S], mask)
+
 # ---------------------------------------------------------------- results
 @dataclass(frozen=True, eq=False)
 class BatchResult:
@@ -302,6 +556,7 @@ class BatchResult:
         tapes: (B, k, L) symbol codes (names in ``compiled.symbols``); position p is at index
             ``p + offset``; every cell outside the buffer is blank.
         offset: the buffer index of position 0.
+        trace: with ``run_batch(..., trace=True)``, every step as a `BatchTrace`; else None.
     """
     compiled: CompiledMachine
     status: np.ndarray
@@ -310,6 +565,7 @@ class BatchResult:
     heads: np.ndarray
     tapes: np.ndarray
     offset: int
+    trace: BatchTrace | None = None
 
     def __len__(self) -> int:
         return len(self.status)
@@ -470,7 +726,8 @@ def _grow(cm: CompiledMachine, tapes, heads, offset, stopped, used) -> tuple[np.
 
 
 def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None, max_cells: int = DEFAULT_MAX_CELLS,
-             progress: Callable[[int], None] | None = None) -> BatchResult:
+             progress: Callable[[int], None] | None = None, max_trace_bytes: int | None = None) -> BatchResult:
+    """Run every input; with `max_trace_bytes`, record every step too (`_Recorder`)."""
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     if max_cells < 0:
@@ -478,38 +735,60 @@ def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None, max_cell
     limit, cells = np.int64(min(int(max_steps), 2 ** 62)), np.int64(min(int(max_cells), 2 ** 62))
     tapes, offset, lengths = _start(cm, inputs, lengths)
     B, k = tapes.shape[:2]
-    heads = np.full((B, k), offset, np.int64)
-    los, his = heads.copy(), heads.copy()  # cells used: buffer indices lo..hi per run and tape
-    his[:, 0] += np.maximum(lengths - 1, 0)
-    # the 1-tape loop keeps each state as its row start q*W (see the module docstring)
-    states = np.full(B, cm.start * (cm.width if k == 1 else 1), np.int64)
-    steps, stops = np.zeros(B, np.int64), np.zeros(B, np.int64)
-    target = limit if progress is None else min(limit, np.int64(PROGRESS_CHUNK))
+    run = dict(heads=np.full((B, k), offset, np.int64),
+               # the 1-tape loop keeps each state as its row start q*W (see the module docstring)
+               states=np.full(B, cm.start * (cm.width if k == 1 else 1), np.int64),
+               steps=np.zeros(B, np.int64), stops=np.zeros(B, np.int64))
+    run["los"], run["his"] = run["heads"].copy(), run["heads"].copy()  # cells used: lo..hi per tape
+    run["his"][:, 0] += np.maximum(lengths - 1, 0)
+    rec = None if max_trace_bytes is None else _Recorder(cm, B, int(limit), max_trace_bytes)
+    chunk_end = limit if progress is None else min(limit, np.int64(PROGRESS_CHUNK))
     active = np.arange(B, dtype=np.int64)
-    while True:
-        while active.size:  # run every active input to `target` steps, growing tapes as needed
-            with _PARALLEL:
-                if k == 1:
-                    _run_1(tapes, heads, states, steps, stops, los, his, active, target, cells,
-                           cm.next_row, cm.write, cm.move)
-                else:
-                    _run_k(tapes, heads, states, steps, stops, los, his, active, target, cells, cm.edge,
-                           cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
-            active = active[stops[active] == EDGE]
-            if active.size:
-                tapes, offset = _grow(cm, tapes, heads, offset, active, (los, his))
-        active = np.flatnonzero(stops == 0)  # the runs that reached `target` (a chunk's end)
+    while True:  # each pass runs the active inputs to `target`: the step limit, a chunk's end or the trace's
+        target = chunk_end if rec is None else min(chunk_end, np.int64(rec.capacity))
+        tapes, offset = _run_to(cm, tapes, offset, run, active, target, cells, rec)
+        active = np.flatnonzero(run["stops"] == 0)  # the runs that reached `target`
         if target >= limit or not active.size:
             break
-        progress(int(steps.max()))
-        target = min(limit, target + np.int64(PROGRESS_CHUNK))
+        if rec is not None and target == rec.capacity:
+            rec.grow()
+        if target == chunk_end:
+            progress(int(run["steps"].max()))
+            chunk_end = min(limit, chunk_end + np.int64(PROGRESS_CHUNK))
+    states, steps, stops = run["states"], run["steps"], run["stops"]
     if k == 1:
         states //= cm.width
     tapes[:, :, 0] = tapes[:, :, -1] = cm.blank  # sentinels are blank cells not yet allocated
     kind = cm.halting[states]
     status = np.where(kind >= 0, kind, np.where(stops == CELL, _CELL_LIMIT,
                                                 np.where(steps >= limit, _STEP_LIMIT, _NO_TRANSITION)))
-    return BatchResult(cm, status.astype(np.int8), steps, states, heads - offset, tapes, offset)
+    return BatchResult(cm, status.astype(np.int8), steps, states, run["heads"] - offset, tapes, offset,
+                       None if rec is None else rec.finish(steps))
+
+
+def _run_to(cm: CompiledMachine, tapes, offset, run: dict, active, target, cells, rec) -> tuple[np.ndarray, int]:
+    """Run the `active` inputs to `target` steps (the arrays in `run` updated in place), growing
+    tapes whenever a head reaches a sentinel; return the tapes and offset."""
+    r, k = run, tapes.shape[1]
+    while active.size:
+        with _PARALLEL:
+            if rec is None and k == 1:
+                _run_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                       target, cells, cm.next_row, cm.write, cm.move)
+            elif rec is None:
+                _run_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                       target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
+            elif k == 1:
+                _trace_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                         target, cells, cm.next_row, cm.write, cm.move, offset, *rec.arrays)
+            else:
+                _trace_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                         target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves,
+                         offset, *rec.arrays)
+        active = active[r["stops"][active] == EDGE]
+        if active.size:
+            tapes, offset = _grow(cm, tapes, r["heads"], offset, active, (r["los"], r["his"]))
+    return tapes, offset
 
 
 def run_fast(machine: Machine | CompiledMachine, input: Sequence[str] | str = (),
@@ -535,10 +814,14 @@ def run_fast(machine: Machine | CompiledMachine, input: Sequence[str] | str = ()
 
 def run_batch(machine: Machine | CompiledMachine, inputs: Sequence[Sequence[str] | str] | np.ndarray,
               max_steps: int = DEFAULT_MAX_STEPS, *, lengths: Sequence[int] | np.ndarray | None = None,
-              max_cells: int = DEFAULT_MAX_CELLS) -> BatchResult:
+              max_cells: int = DEFAULT_MAX_CELLS, trace: bool = False,
+              max_trace_bytes: int = DEFAULT_MAX_TRACE_BYTES) -> BatchResult:
     """Run `machine` on every word of `inputs` (any lengths), in parallel threads.
 
-    ``run_batch(m, ws).result(i) == turing.run(m, ws[i], max_steps)`` for every i.
+    ``run_batch(m, ws).result(i) == turing.run(m, ws[i], max_steps)`` for every i. With
+    ``trace=True`` the result also holds every step of every run, ``result.trace``, a
+    `BatchTrace` of integer arrays recorded inside the numba loop (run b's transitions by name:
+    ``result.trace.transitions(b)``, what `turing.trace` shows); the result is the same.
 
     Args:
         machine: a `Machine` (compiled once and cached) or a `CompiledMachine`.
@@ -548,13 +831,19 @@ def run_batch(machine: Machine | CompiledMachine, inputs: Sequence[Sequence[str]
         max_steps: the step bound, for every run.
         lengths: (B,) word lengths when `inputs` is an array (default: all n).
         max_cells: the space bound of each run, in cells used summed over its tapes.
+        trace: record every step (`BatchTrace`): `trace_step_bytes` bytes a step a run, 12
+            for one tape (the trace of 32 runs of 1,000 steps is ~0.4 MB).
+        max_trace_bytes: the most the trace buffers may take (default 512 MiB); the buffers
+            double as runs get longer, and a run that would need more raises.
 
     Raises:
         InputError: an input holds a symbol outside the input alphabet.
         ValueError: max_steps < 0, max_cells < 0, or malformed code array or lengths.
+        TraceLimitError: with trace=True, the trace would take more than max_trace_bytes.
     """
     if not isinstance(inputs, np.ndarray):
         if lengths is not None:
             raise ValueError("lengths goes with an array of codes, not with words")
         inputs = list(inputs)
-    return _execute(_as_compiled(machine), inputs, max_steps, lengths, max_cells)
+    return _execute(_as_compiled(machine), inputs, max_steps, lengths, max_cells,
+                    max_trace_bytes=int(max_trace_bytes) if trace else None)

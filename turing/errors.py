@@ -57,6 +57,13 @@ class InputError(TuringError, ValueError):
     """An input word holds a symbol outside the machine's input alphabet (the blank included)."""
 
 
+# ---------------------------------------------------------------- traces
+class TraceLimitError(TuringError, ValueError):
+    """A traced batch (`turing.engine.run_batch(..., trace=True)`) would need trace arrays
+    larger than its ``max_trace_bytes``: the message gives the size and both ways out (a
+    higher limit, fewer steps or a smaller batch)."""
+
+
 # ---------------------------------------------------------------- files and formats
 def one_line(text: str) -> str:
     """`text` with every character that is not printable (newlines, other control characters,
