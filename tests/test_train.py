@@ -506,3 +506,20 @@ def test_weight_files_get_the_runs_permissions(tmp_path):
     mode = (run / "config.json").stat().st_mode & 0o777
     assert (run / "weights.safetensors").stat().st_mode & 0o777 == mode
     assert (run / "checkpoint" / "model.safetensors").stat().st_mode & 0o777 == mode
+
+
+def test_a_callback_sees_every_evaluation(tmp_path):
+    from ntm.training import Callback
+
+    class Rows(Callback):
+        def __init__(self):
+            self.rows, self.closed = [], False
+
+        def on_metrics(self, trainer, row):
+            self.rows.append(row["step"])
+
+        def close(self):
+            self.closed = True
+    cb = Rows()
+    train(TrainConfig(**SMALL, steps=10), tmp_path / "run", progress=False, log=lambda *_: None, callbacks=[cb])
+    assert cb.rows == [5, 10] and cb.closed

@@ -88,7 +88,7 @@ def _threads(cfg: TrainConfig, device: torch.device) -> None:
 
 
 def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evaluator=None,
-          objective=None, source: str = "config") -> TrainResult:
+          objective=None, callbacks=(), source: str = "config") -> TrainResult:
     """Train `cfg.model` on `cfg.task` in a new run directory, then compare it with the machine.
 
     Args:
@@ -99,6 +99,8 @@ def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evalua
         evaluator: ``(model, polishing) -> (bits, seq_accuracy)`` with a ``polish_set``; default
             `Evaluator` (the task's fixed set, the polishing set).
         objective: the loss (default `MaskedObjective` of the task's kind).
+        callbacks: more `ntm.training.loop.Callback`s, after the run directory's own (metrics,
+            checkpoints, TensorBoard, progress).
         source: where `cfg` came from (a TOML file, say), named in error messages.
 
     Returns:
@@ -124,7 +126,8 @@ def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evalua
         "train": dataclasses.asdict(cfg), "task": {"name": cfg.task, **cfg.task_params},
         "model": {"name": cfg.model, "input_size": parts.task.input_size, "output_size": parts.task.output_size,
                   **dataclasses.asdict(parts.model.config)}})
-    return _run(cfg, run_dir, parts, None, progress=progress, log=log, evaluator=evaluator, objective=objective)
+    return _run(cfg, run_dir, parts, None, progress=progress, log=log, evaluator=evaluator, objective=objective,
+                extra=callbacks)
 
 
 def resume(run_dir, *, steps: int | None = None, max_seconds: float | None = None, progress: bool = True,
@@ -174,7 +177,8 @@ def _settle_old_state(cfg: TrainConfig, raw: dict, state: TrainState) -> TrainSt
     return state
 
 
-def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None, objective=None) -> TrainResult:
+def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None, objective=None,
+         extra=()) -> TrainResult:
     """Train (from scratch, or from `resumed` = (state, checkpoint)), then compare with the machine."""
     _threads(cfg, parts.device)
     task, model = parts.task, parts.model
@@ -198,6 +202,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
     tb = TensorBoardLog.create(run_dir)
     callbacks += [tb] if tb is not None else []
     callbacks += [ProgressBar(cfg.steps, state.step if state else 0)] if progress and not idle else []
+    callbacks += list(extra)
     trainer = Trainer(cfg, model, make_model=make_model, sample=task.sample, curriculum=parts.curriculum,
                       evaluator=evaluator or parts.evaluator, rng=rng, device=parts.device,
                       objective=objective or MaskedObjective(task.loss_kind), state=state,
