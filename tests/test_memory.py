@@ -8,7 +8,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from ntm.models import memory
+from ntm.models import memory, memory_step
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -248,8 +248,8 @@ def check_fused_step(a, R, dtype, rtol=None, atol=None):
     dw, dr, dM = (torch.randn(x.shape, generator=gen, dtype=dtype) for x in (w, r, M_new))
     expected = torch.autograd.grad((w * dw).sum() + (r * dr).sum() + (M_new * dM).sum(), list(leaves.values()))
     with torch.no_grad():
-        w2, r2, M2, saved = memory.step_forward(*(a[n] for n in names), R=R)
-        got = memory.step_backward(saved, dw, dr, dM, R=R)
+        w2, r2, M2, saved = memory_step.step_forward(*(a[n] for n in names), R=R)
+        got = memory_step.step_backward(saved, dw, dr, dM, R=R)
     for x, y in ((w2, w), (r2, r), (M2, M_new)):
         torch.testing.assert_close(x, y.detach(), rtol=rtol, atol=atol)
     for name, x, y in zip(names, got, expected):
@@ -273,9 +273,9 @@ def test_fused_step_keeps_memory_layout():
     a = adversarial("memory at 1e-6 (Collier & Beel's start)", torch.float32)
     a["M"] = torch.randn(2, 5, 8).transpose(1, 2)                  # (B, N, M) stored as (B, M, N)
     with torch.no_grad():
-        _, _, M_new, saved = memory.step_forward(*(a[n] for n in ["M", "w_prev", "k", "beta", "g", "s",
+        _, _, M_new, saved = memory_step.step_forward(*(a[n] for n in ["M", "w_prev", "k", "beta", "g", "s",
                                                                    "gamma", "e", "a"]), R=2)
-        dM = memory.step_backward(saved, torch.zeros(2, 3, 8), torch.zeros(2, 2, 5), M_new.clone(), R=2)[0]
+        dM = memory_step.step_backward(saved, torch.zeros(2, 3, 8), torch.zeros(2, 2, 5), M_new.clone(), R=2)[0]
     assert M_new.stride() == a["M"].stride() and dM.stride() == a["M"].stride()
 
 
@@ -289,6 +289,6 @@ def test_fused_step_on_adversarial_inputs(case, dtype):
     # float32, or gradients of order gamma * N: compare loosely, but both must be finite
     names = ["M", "w_prev", "k", "beta", "g", "s", "gamma", "e", "a"]
     with torch.no_grad():
-        w, r, M_new, saved = memory.step_forward(*(a[n] for n in names), R=2)
-        grads = memory.step_backward(saved, torch.ones_like(w), torch.ones_like(r), torch.ones_like(M_new), R=2)
+        w, r, M_new, saved = memory_step.step_forward(*(a[n] for n in names), R=2)
+        grads = memory_step.step_backward(saved, torch.ones_like(w), torch.ones_like(r), torch.ones_like(M_new), R=2)
     assert finite(w, r, M_new, *grads)

@@ -1,7 +1,7 @@
 """The models, and every model by name: ``build_model(name, input_size, output_size, **options)``.
 
 Rooms: `ntm` (the paper's NTM: config, state, one step, an episode), `memory` (its equations, one
-function per equation), `heads` (the head-output layout, defined once, and the activations),
+function per equation; `memory_step`: the fused path's step with its gradient by hand), `heads` (the head-output layout, defined once, and the activations),
 `controller`; the fast paths `fused` (one autograd node per episode) and `kernels` (numba); the
 `baselines` (RNN, LSTM, GRU, BiLSTM); the other memory models `dnc` (Graves et al. 2016),
 `stack_rnn` and `tape_rnn` (Delétang et al. 2023); `inputs` (what every forward shares).

@@ -6,7 +6,7 @@ the reader does not need this file for. Why it exists: on a CPU, autograd's book
 - numba (`numba_loop` / `numba_backward`, the kernels of `ntm.models.kernels`): CPU tensors, one
   LSTM controller layer; the default there (`NTMConfig.backend = "auto"`), the batch split over
   `kernels.threads()` threads;
-- PyTorch (`fused_loop` / `fused_backward`): the step through `memory.step_forward` and the
+- PyTorch (`fused_loop` / `fused_backward`): the step through `memory_step.step_forward` and the
   controllers' `step_forward`, any device and controller, optionally `torch.compile`d
   (`NTMConfig.torch_compile`). Weight gradients are formed once per episode, not per step.
 Why it stays (bench/README.md, "Fused step against torch.compile"; CPU, copy, batch 32): compiled,
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ntm.models import kernels, memory
+from ntm.models import kernels, memory_step
 from ntm.errors import ConfigError
 from ntm.models.heads import HeadParameters, activate, activate_backward
 from ntm.models.inputs import array, cat, stack_steps, where
@@ -111,7 +111,7 @@ def forward_step(model, gx: Tensor, controller: tuple[Tensor, ...], M: Tensor, w
     h, controller_new, c_saved = model.controller.step_forward(gx, r.flatten(1), controller)
     raw = model.clip(torch.addmm(model.heads.bias, h, model.heads.weight.t()))   # (B, P)
     p = activate(raw, cfg.M, model.H, model.W, model.S)
-    w_new, r_new, M_new, m_saved = memory.step_forward(M, w, *p, R=model.R)
+    w_new, r_new, M_new, m_saved = memory_step.step_forward(M, w, *p, R=model.R)
     if keep is not None:
         controller_new = tuple(where(keep, o, n) for o, n in zip(controller, controller_new))
         M_new, w_new, r_new = where(keep, M, M_new), where(keep, w, w_new), where(keep, r, r_new)
@@ -129,7 +129,7 @@ def backward_step(model, saved, dh_out: Tensor | None, dcontroller: tuple[Tensor
         kept = [where(keep, d, torch.zeros_like(d)) for d in (*dcontroller, dM, dw, dr)]
         dcontroller = tuple(where(keep, torch.zeros_like(d), d) for d in dcontroller)
         dM, dw, dr = (where(keep, torch.zeros_like(d), d) for d in (dM, dw, dr))
-    dM, dw, dk, dbeta, dg, ds, dgamma, de, da = memory.step_backward(m_saved, dw, dr, dM, R=model.R)
+    dM, dw, dk, dbeta, dg, ds, dgamma, de, da = memory_step.step_backward(m_saved, dw, dr, dM, R=model.R)
     draw = activate_backward(raw, p, HeadParameters(dk, dbeta, dg, ds, dgamma, de, da))  # (B, P)
     if model.config.clip_value is not None:                   # clamp: no gradient outside the range
         draw = draw * (raw.abs() < model.config.clip_value)

@@ -2,7 +2,7 @@
 every step's hand-derived gradient in another.
 
 Same computation as `fused.forward_step` / `fused.backward_step` (the equations of
-`ntm.models.memory` with the gradients derived in `memory.step_backward`, the LSTM of
+`ntm.models.memory` with the gradients derived in `memory_step.step_backward`, the LSTM of
 `ntm.models.controller`, the activations of `ntm.models.heads`), for the default family: one LSTM
 layer as controller, any number of read and write heads, any shift range, optional clipping. Other
 controllers use the torch fused path. Why: on a CPU a PyTorch step is some 250 small operations
@@ -313,7 +313,7 @@ def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save
 @_jit
 def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w,
                           w_prev, erased, dwt, Qs, dv, dwg):
-    """Gradient of `_memory_step` for one sample (derivations in `memory.step_backward`): from dmem
+    """Gradient of `_memory_step` for one sample (derivations in `memory_step.step_backward`): from dmem
     (M, N), dw (H, N), dr (R*M,) of its outputs, in place, to those of its inputs; the head parameters'
     gradients go to d_act (P,). w: the weightings it produced. dwt, Qs, dv, dwg: scratch."""
     M, N = dmem.shape
