@@ -1,0 +1,86 @@
+"""`ntm claims`: each verdict rule on synthetic figures (every rule can flip), the closed forms
+against torch's counts, and the quick run end to end (CLI, files, bad input)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ntm.analysis.claims import common, parameters
+from ntm.cli import main
+
+
+# ---------------------------------------------------------------- parameters
+def _row(H, C, cells, out=None):
+    """A synthetic measure() row: cells = {model: cell count}; the output layer H*C + C unless given."""
+    head = H * C + C if out is None else out
+    return {"hidden": H, "inputs": C, **{m: {"cell": c, "total": c + head, "formula": c + head}
+                                         for m, c in cells.items()}}
+
+
+@pytest.mark.parametrize("H,C", [(16, 8), (64, 256), (1024, 8)])
+def test_closed_form_matches_torch(H, C):
+    from ntm.models import build_model, count_parameters
+    for name, G in parameters.GATES.items():
+        model = build_model(name, C, C, hidden_size=H, layers=1)
+        assert count_parameters(model.rnn) == parameters.cell_formula(G, H, C)
+        assert count_parameters(model) == parameters.cell_formula(G, H, C) + parameters.output_formula(H, C)
+
+
+def test_lstm_rule_flips():
+    exact = {"rows": [_row(100, 8, {"rnn": 10, "lstm": 40, "gru": 30}, out=0)]}
+    assert parameters.verdict_lstm(exact)[0] == common.HOLDS
+    head = {"rows": [_row(16, 256, {"rnn": 10, "lstm": 40, "gru": 30}, out=20)]}   # 60/30 = 2
+    verdict, reason = parameters.verdict_lstm(head)
+    assert verdict == common.CAVEAT and "2.000" in reason
+    broken = {"rows": [_row(16, 8, {"rnn": 10, "lstm": 35, "gru": 30}, out=0)]}
+    assert parameters.verdict_lstm(broken)[0] == common.FAILS
+
+
+def test_gru_rule_flips():
+    third = {"rows": [_row(16, 8, {"rnn": 1, "lstm": 300, "gru": 200}, out=0)]}
+    assert parameters.verdict_gru(third)[0] == common.HOLDS
+    cell_only = {"rows": [_row(16, 8, {"rnn": 1, "lstm": 300, "gru": 200}, out=300)]}   # 500/600
+    assert parameters.verdict_gru(cell_only)[0] == common.CAVEAT
+    quarter = {"rows": [_row(16, 8, {"rnn": 1, "lstm": 400, "gru": 300}, out=0)]}
+    verdict, reason = parameters.verdict_gru(quarter)
+    assert verdict == common.FAILS and "25.0%" in reason
+
+
+def test_real_counts_give_caveat_and_quarter():
+    figures = parameters.measure(quick=True)
+    assert parameters.verdict_lstm(figures)[0] == common.CAVEAT
+    assert parameters.verdict_gru(figures)[0] == common.FAILS
+
+
+# ---------------------------------------------------------------- the command
+def test_bad_only_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["claims", "--only", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0] and "parameters" in err[0]
+    assert not out.exists()
+
+
+def test_bad_device_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["claims", "--only", "parameters", "--device", "tpu", "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "c"
+    start = time.perf_counter()
+    assert main(["claims", "--quick", "--only", "parameters", "--out", str(out)]) == 0
+    assert time.perf_counter() - start < 60
+    printed = capsys.readouterr().out
+    data = json.loads((out / "claims.json").read_text())
+    names = [c["name"] for c in data["claims"]]
+    assert names[:2] == ["parameters.lstm_4x", "parameters.gru_third"]
+    for c in data["claims"]:
+        assert c["verdict"] in common.VERDICTS and c["verdict"] in printed
+        assert (out / c["figure"]).stat().st_size > 1000
+    md = (out / "claims.md").read_text()
+    assert "--quick" in md and "| claim |" in md
