@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
+import torch
 
-from ntm.analysis.claims import common, parameters
+from ntm.analysis.claims import common, gradients, parameters
 from ntm.cli import main
 
 
@@ -53,6 +55,41 @@ def test_real_counts_give_caveat_and_quarter():
     figures = parameters.measure(quick=True)
     assert parameters.verdict_lstm(figures)[0] == common.CAVEAT
     assert parameters.verdict_gru(figures)[0] == common.FAILS
+
+
+# ---------------------------------------------------------------- gradients
+def _curves(**g):
+    """Synthetic figures: every curve's per-step factor g (default 0.9) and g^1000."""
+    factors = {n: g.get(n.replace(" ", "_").replace("ρ=", "").replace(".", ""), 0.9) for n in gradients.CURVES}
+    return {"curves": {n: {"g": f, "g1000": f ** 1000} for n, f in factors.items()}}
+
+
+def test_step_factor_recovers_a_geometric_decay():
+    k = np.arange(1, 301)
+    assert gradients.step_factor(3.0 * 0.97 ** k) == pytest.approx(0.97, rel=1e-9)
+    assert gradients.step_factor(np.zeros(300)) == 0.0
+
+
+def test_unstable_rule_flips():
+    both = dict(rnn_tanh_099=0.98, rnn_tanh_101=1.02, rnn_linear_099=0.98, rnn_linear_101=1.02)
+    assert gradients.verdict_unstable(_curves(**both))[0] == common.HOLDS
+    linear_only = dict(rnn_tanh_099=0.9, rnn_tanh_101=0.9, rnn_linear_099=0.98, rnn_linear_101=1.02)
+    assert gradients.verdict_unstable(_curves(**linear_only))[0] == common.CAVEAT
+    flat = dict(rnn_tanh_099=1.0, rnn_tanh_101=1.0, rnn_linear_099=1.0, rnn_linear_101=1.0)
+    assert gradients.verdict_unstable(_curves(**flat))[0] == common.FAILS
+
+
+def test_lstm_rule_flips_on_gradients():
+    assert gradients.verdict_lstm(_curves(lstm=0.9999, rnn_tanh_099=0.9))[0] == common.HOLDS
+    assert gradients.verdict_lstm(_curves(lstm=0.95, rnn_tanh_099=0.9))[0] == common.CAVEAT
+    assert gradients.verdict_lstm(_curves(lstm=0.85, rnn_tanh_099=0.9))[0] == common.FAILS
+
+
+def test_linear_rnn_follows_its_spectral_radius():
+    """The linear RNN is the textbook argument: its measured factor is ρ (to 1e-3)."""
+    for rho in (0.99, 1.01):
+        norms = gradients.jacobian_norms(f"rnn linear ρ={rho}", 150, torch.device("cpu"))
+        assert gradients.step_factor(norms) == pytest.approx(rho, abs=1e-3)
 
 
 # ---------------------------------------------------------------- the command
