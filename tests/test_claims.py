@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntm.analysis.claims import common, gradients, parameters
+from ntm.analysis.claims import common, gpu, gradients, parameters
 from ntm.cli import main
 
 
@@ -92,6 +92,16 @@ def test_linear_rnn_follows_its_spectral_radius():
         assert gradients.step_factor(norms) == pytest.approx(rho, abs=1e-3)
 
 
+# ---------------------------------------------------------------- gpu
+def test_gpu_rule_flips():
+    cpu = {"lstm": 100.0, "ntm": 50.0}
+    assert gpu.verdict({"cpu": cpu, "cuda": {"lstm": None, "ntm": None}})[0] == common.NOT_TESTED
+    assert gpu.verdict({"cpu": cpu, "cuda": {"lstm": 1000.0, "ntm": 500.0}})[0] == common.HOLDS
+    assert gpu.verdict({"cpu": cpu, "cuda": {"lstm": 1000.0, "ntm": 60.0}})[0] == common.CAVEAT
+    verdict, reason = gpu.verdict({"cpu": cpu, "cuda": {"lstm": 150.0, "ntm": 40.0}})
+    assert verdict == common.FAILS and "1.50×" in reason
+
+
 # ---------------------------------------------------------------- the command
 def test_bad_only_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "c"
@@ -110,12 +120,16 @@ def test_bad_device_writes_nothing(tmp_path, capsys):
 def test_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "c"
     start = time.perf_counter()
-    assert main(["claims", "--quick", "--only", "parameters", "--out", str(out)]) == 0
+    assert main(["claims", "--quick", "--only", "parameters,gradients,gpu", "--out", str(out)]) == 0
     assert time.perf_counter() - start < 60
     printed = capsys.readouterr().out
     data = json.loads((out / "claims.json").read_text())
     names = [c["name"] for c in data["claims"]]
-    assert names[:2] == ["parameters.lstm_4x", "parameters.gru_third"]
+    assert names == ["parameters.lstm_4x", "parameters.gru_third", "gradients.unstable", "gradients.lstm_fixes",
+                     "gpu"]
+    import torch
+    if not torch.cuda.is_available():                  # never a made-up GPU figure
+        assert data["claims"][-1]["verdict"] == common.NOT_TESTED and "not measured here" in printed
     for c in data["claims"]:
         assert c["verdict"] in common.VERDICTS and c["verdict"] in printed
         assert (out / c["figure"]).stat().st_size > 1000
