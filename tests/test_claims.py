@@ -88,7 +88,8 @@ def test_lstm_rule_flips_on_gradients():
 def test_linear_rnn_follows_its_spectral_radius():
     """The linear RNN is the textbook argument: its measured factor is ρ (to 1e-3)."""
     for rho in (0.99, 1.01):
-        norms = gradients.jacobian_norms(f"rnn linear ρ={rho}", 150, torch.device("cpu"))
+        with common.torch_threads(1):
+            norms = gradients.jacobian_norms(f"rnn linear ρ={rho}", 150, torch.device("cpu"))
         assert gradients.step_factor(norms) == pytest.approx(rho, abs=1e-3)
 
 

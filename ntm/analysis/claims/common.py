@@ -8,6 +8,7 @@ registry and the runner.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,19 @@ class ClaimResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with torch on `n` CPU threads, then restore the count. Tiny matrices (H = 64)
+    gain nothing from more threads, and on a busy machine the thread pool's waiting costs 10-30×."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def new_figure(width: float, height: float):

@@ -12,6 +12,7 @@ on a machine without one the GPU figures are None and the verdict is "not tested
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -64,10 +65,18 @@ def measure(quick: bool) -> dict:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     has_cuda = torch.cuda.is_available()
     return {"batch": BATCH, "length": LENGTH, "iterations": iterations, "warmup": warmup,
-            "cpu_threads": torch.get_num_threads(),
+            "cpu_threads": torch.get_num_threads(), "load_average_1min": _load(),
             "cuda_name": torch.cuda.get_device_name(0) if has_cuda else None,
             "cpu": {m: sequences_per_second(m, cpu, iterations, warmup) for m in MODELS},
             "cuda": {m: sequences_per_second(m, cuda, iterations, warmup) if has_cuda else None for m in MODELS}}
+
+
+def _load() -> float | None:
+    """The machine's 1-minute load average before timing (other jobs slow the CPU figures), or None."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
 
 
 def verdict(figures: dict) -> tuple[str, str]:
@@ -109,8 +118,10 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
     figures = measure(quick)
     plot(figures, out / "gpu.png")
     v, reason = verdict(figures)
+    load = figures["load_average_1min"]
     experiment = (f"one training step (forward, masked loss, backward, Adam) on copy, batch {BATCH}, length {LENGTH}, "
-                  f"{figures['iterations']} timed steps after {figures['warmup']}: LSTM 3×256, NTM (torch backend)")
+                  f"{figures['iterations']} timed steps after {figures['warmup']}: LSTM 3×256, NTM (torch backend); "
+                  f"CPU: {figures['cpu_threads']} torch threads" + (f", load average {load:.1f} before timing" if load is not None else ""))
     measured = "; ".join(f"{m}: CPU {figures['cpu'][m]:.0f} seq/s, GPU " +
                          (f"{figures['cuda'][m]:.0f} seq/s" if figures["cuda"][m] is not None else "not measured here")
                          for m in MODELS)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, ClaimResult, new_figure, save_figure
+from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, ClaimResult, new_figure, save_figure, torch_threads
 
 HIDDEN, INPUTS, PROBES, SEED = 64, 8, 8, 0
 FIT_FROM = 10                       # the slope skips the first steps, where the transient dominates
@@ -116,7 +116,8 @@ def measure(quick: bool, device) -> dict:
     distance = 200 if quick else 1000
     curves = {}
     for name in CURVES:
-        norms = jacobian_norms(name, distance, dev)
+        with torch_threads(1):
+            norms = jacobian_norms(name, distance, dev)
         g = step_factor(norms)
         curves[name] = {"norms": [float(v) for v in norms], "g": g, "g1000": g ** 1000 if g > 0 else 0.0}
     return {"distance": distance, "device": str(dev), "hidden": HIDDEN, "inputs": INPUTS, "probes": PROBES,
