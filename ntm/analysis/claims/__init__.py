@@ -1,7 +1,8 @@
 """The textbook claims about recurrent networks, each run as a measured experiment with a verdict.
 
-``run_claims(only="parameters,gradients", quick=True, device="auto", out="claims")`` runs one
-experiment per claim module and writes OUT/claims.md, OUT/claims.json and one PNG per module;
+``run_claims(only="parameters,gradients", quick=True, device="auto", out="runs/claims")`` runs one
+experiment per claim module and writes OUT/claims.md, OUT/claims.json and one PNG per module
+(OUT/claims-NAME.png, so that `--out docs` sits beside the other documents);
 ``ntm claims`` is the same call. Modules, in reading order (each states its claim, its experiment
 and its verdict rule, and judges by a small pure function of the measured figures):
 
@@ -45,7 +46,7 @@ def parse_only(only) -> list[str]:
     return [n for n in CLAIMS if n in names]
 
 
-def run_claims(only=None, quick: bool = False, device: str = "auto", out="claims",
+def run_claims(only=None, quick: bool = False, device: str = "auto", out="runs/claims",
                command: str | None = None, progress=None) -> list[ClaimResult]:
     """Run the chosen claims' experiments; write OUT/claims.md, OUT/claims.json and the figures.
 

@@ -114,9 +114,9 @@ def plot(figures: dict, path) -> None:
 
 
 def run(quick: bool, device, out) -> list[ClaimResult]:
-    """The row and gpu.png in `out` (`device` is not used: this claim measures the CPU and CUDA)."""
+    """The row and claims-gpu.png in `out` (`device` is not used: this claim measures the CPU and CUDA)."""
     figures = measure(quick)
-    plot(figures, out / "gpu.png")
+    plot(figures, out / "claims-gpu.png")
     v, reason = verdict(figures)
     load = figures["load_average_1min"]
     experiment = (f"one training step (forward, masked loss, backward, Adam) on copy, batch {BATCH}, length {LENGTH}, "
@@ -125,4 +125,4 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
     measured = "; ".join(f"{m}: CPU {figures['cpu'][m]:.0f} seq/s, GPU " +
                          (f"{figures['cuda'][m]:.0f} seq/s" if figures["cuda"][m] is not None else "not measured here")
                          for m in MODELS)
-    return [ClaimResult("gpu", CLAIM, experiment, measured, RULE, v, reason, figures, "gpu.png")]
+    return [ClaimResult("gpu", CLAIM, experiment, measured, RULE, v, reason, figures, "claims-gpu.png")]

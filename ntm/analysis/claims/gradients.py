@@ -119,7 +119,7 @@ def measure(quick: bool, device) -> dict:
         with torch_threads(1):
             norms = jacobian_norms(name, distance, dev)
         g = step_factor(norms)
-        curves[name] = {"norms": [float(v) for v in norms], "g": g, "g1000": g ** 1000 if g > 0 else 0.0}
+        curves[name] = {"norms": [float(f"{v:.4g}") for v in norms], "g": g, "g1000": g ** 1000 if g > 0 else 0.0}
     return {"distance": distance, "device": str(dev), "hidden": HIDDEN, "inputs": INPUTS, "probes": PROBES,
             "seed": SEED, "curves": curves}
 
@@ -172,9 +172,9 @@ def plot(figures: dict, path) -> None:
 
 
 def run(quick: bool, device, out) -> list[ClaimResult]:
-    """Both rows (0.99 vs 1.01; the LSTM fixes vanishing) and gradients.png in `out`."""
+    """Both rows (0.99 vs 1.01; the LSTM fixes vanishing) and claims-gradients.png in `out`."""
     figures = measure(quick, device)
-    plot(figures, out / "gradients.png")
+    plot(figures, out / "claims-gradients.png")
     c = figures["curves"]
     experiment = (f"‖∂h_T/∂s_t‖_F (Frobenius, {PROBES} random unit probes) against k = T − t ≤ "
                   f"{figures['distance']} at initialisation, H = {HIDDEN}, inputs N(0, 1) in {INPUTS} channels, "
@@ -187,5 +187,5 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
             ("gradients.lstm_fixes", LSTM_CLAIM, LSTM_RULE, verdict_lstm, ("lstm", "gru", "rnn tanh ρ=0.99"))):
         verdict, reason = judge(figures)
         measured = "; ".join(f"{n}: g = {c[n]['g']:.4f}, g^1000 = {c[n]['g1000']:.2g}" for n in shown)
-        rows.append(ClaimResult(name, claim, experiment, measured, rule, verdict, reason, figures, "gradients.png"))
+        rows.append(ClaimResult(name, claim, experiment, measured, rule, verdict, reason, figures, "claims-gradients.png"))
     return rows

@@ -64,6 +64,12 @@ def ratios(rows: list[dict], top: str, bottom: str) -> tuple[list[float], list[f
     return cell, whole
 
 
+def span(values: list[float]) -> str:
+    """"a–b" for a range of ratios, or "a at every size" when they are all equal."""
+    lo, hi = min(values), max(values)
+    return f"{lo:.4g} at every size" if lo == hi else f"{lo:.4g}–{hi:.4g}"
+
+
 def verdict_lstm(figures: dict) -> tuple[str, str]:
     """LSTM/RNN against 4, by `LSTM_RULE`. figures: ``measure``'s dict."""
     rows = figures["rows"]
@@ -76,7 +82,7 @@ def verdict_lstm(figures: dict) -> tuple[str, str]:
         return HOLDS, f"exactly 4× for the cell; the whole model {min(whole):.3f}–{max(whole):.3f}×"
     return CAVEAT, (f"exactly 4× for the recurrent cell in torch's layout; the whole model's ratio is below 4 "
                     f"when the output layer matters, by up to {4 - whole[worst]:.3f} ({where}: "
-                    f"{whole[worst]:.3f}×); within {TOLERANCE:.0%} of 4 {within_from(rows, whole)}")
+                    f"{whole[worst]:.3f}×); within {TOLERANCE:.0%} of 4: {within_from(rows, whole)}")
 
 
 def within_from(rows: list[dict], whole: list[float]) -> str:
@@ -86,7 +92,7 @@ def within_from(rows: list[dict], whole: list[float]) -> str:
     for C in sorted({r["inputs"] for r in rows}):
         sel = [(r["hidden"], w) for r, w in zip(rows, whole) if r["inputs"] == C]
         ok = [H for i, (H, _) in enumerate(sel) if all(abs(w / 4 - 1) <= TOLERANCE for _, w in sel[i:])]
-        parts.append(f"C = {C}: " + (f"from H = {ok[0]}" if ok else f"at no measured H (up to {sel[-1][0]})"))
+        parts.append(f"C = {C} " + (f"from H = {ok[0]}" if ok else f"at no measured H (up to {sel[-1][0]})"))
     return "; ".join(parts)
 
 
@@ -125,9 +131,9 @@ def plot(figures: dict, path) -> None:
 
 
 def run(quick: bool, device, out) -> list[ClaimResult]:
-    """Both rows (LSTM 4×, GRU a third fewer) and parameters.png in `out`."""
+    """Both rows (LSTM 4×, GRU a third fewer) and claims-parameters.png in `out`."""
     figures = measure(quick)
-    plot(figures, out / "parameters.png")
+    plot(figures, out / "claims-parameters.png")
     mismatch = [r for r in figures["rows"] for m in GATES if r[m]["total"] != r[m]["formula"]]
     figures["formula_matches_count"] = not mismatch
     rows = figures["rows"]
@@ -140,8 +146,7 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
             ("parameters.gru_third", GRU_CLAIM, GRU_RULE, verdict_gru, ("gru", "lstm"))):
         cell, whole = ratios(rows, top, bottom)
         verdict, reason = judge(figures)
-        measured = (f"{top.upper()}/{bottom.upper()}: cell {min(cell):.4g}–{max(cell):.4g}, "
-                    f"whole model {min(whole):.4g}–{max(whole):.4g}")
+        measured = f"{top.upper()}/{bottom.upper()}: cell {span(cell)}, whole model {span(whole)}"
         out_rows.append(ClaimResult(name, claim, experiment, measured, rule, verdict, reason, figures,
-                                    "parameters.png"))
+                                    "claims-parameters.png"))
     return out_rows
