@@ -2,7 +2,7 @@
 
 Experiment: training throughput, in sequences per second, of one training step (forward, the
 project's masked loss `ntm.training.masked_loss`, backward, an Adam step) on copy batches of 32
-sequences of length 20 drawn by the task itself (`tasks.registry.get_task("copy")`: 41 input and
+sequences (and 1,024 in the full run) of length 20 drawn by the task itself (`tasks.registry.get_task("copy")`: 41 input and
 20 output steps), for the LSTM baseline (the NTM paper's 3 × 256) and the NTM (the paper's copy
 configuration, ``backend = "torch"`` so that both devices run the same operations; the CPU's numba
 path, which training uses by default, is faster there and is not this row). Timed on the CPU and,
@@ -19,7 +19,10 @@ import numpy as np
 
 from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, NOT_TESTED, ClaimResult, new_figure, save_figure
 
-BATCH, LENGTH, SEED = 32, 20, 0
+LENGTH, SEED = 20, 0
+# batch -> (timed steps, warm-up steps); the full run adds batch 1,024, where a GPU has room to help
+QUICK_BATCHES = {32: (3, 1)}
+FULL_BATCHES = {32: (20, 3), 1024: (3, 1)}
 CLEARLY = 2.0                       # "clearly faster": at least 2× the CPU's sequences/s
 MODELS = {"lstm": {}, "ntm": {"backend": "torch"}}
 
@@ -28,8 +31,9 @@ RULE = (f"speedup = GPU / CPU sequences/s per model; not tested here without a C
         f"model's speedup ≥ {CLEARLY:g}; holds with a caveat if some model's is; otherwise does not hold")
 
 
-def sequences_per_second(model_name: str, device, iterations: int, warmup: int) -> float:
-    """Training sequences/s of `model_name` on `device`: `iterations` timed steps after `warmup`."""
+def sequences_per_second(model_name: str, device, batch_size: int, iterations: int, warmup: int) -> float:
+    """Training sequences/s of `model_name` on `device` at `batch_size`: `iterations` timed steps after
+    `warmup` (the clock read after a CUDA synchronise)."""
     import torch
 
     from ntm.models import build_model
@@ -39,7 +43,7 @@ def sequences_per_second(model_name: str, device, iterations: int, warmup: int) 
     torch.manual_seed(SEED)
     model = build_model(model_name, task.input_size, task.output_size, **MODELS[model_name]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batch = task.sample(np.random.default_rng(SEED), BATCH, LENGTH).to(device)
+    batch = task.sample(np.random.default_rng(SEED), batch_size, LENGTH).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step():
@@ -55,20 +59,22 @@ def sequences_per_second(model_name: str, device, iterations: int, warmup: int) 
     for _ in range(iterations):
         step()
     sync()
-    return BATCH * iterations / (time.perf_counter() - start)
+    return batch_size * iterations / (time.perf_counter() - start)
 
 
 def measure(quick: bool) -> dict:
-    """{"cpu": {model: seq/s}, "cuda": {model: seq/s or None}, "cuda_name", "cpu_threads", ...}."""
+    """{"cpu": {"MODEL batch B": seq/s}, "cuda": {same keys: seq/s or None}, "steps": {B: (timed,
+    warm-up)}, "cuda_name", "cpu_threads", "load_average_1min", "length"}."""
     import torch
-    iterations, warmup = (3, 1) if quick else (20, 3)
+    batches = QUICK_BATCHES if quick else FULL_BATCHES
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     has_cuda = torch.cuda.is_available()
-    return {"batch": BATCH, "length": LENGTH, "iterations": iterations, "warmup": warmup,
+    rows = {f"{m} batch {b}": (m, b, *steps) for m in MODELS for b, steps in batches.items()}
+    return {"length": LENGTH, "steps": {str(b): list(v) for b, v in batches.items()},
             "cpu_threads": torch.get_num_threads(), "load_average_1min": _load(),
             "cuda_name": torch.cuda.get_device_name(0) if has_cuda else None,
-            "cpu": {m: sequences_per_second(m, cpu, iterations, warmup) for m in MODELS},
-            "cuda": {m: sequences_per_second(m, cuda, iterations, warmup) if has_cuda else None for m in MODELS}}
+            "cpu": {k: sequences_per_second(m, cpu, b, n, w) for k, (m, b, n, w) in rows.items()},
+            "cuda": {k: sequences_per_second(m, cuda, b, n, w) if has_cuda else None for k, (m, b, n, w) in rows.items()}}
 
 
 def _load() -> float | None:
@@ -105,10 +111,13 @@ def plot(figures: dict, path) -> None:
         for xi in x:
             ax.text(xi + 0.2, 0.05, "GPU: not measured here", rotation=90, va="bottom", ha="center", fontsize=8,
                     transform=ax.get_xaxis_transform())
-    ax.set_xticks(x, models)
+    ax.set_xticks(x, models, fontsize=8)
+    values = [v for d in ("cpu", "cuda") for v in figures[d].values() if v]
+    if max(values) > 20 * min(values):
+        ax.set_yscale("log")
     ax.set_ylabel("training sequences / s")
-    ax.set_title(f"copy, batch {figures['batch']}, length {figures['length']}, {figures['iterations']} timed steps",
-                 fontsize=9)
+    steps = "; ".join(f"batch {b}: {n} timed steps after {w}" for b, (n, w) in figures["steps"].items())
+    ax.set_title(f"training on copy, length {figures['length']}; {steps}", fontsize=9)
     ax.legend(fontsize=8)
     save_figure(fig, path)
 
@@ -119,10 +128,11 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
     plot(figures, out / "claims-gpu.png")
     v, reason = verdict(figures)
     load = figures["load_average_1min"]
-    experiment = (f"one training step (forward, masked loss, backward, Adam) on copy, batch {BATCH}, length {LENGTH}, "
-                  f"{figures['iterations']} timed steps after {figures['warmup']}: LSTM 3×256, NTM (torch backend); "
+    steps = ", ".join(f"batch {b}: {n} timed steps after {w}" for b, (n, w) in figures["steps"].items())
+    experiment = (f"one training step (forward, masked loss, backward, Adam) on copy, length {LENGTH}, {steps}: "
+                  "LSTM 3×256, NTM (torch backend); "
                   f"CPU: {figures['cpu_threads']} torch threads" + (f", load average {load:.1f} before timing" if load is not None else ""))
     measured = "; ".join(f"{m}: CPU {figures['cpu'][m]:.0f} seq/s, GPU " +
                          (f"{figures['cuda'][m]:.0f} seq/s" if figures["cuda"][m] is not None else "not measured here")
-                         for m in MODELS)
+                         for m in figures["cpu"])
     return [ClaimResult("gpu", CLAIM, experiment, measured, RULE, v, reason, figures, "claims-gpu.png")]
