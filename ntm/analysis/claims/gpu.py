@@ -2,12 +2,14 @@
 
 Experiment: training throughput, in sequences per second, of one training step (forward, the
 project's masked loss `ntm.training.masked_loss`, backward, an Adam step) on copy batches of 32
-sequences (and 1,024 in the full run) of length 20 drawn by the task itself (`tasks.registry.get_task("copy")`: 41 input and
-20 output steps), for the LSTM baseline (the NTM paper's 3 × 256) and the NTM (the paper's copy
+sequences (and 1,024 in the full run) of length 20 drawn by the task itself
+(`tasks.registry.get_task("copy")`: 21 input steps, the delimiter included, then 20 output
+steps), for the LSTM baseline (the NTM paper's 3 × 256) and the NTM (the paper's copy
 configuration, ``backend = "torch"`` so that both devices run the same operations; the CPU's numba
-path, which training uses by default, is faster there and is not this row). Timed on the CPU and,
-only where ``torch.cuda.is_available()``, on the CUDA GPU (synchronised before each clock read);
-on a machine without one the GPU figures are None and the verdict is "not tested here".
+path, which training uses by default, is not this row: README, "Throughput", has its figures).
+Timed on the CPU and, only where ``torch.cuda.is_available()``, on the CUDA GPU (synchronised
+before each clock read); on a machine without one the GPU figures are None and the verdict is
+"not tested here".
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def measure(quick: bool) -> dict:
             "cpu_threads": torch.get_num_threads(), "load_average_1min": _load(),
             "cuda_name": torch.cuda.get_device_name(0) if has_cuda else None,
             "cpu": {k: sequences_per_second(m, cpu, b, n, w) for k, (m, b, n, w) in rows.items()},
-            "cuda": {k: sequences_per_second(m, cuda, b, n, w) if has_cuda else None for k, (m, b, n, w) in rows.items()}}
+            "cuda": {k: sequences_per_second(m, cuda, b, n, w) if has_cuda else None
+                     for k, (m, b, n, w) in rows.items()}}
 
 
 def _load() -> float | None:
@@ -131,7 +134,8 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
     steps = ", ".join(f"batch {b}: {n} timed steps after {w}" for b, (n, w) in figures["steps"].items())
     experiment = (f"one training step (forward, masked loss, backward, Adam) on copy, length {LENGTH}, {steps}: "
                   "LSTM 3×256, NTM (torch backend); "
-                  f"CPU: {figures['cpu_threads']} torch threads" + (f", load average {load:.1f} before timing" if load is not None else ""))
+                  f"CPU: {figures['cpu_threads']} torch threads"
+                  + (f", load average {load:.1f} before timing" if load is not None else ""))
     measured = "; ".join(f"{m}: CPU {figures['cpu'][m]:.0f} seq/s, GPU " +
                          (f"{figures['cuda'][m]:.0f} seq/s" if figures["cuda"][m] is not None else "not measured here")
                          for m in figures["cpu"])

@@ -193,13 +193,16 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
     experiment = (f"‖∂h_T/∂s_t‖_F (Frobenius, {PROBES} random unit probes) against k = T − t ≤ "
                   f"{figures['distance']} at initialisation, H = {HIDDEN}, inputs N(0, 1) in {INPUTS} channels, "
                   "float64; RNN W_hh scaled to spectral radius 0.99 / 1.01, with and without tanh; LSTM "
-                  f"(s = c_t) with forget bias 1 (as built) and {OPEN_BIAS:g}; GRU as built; g = per-step factor fitted for k ≥ "
+                  f"(s = c_t) with forget bias 1 (as built) and {OPEN_BIAS:g}; GRU as built; "
+                  "g = per-step factor fitted for k ≥ "
                   f"{FIT_FROM}, g^1000 extrapolated")
     rows = []
     for name, claim, rule, judge, shown in (
             ("gradients.unstable", UNSTABLE_CLAIM, UNSTABLE_RULE, verdict_unstable, CURVES[:4]),
-            ("gradients.lstm_fixes", LSTM_CLAIM, LSTM_RULE, verdict_lstm, ("lstm", OPEN_LSTM, "gru", "rnn tanh ρ=0.99"))):
+            ("gradients.lstm_fixes", LSTM_CLAIM, LSTM_RULE, verdict_lstm,
+             ("lstm", OPEN_LSTM, "gru", "rnn tanh ρ=0.99"))):
         verdict, reason = judge(figures)
         measured = "; ".join(f"{n}: g = {c[n]['g']:.4f}, g^1000 = {c[n]['g1000']:.2g}" for n in shown)
-        rows.append(ClaimResult(name, claim, experiment, measured, rule, verdict, reason, figures, "claims-gradients.png"))
+        rows.append(ClaimResult(name, claim, experiment, measured, rule, verdict, reason, figures,
+                                "claims-gradients.png"))
     return rows

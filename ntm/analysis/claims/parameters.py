@@ -102,7 +102,8 @@ def verdict_gru(figures: dict) -> tuple[str, str]:
     cell_saving = [1 - c for c in cell]
     whole_saving = [1 - w for w in whole]
     near = [abs(s - 1 / 3) <= TOLERANCE for s in cell_saving]
-    span = f"cell {min(cell_saving):.1%}–{max(cell_saving):.1%}, whole model {min(whole_saving):.1%}–{max(whole_saving):.1%}"
+    span = (f"cell {min(cell_saving):.1%}–{max(cell_saving):.1%}, "
+            f"whole model {min(whole_saving):.1%}–{max(whole_saving):.1%}")
     if all(near) and all(abs(s - 1 / 3) <= TOLERANCE for s in whole_saving):
         return HOLDS, f"the GRU saves a third: {span}"
     if all(near):
