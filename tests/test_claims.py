@@ -125,15 +125,16 @@ def test_bad_device_writes_nothing(tmp_path, capsys):
 
 def test_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "c"
+    rng_before = torch.random.get_rng_state()
     start = time.perf_counter()
     assert main(["claims", "--quick", "--only", "parameters,gradients,gpu", "--out", str(out)]) == 0
     assert time.perf_counter() - start < 60
+    assert torch.equal(torch.random.get_rng_state(), rng_before)        # the caller's RNG is untouched
     printed = capsys.readouterr().out
     data = json.loads((out / "claims.json").read_text())
     names = [c["name"] for c in data["claims"]]
     assert names == ["parameters.lstm_4x", "parameters.gru_third", "gradients.unstable", "gradients.lstm_fixes",
                      "gpu"]
-    import torch
     if not torch.cuda.is_available():                  # never a made-up GPU figure
         assert data["claims"][-1]["verdict"] == common.NOT_TESTED and "not measured here" in printed
     for c in data["claims"]:

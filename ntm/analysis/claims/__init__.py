@@ -62,6 +62,8 @@ def run_claims(only=None, quick: bool = False, device: str = "auto", out="runs/c
     Raises:
         ConfigError: an unknown claim or device; nothing is written then.
     """
+    import torch
+
     from ntm.device import DEVICES, pick_device
     names = parse_only(only)
     if device not in DEVICES and not str(device).startswith("cuda:"):
@@ -74,7 +76,8 @@ def run_claims(only=None, quick: bool = False, device: str = "auto", out="runs/c
         if progress is not None:
             progress(name)
         start = time.perf_counter()
-        results += importlib.import_module(f"{__name__}.{name}").run(quick, dev, out)
+        with torch.random.fork_rng(devices=[]):        # models are initialised from torch's global RNG
+            results += importlib.import_module(f"{__name__}.{name}").run(quick, dev, out)
         seconds[name] = round(time.perf_counter() - start, 2)
     command = command or f"run_claims(only={names!r}, quick={quick}, device={device!r}, out={str(out)!r})"
     meta = {"command": command, "quick": quick, "device": str(dev), "seconds": seconds,

@@ -7,9 +7,9 @@ sequences (and 1,024 in the full run) of length 20 drawn by the task itself
 steps), for the LSTM baseline (the NTM paper's 3 × 256) and the NTM (the paper's copy
 configuration, ``backend = "torch"`` so that both devices run the same operations; the CPU's numba
 path, which training uses by default, is not this row: README, "Throughput", has its figures).
-Timed on the CPU and, only where ``torch.cuda.is_available()``, on the CUDA GPU (synchronised
-before each clock read); on a machine without one the GPU figures are None and the verdict is
-"not tested here".
+Timed on the CPU (on the threads `ntm train` uses: TrainConfig.threads, 1) and, only where
+``torch.cuda.is_available()``, on the CUDA GPU (synchronised before each clock read); on a machine
+without one the GPU figures are None and the verdict is "not tested here".
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, NOT_TESTED, ClaimResult, new_figure, save_figure
+from ntm.analysis.claims.common import (CAVEAT, FAILS, HOLDS, NOT_TESTED, ClaimResult, new_figure, save_figure,
+                                        torch_threads)
 
 LENGTH, SEED = 20, 0
 # batch -> (timed steps, warm-up steps); the full run adds batch 1,024, where a GPU has room to help
@@ -64,6 +65,15 @@ def sequences_per_second(model_name: str, device, batch_size: int, iterations: i
     return batch_size * iterations / (time.perf_counter() - start)
 
 
+def _timed(model_name: str, device, batch_size: int, iterations: int, warmup: int) -> float:
+    """`sequences_per_second` with the caller's torch RNG state left as it was, on the CPU threads
+    that `ntm train` uses (TrainConfig.threads: 1, "a batch-32 recurrent step is too small to split")."""
+    import torch
+    devices = [torch.cuda.current_device()] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch_threads(_train_threads()):
+        return sequences_per_second(model_name, device, batch_size, iterations, warmup)
+
+
 def measure(quick: bool) -> dict:
     """{"cpu": {"MODEL batch B": seq/s}, "cuda": {same keys: seq/s or None}, "steps": {B: (timed,
     warm-up)}, "cuda_name", "cpu_threads", "load_average_1min", "length"}."""
@@ -73,11 +83,19 @@ def measure(quick: bool) -> dict:
     has_cuda = torch.cuda.is_available()
     rows = {f"{m} batch {b}": (m, b, *steps) for m in MODELS for b, steps in batches.items()}
     return {"length": LENGTH, "steps": {str(b): list(v) for b, v in batches.items()},
-            "cpu_threads": torch.get_num_threads(), "load_average_1min": _load(),
+            "cpu_threads": _train_threads(), "load_average_1min": _load(),
             "cuda_name": torch.cuda.get_device_name(0) if has_cuda else None,
-            "cpu": {k: sequences_per_second(m, cpu, b, n, w) for k, (m, b, n, w) in rows.items()},
-            "cuda": {k: sequences_per_second(m, cuda, b, n, w) if has_cuda else None
+            "cpu": {k: _timed(m, cpu, b, n, w) for k, (m, b, n, w) in rows.items()},
+            "cuda": {k: _timed(m, cuda, b, n, w) if has_cuda else None
                      for k, (m, b, n, w) in rows.items()}}
+
+
+def _train_threads() -> int:
+    """The torch CPU threads `ntm train` uses (TrainConfig.threads; None there means torch's own)."""
+    import torch
+
+    from ntm.training import TrainConfig
+    return TrainConfig().threads or torch.get_num_threads()
 
 
 def _load() -> float | None:

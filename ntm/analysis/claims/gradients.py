@@ -125,7 +125,7 @@ def measure(quick: bool, device) -> dict:
     distance = 200 if quick else 1000
     curves = {}
     for name in CURVES:
-        with torch_threads(1):
+        with torch_threads(1), torch.random.fork_rng(devices=[]):    # the caller's RNG is left as it was
             norms = jacobian_norms(name, distance, dev)
         g = step_factor(norms)
         curves[name] = {"norms": [float(f"{v:.4g}") for v in norms], "g": g, "g1000": g ** 1000 if g > 0 else 0.0}
