@@ -80,14 +80,20 @@ def test_unstable_rule_flips():
 
 
 def test_lstm_rule_flips_on_gradients():
-    def judge(lstm, opened, rnn=0.9):
+    def judge(lstm, opened, rnn=0.9, trained=None):
         figures = _curves(lstm=lstm, rnn_tanh_099=rnn)
         figures["curves"][gradients.OPEN_LSTM] = {"g": opened, "g1000": opened ** 1000}
+        if trained is not None:                           # (trained LSTM's g, trained RNN's g)
+            for name, g in zip(("lstm trained", "rnn tanh trained"), trained):
+                figures["curves"][name] = {"g": g, "g1000": g ** 1000}
         return gradients.verdict_lstm(figures)[0]
     assert judge(0.9999, 0.9999) == common.HOLDS
     assert judge(0.95, 0.9999) == common.CAVEAT           # vanishes as built, not when held open
     assert judge(0.95, 0.95) == common.FAILS              # slower than the RNN, but both vanish
     assert judge(0.85, 0.85) == common.FAILS
+    assert judge(0.85, 0.85, trained=(0.9999, 0.9)) == common.HOLDS     # training opened it
+    assert judge(0.85, 0.85, trained=(0.98, 0.9)) == common.CAVEAT      # slower than the RNN, still vanishes
+    assert judge(0.85, 0.85, trained=(0.9, 0.98)) == common.FAILS
 
 
 def test_linear_rnn_follows_its_spectral_radius():

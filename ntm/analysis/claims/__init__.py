@@ -8,7 +8,8 @@ and its verdict rule, and judges by a small pure function of the measured figure
 
 - `common`: the verdicts and the result row;
 - `parameters`: LSTM = 4× RNN, GRU = a third fewer than LSTM (exact counts and closed forms);
-- `gradients`: vanishing and exploding gradients (‖∂h_T/∂h_t‖ against T − t at initialisation);
+- `gradients`: vanishing and exploding gradients (‖∂h_T/∂h_t‖ against T − t at initialisation, and
+  after a short training by `ntm.training.train`);
 - `gpu`: sequences/s on the CPU and, where one is present, on a CUDA GPU.
 """
 
