@@ -131,11 +131,12 @@ def test_bad_device_writes_nothing(tmp_path, capsys):
 
 def test_quick_end_to_end(tmp_path, capsys):
     out = tmp_path / "c"
-    rng_before = torch.random.get_rng_state()
+    rng_before, threads_before = torch.random.get_rng_state(), torch.get_num_threads()
     start = time.perf_counter()
     assert main(["claims", "--quick", "--only", "parameters,gradients,gpu", "--out", str(out)]) == 0
     assert time.perf_counter() - start < 60
     assert torch.equal(torch.random.get_rng_state(), rng_before)        # the caller's RNG is untouched
+    assert torch.get_num_threads() == threads_before                    # and so are torch's threads
     printed = capsys.readouterr().out
     data = json.loads((out / "claims.json").read_text())
     names = [c["name"] for c in data["claims"]]

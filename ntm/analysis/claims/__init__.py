@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from ntm.analysis.claims.common import VERDICTS, ClaimResult
+from ntm.analysis.claims.common import VERDICTS, ClaimResult, torch_threads
 from ntm.errors import ConfigError
 
 #: claim module name -> what it tests (run in this order)
@@ -77,7 +77,8 @@ def run_claims(only=None, quick: bool = False, device: str = "auto", out="runs/c
         if progress is not None:
             progress(name)
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):        # models are initialised from torch's global RNG
+        # models are initialised from torch's global RNG, and training sets torch's threads: restore both
+        with torch.random.fork_rng(devices=[]), torch_threads(torch.get_num_threads()):
             results += importlib.import_module(f"{__name__}.{name}").run(quick, dev, out)
         seconds[name] = round(time.perf_counter() - start, 2)
     command = command or f"run_claims(only={names!r}, quick={quick}, device={device!r}, out={str(out)!r})"
