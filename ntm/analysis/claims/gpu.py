@@ -152,7 +152,7 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
     steps = ", ".join(f"batch {b}: {n} timed steps after {w}" for b, (n, w) in figures["steps"].items())
     experiment = (f"one training step (forward, masked loss, backward, Adam) on copy, length {LENGTH}, {steps}: "
                   "LSTM 3×256, NTM (torch backend); "
-                  f"CPU: {figures['cpu_threads']} torch threads"
+                  f"CPU: {figures['cpu_threads']} torch thread{'s' if figures['cpu_threads'] != 1 else ''}"
                   + (f", load average {load:.1f} before timing" if load is not None else ""))
     measured = "; ".join(f"{m}: CPU {figures['cpu'][m]:.0f} seq/s, GPU " +
                          (f"{figures['cuda'][m]:.0f} seq/s" if figures["cuda"][m] is not None else "not measured here")

@@ -102,8 +102,10 @@ def verdict_gru(figures: dict) -> tuple[str, str]:
     cell_saving = [1 - c for c in cell]
     whole_saving = [1 - w for w in whole]
     near = [abs(s - 1 / 3) <= TOLERANCE for s in cell_saving]
-    span = (f"cell {min(cell_saving):.1%}–{max(cell_saving):.1%}, "
-            f"whole model {min(whole_saving):.1%}–{max(whole_saving):.1%}")
+    def pct(values: list[float]) -> str:
+        lo, hi = min(values), max(values)
+        return f"{lo:.1%}" if f"{lo:.1%}" == f"{hi:.1%}" else f"{lo:.1%}–{hi:.1%}"
+    span = f"cell {pct(cell_saving)}, whole model {pct(whole_saving)}"
     if all(near) and all(abs(s - 1 / 3) <= TOLERANCE for s in whole_saving):
         return HOLDS, f"the GRU saves a third: {span}"
     if all(near):
