@@ -1,4 +1,5 @@
 """Analysis of trained models against the machine, in reading order: `compare` (the comparison by
 length: bit or symbol errors per sequence, per-symbol and sequence accuracy, first divergence),
 `verify` (hypothesis searches for a counterexample and shrinks it), `figures` (learning curves,
-accuracy against length, the NTM paper's memory-use figure, a machine's space-time diagram)."""
+accuracy against length, the NTM paper's memory-use figure, a machine's space-time diagram),
+`claims` (the textbook claims about RNNs, one experiment and one verdict rule per claim: `ntm claims`)."""

@@ -1,7 +1,7 @@
 """The `ntm` command line: a thin layer over public functions, one module per command.
 
 ``ntm machine`` (`machine`), ``ntm tasks`` (`tasks`), ``ntm train`` (`train`), ``ntm compare``
-(`compare`), ``ntm verify`` (`verify`), ``ntm plot`` (`plot`), ``ntm compile`` (`compile`), ``ntm sweep`` (`sweep`). Each
+(`compare`), ``ntm verify`` (`verify`), ``ntm plot`` (`plot`), ``ntm compile`` (`compile`), ``ntm sweep`` (`sweep`), ``ntm claims`` (`claims`). Each
 module registers its parser and imports what it runs only when it runs, so ``ntm machine`` never
 loads torch. Any error the library raises on bad input becomes one line on stderr and exit code 2,
 never a traceback.
@@ -18,7 +18,7 @@ from ntm.errors import NTMError
 from tasks.errors import TaskError
 from turing.errors import TuringError
 
-COMMANDS = ["machine", "tasks", "train", "compare", "verify", "plot", "compile", "sweep"]
+COMMANDS = ["machine", "tasks", "train", "compare", "verify", "plot", "compile", "sweep", "claims"]
 
 
 class UsageError(Exception):

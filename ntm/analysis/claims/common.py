@@ -1,0 +1,77 @@
+"""What every claim experiment shares: the verdicts, one result row, and the figure helpers.
+
+A claim module measures figures (plain numbers in a dict), then a small pure function of those
+figures (its ``verdict``) returns one of `VERDICTS` and the reason, following the rule the module
+states in ``RULE``. Nothing here knows any claim; `ntm.analysis.claims` (the package) holds the
+registry and the runner.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HOLDS = "holds"
+CAVEAT = "holds with a caveat"
+FAILS = "does not hold"
+NOT_TESTED = "not tested here"
+VERDICTS = (HOLDS, CAVEAT, FAILS, NOT_TESTED)
+
+
+@dataclass
+class ClaimResult:
+    """One row of the claims table.
+
+    name: the claim's row name (``parameters.lstm_4x``); claim: the claim as tutorials state it;
+    experiment: what was run, in one sentence; measured: the key figures, in one line; rule: how the
+    verdict follows from the figures; verdict: one of `VERDICTS`; reason: the verdict's why, with
+    numbers; figures: every number the verdict and the figure depend on (JSON-able); figure: the
+    PNG's file name inside the output directory, or None.
+    """
+    name: str
+    claim: str
+    experiment: str
+    measured: str
+    rule: str
+    verdict: str
+    reason: str
+    figures: dict = field(default_factory=dict)
+    figure: str | None = None
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run the block with torch on `n` CPU threads, then restore the count. Tiny matrices (H = 64)
+    gain nothing from more threads, and on a busy machine the thread pool's waiting costs 10-30×."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def new_figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas (no pyplot, no global state; as `ntm.analysis.figures`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig, path) -> Path:
+    """Write `fig` to `path` (its folder made if needed) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path

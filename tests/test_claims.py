@@ -1,0 +1,151 @@
+"""`ntm claims`: each verdict rule on synthetic figures (every rule can flip), the closed forms
+against torch's counts, and the quick run end to end (CLI, files, bad input)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ntm.analysis.claims import common, gpu, gradients, parameters
+from ntm.cli import main
+
+
+# ---------------------------------------------------------------- parameters
+def _row(H, C, cells, out=None):
+    """A synthetic measure() row: cells = {model: cell count}; the output layer H*C + C unless given."""
+    head = H * C + C if out is None else out
+    return {"hidden": H, "inputs": C, **{m: {"cell": c, "total": c + head, "formula": c + head}
+                                         for m, c in cells.items()}}
+
+
+@pytest.mark.parametrize("H,C", [(16, 8), (64, 256), (1024, 8)])
+def test_closed_form_matches_torch(H, C):
+    from ntm.models import build_model, count_parameters
+    for name, G in parameters.GATES.items():
+        model = build_model(name, C, C, hidden_size=H, layers=1)
+        assert count_parameters(model.rnn) == parameters.cell_formula(G, H, C)
+        assert count_parameters(model) == parameters.cell_formula(G, H, C) + parameters.output_formula(H, C)
+
+
+def test_lstm_rule_flips():
+    exact = {"rows": [_row(100, 8, {"rnn": 10, "lstm": 40, "gru": 30}, out=0)]}
+    assert parameters.verdict_lstm(exact)[0] == common.HOLDS
+    head = {"rows": [_row(16, 256, {"rnn": 10, "lstm": 40, "gru": 30}, out=20)]}   # 60/30 = 2
+    verdict, reason = parameters.verdict_lstm(head)
+    assert verdict == common.CAVEAT and "2.000" in reason
+    broken = {"rows": [_row(16, 8, {"rnn": 10, "lstm": 35, "gru": 30}, out=0)]}
+    assert parameters.verdict_lstm(broken)[0] == common.FAILS
+
+
+def test_gru_rule_flips():
+    third = {"rows": [_row(16, 8, {"rnn": 1, "lstm": 300, "gru": 200}, out=0)]}
+    assert parameters.verdict_gru(third)[0] == common.HOLDS
+    cell_only = {"rows": [_row(16, 8, {"rnn": 1, "lstm": 300, "gru": 200}, out=300)]}   # 500/600
+    assert parameters.verdict_gru(cell_only)[0] == common.CAVEAT
+    quarter = {"rows": [_row(16, 8, {"rnn": 1, "lstm": 400, "gru": 300}, out=0)]}
+    verdict, reason = parameters.verdict_gru(quarter)
+    assert verdict == common.FAILS and "25.0%" in reason
+
+
+def test_real_counts_give_caveat_and_quarter():
+    figures = parameters.measure(quick=True)
+    assert parameters.verdict_lstm(figures)[0] == common.CAVEAT
+    assert parameters.verdict_gru(figures)[0] == common.FAILS
+
+
+# ---------------------------------------------------------------- gradients
+def _curves(**g):
+    """Synthetic figures: every curve's per-step factor g (default 0.9) and g^1000."""
+    factors = {n: g.get(n.replace(" ", "_").replace("ρ=", "").replace(".", ""), 0.9) for n in gradients.CURVES}
+    return {"curves": {n: {"g": f, "g1000": f ** 1000} for n, f in factors.items()}}
+
+
+def test_step_factor_recovers_a_geometric_decay():
+    k = np.arange(1, 301)
+    assert gradients.step_factor(3.0 * 0.97 ** k) == pytest.approx(0.97, rel=1e-9)
+    assert gradients.step_factor(np.zeros(300)) == 0.0
+
+
+def test_unstable_rule_flips():
+    both = dict(rnn_tanh_099=0.98, rnn_tanh_101=1.02, rnn_linear_099=0.98, rnn_linear_101=1.02)
+    assert gradients.verdict_unstable(_curves(**both))[0] == common.HOLDS
+    linear_only = dict(rnn_tanh_099=0.9, rnn_tanh_101=0.9, rnn_linear_099=0.98, rnn_linear_101=1.02)
+    assert gradients.verdict_unstable(_curves(**linear_only))[0] == common.CAVEAT
+    flat = dict(rnn_tanh_099=1.0, rnn_tanh_101=1.0, rnn_linear_099=1.0, rnn_linear_101=1.0)
+    assert gradients.verdict_unstable(_curves(**flat))[0] == common.FAILS
+
+
+def test_lstm_rule_flips_on_gradients():
+    def judge(lstm, opened, rnn=0.9, trained=None):
+        figures = _curves(lstm=lstm, rnn_tanh_099=rnn)
+        figures["curves"][gradients.OPEN_LSTM] = {"g": opened, "g1000": opened ** 1000}
+        if trained is not None:                           # (trained LSTM's g, trained RNN's g)
+            for name, g in zip(("lstm trained", "rnn tanh trained"), trained):
+                figures["curves"][name] = {"g": g, "g1000": g ** 1000}
+        return gradients.verdict_lstm(figures)[0]
+    assert judge(0.9999, 0.9999) == common.HOLDS
+    assert judge(0.95, 0.9999) == common.CAVEAT           # vanishes as built, not when held open
+    assert judge(0.95, 0.95) == common.FAILS              # slower than the RNN, but both vanish
+    assert judge(0.85, 0.85) == common.FAILS
+    assert judge(0.85, 0.85, trained=(0.9999, 0.9)) == common.HOLDS     # training opened it
+    assert judge(0.85, 0.85, trained=(0.98, 0.9)) == common.CAVEAT      # slower than the RNN, still vanishes
+    assert judge(0.85, 0.85, trained=(0.9, 0.98)) == common.FAILS
+
+
+def test_linear_rnn_follows_its_spectral_radius():
+    """The linear RNN is the textbook argument: its measured factor is ρ (to 1e-3)."""
+    for rho in (0.99, 1.01):
+        with common.torch_threads(1):
+            norms = gradients.jacobian_norms(f"rnn linear ρ={rho}", 150, torch.device("cpu"))
+        assert gradients.step_factor(norms) == pytest.approx(rho, abs=1e-3)
+
+
+# ---------------------------------------------------------------- gpu
+def test_gpu_rule_flips():
+    cpu = {"lstm": 100.0, "ntm": 50.0}
+    assert gpu.verdict({"cpu": cpu, "cuda": {"lstm": None, "ntm": None}})[0] == common.NOT_TESTED
+    assert gpu.verdict({"cpu": cpu, "cuda": {"lstm": 1000.0, "ntm": 500.0}})[0] == common.HOLDS
+    assert gpu.verdict({"cpu": cpu, "cuda": {"lstm": 1000.0, "ntm": 60.0}})[0] == common.CAVEAT
+    verdict, reason = gpu.verdict({"cpu": cpu, "cuda": {"lstm": 150.0, "ntm": 40.0}})
+    assert verdict == common.FAILS and "1.50×" in reason
+
+
+# ---------------------------------------------------------------- the command
+def test_bad_only_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["claims", "--only", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope" in err[0] and "parameters" in err[0]
+    assert not out.exists()
+
+
+def test_bad_device_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["claims", "--only", "parameters", "--device", "tpu", "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "c"
+    rng_before, threads_before = torch.random.get_rng_state(), torch.get_num_threads()
+    start = time.perf_counter()
+    assert main(["claims", "--quick", "--only", "parameters,gradients,gpu", "--out", str(out)]) == 0
+    assert time.perf_counter() - start < 60
+    assert torch.equal(torch.random.get_rng_state(), rng_before)        # the caller's RNG is untouched
+    assert torch.get_num_threads() == threads_before                    # and so are torch's threads
+    printed = capsys.readouterr().out
+    data = json.loads((out / "claims.json").read_text())
+    names = [c["name"] for c in data["claims"]]
+    assert names == ["parameters.lstm_4x", "parameters.gru_third", "gradients.unstable", "gradients.lstm_fixes",
+                     "gpu"]
+    if not torch.cuda.is_available():                  # never a made-up GPU figure
+        assert data["claims"][-1]["verdict"] == common.NOT_TESTED and "not measured here" in printed
+    for c in data["claims"]:
+        assert c["verdict"] in common.VERDICTS and c["verdict"] in printed
+        assert (out / c["figure"]).stat().st_size > 1000
+    md = (out / "claims.md").read_text()
+    assert "--quick" in md and "| claim |" in md
