@@ -28,7 +28,9 @@ import numpy as np
 from ntm.errors import CheckpointError, ConfigError
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure (inches) on the Agg canvas: no pyplot, no global state, no display. Every
+    figure of the project is made here."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -36,7 +38,8 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
+    """Write `fig` to `path` (PNG, or any suffix matplotlib knows; its folder made) and return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -81,7 +84,7 @@ def learning_curve(metrics: Sequence[dict], path, title: str = "") -> Path:
     x = np.array([r["sequences"] for r in rows], dtype=float)
     y = np.array([r["bits_per_seq"] for r in rows], dtype=float)
     floor = 1e-3  # a perfect evaluation (0 bits) cannot sit on a log axis: draw it at the floor
-    fig = _figure(6.4, 4.0)
+    fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     polish = np.array([bool(r.get("polishing")) for r in rows])
     ax.plot(x[~polish], np.maximum(y[~polish], floor), marker=".", lw=1.2, label="fixed evaluation set")
@@ -108,7 +111,7 @@ def learning_curve(metrics: Sequence[dict], path, title: str = "") -> Path:
         ax.text(x[0], floor, " 0 bits drawn here", va="bottom", fontsize=8, color="0.4")
     ax.set_title(title or "learning curve (evaluation against the machine)")
     ax.grid(True, which="both", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- accuracy against length
@@ -130,7 +133,7 @@ def accuracy_by_length(rows: Sequence[dict], path, train_range: tuple[int, int] 
     if train_range is None:
         inside = [r["length"] for r in rows if r.get("in_training_range")]
         train_range = (min(inside), max(inside)) if inside else None
-    fig = _figure(6.4, 4.0)
+    fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     if train_range is not None:
         ax.axvspan(train_range[0], train_range[1], color="tab:green", alpha=0.12,
@@ -145,7 +148,7 @@ def accuracy_by_length(rows: Sequence[dict], path, train_range: tuple[int, int] 
     ax.set_title(title or "accuracy against length")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- the paper's Figure 6
@@ -209,7 +212,7 @@ def memory_use(example: dict, path, title: str = "") -> Path:
     wrong = np.abs((outputs > 0.5).astype(float) - (targets > 0.5))      # (T_out, C_out)
     ww, rw = example.get("write_weightings"), example.get("read_weightings")
     has_memory = ww is not None and rw is not None
-    fig = _figure(11, 6.5 if has_memory else 3.4)
+    fig = new_figure(11, 6.5 if has_memory else 3.4)
     grid = fig.add_gridspec(2, 3) if has_memory else fig.add_gridspec(1, 4)
     panels = [("inputs", inputs, 0, "channel"), ("targets (machine)", targets, T_in, "channel"),
               ("outputs (model)", outputs, T_in, "channel")]
@@ -236,7 +239,7 @@ def memory_use(example: dict, path, title: str = "") -> Path:
         title = (f"length {example.get('length', T_out)}: " + ("the model agrees with the machine" if not differ
                  else f"{differ} of {T_out} output symbols differ from the machine's"))
     fig.suptitle((title or "one example") + "   (dotted line: end of the input)", fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- machine space-time diagram
@@ -287,7 +290,7 @@ def spacetime(machine, word: Sequence[str] = (), path="spacetime.png", max_steps
     widths = [hi - lo + 1 for lo, hi in spans]
     cell = 0.22 if max(widths) * k < 60 else max(0.04, 12 / (sum(widths) + 1))
     row = 0.22 if T <= 40 else max(0.01, 9 / T)
-    fig = _figure(min(16, 1.6 + cell * sum(widths) + 1.2 * k), min(20, 1.8 + row * T))
+    fig = new_figure(min(16, 1.6 + cell * sum(widths) + 1.2 * k), min(20, 1.8 + row * T))
     grid = fig.add_gridspec(1, k + 1, width_ratios=[*widths, max(2, sum(widths) // 12)])
     annotate = T <= 40 and max(widths) <= 40
 
@@ -326,7 +329,7 @@ def spacetime(machine, word: Sequence[str] = (), path="spacetime.png", max_steps
     shown = "" if final.halted else f", first {max_steps} steps"
     fig.suptitle(title or f"{machine.name or 'machine'}: {final.status} after {final.steps} steps{shown}",
                  fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- a run's figures

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import torch
 
+from ntm.analysis.figures import new_figure
 from ntm.compiler.harness import Lockstep
 
 
@@ -13,11 +14,8 @@ def plot_leakage(runs: Sequence[Lockstep], path, title: str | None = None):
     """Chart each lockstep run's leakage statistics against steps (log scale; values below 1e-18,
     exact zeros included, are drawn at 1e-18; long runs are binned to their maxima), marking the
     first divergence and the memory bound. Writes `path` (PNG, or any suffix matplotlib knows)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     floor, bins = 1e-18, 2000
-    fig = Figure(figsize=(9, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = new_figure(9, 4.5)
     ax = fig.add_subplot()
     styles = {"weighting": "-", "memory": "--", "controller": ":"}
     for c in runs:

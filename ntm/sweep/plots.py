@@ -7,17 +7,9 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from ntm.analysis.figures import new_figure, save_figure
 from ntm.sweep.protocol import score_name
 from ntm.sweep.table import budget, summarize
-
-
-def _figure(width: float, height: float):
-    """A Figure on the Agg canvas (no pyplot, no global state, no display)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def median_by_length(rows: list[dict], key: str) -> list[tuple[int, float]]:
@@ -34,7 +26,7 @@ def task_plot(rows: list[dict], path, protocol: str | None = None) -> Path:
     key = score_name(protocol)
     task = rows[0]["task"]
     lo, hi = rows[0]["train_lengths"]
-    fig = _figure(6.4, 4.0)
+    fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     ax.axvspan(lo, hi, color="tab:green", alpha=0.12, label=f"training lengths {lo}–{hi}")
     for model in dict.fromkeys(r["model"] for r in rows):
@@ -47,10 +39,7 @@ def task_plot(rows: list[dict], path, protocol: str | None = None) -> Path:
     ax.set_title(f"{task}: {budget(summarize(rows, protocol)[0])}", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_plots(rows: list[dict], out_dir, protocol: str | None = None) -> list[Path]:

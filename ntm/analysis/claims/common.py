@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 HOLDS = "holds"
 CAVEAT = "holds with a caveat"
@@ -58,20 +57,3 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def new_figure(width: float, height: float):
-    """A matplotlib Figure on the Agg canvas (no pyplot, no global state; as `ntm.analysis.figures`)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig, path) -> Path:
-    """Write `fig` to `path` (its folder made if needed) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path

@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from ntm.analysis.claims.common import (CAVEAT, FAILS, HOLDS, NOT_TESTED, ClaimResult, new_figure, save_figure,
+from ntm.analysis.figures import new_figure, save_figure
+from ntm.analysis.claims.common import (CAVEAT, FAILS, HOLDS, NOT_TESTED, ClaimResult,
                                         torch_threads)
 
 LENGTH, SEED = 20, 0

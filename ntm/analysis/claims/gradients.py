@@ -31,7 +31,8 @@ import tempfile
 import numpy as np
 import torch
 
-from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, ClaimResult, new_figure, save_figure, torch_threads
+from ntm.analysis.figures import new_figure, save_figure
+from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, ClaimResult, torch_threads
 
 HIDDEN, INPUTS, PROBES, SEED = 64, 8, 8, 0
 FIT_FROM = 10                       # the slope skips the first steps, where the transient dominates

@@ -15,7 +15,8 @@ away from 4 and 3/4, most at small widths.
 
 from __future__ import annotations
 
-from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, ClaimResult, new_figure, save_figure
+from ntm.analysis.figures import new_figure, save_figure
+from ntm.analysis.claims.common import CAVEAT, FAILS, HOLDS, ClaimResult
 
 WIDTHS = (16, 32, 64, 128, 256, 512, 1024)
 INPUTS = (8, 32, 256)
