@@ -151,12 +151,9 @@ def format_table(rows: list[dict], loss_kind: str = "bce") -> str:
     head = f"{'length':>6} {unit:>11} {'symbol acc':>10} {'seq acc':>8} {'1st diverg.':>11}  note"
     lines = [head, "-" * len(head)]
     for r in rows:
-        note = "train" if r["in_training_range"] else ""
-        if r["exceeds_memory"]:
-            note = (note + " exceeds memory N").strip()
         fd = "-" if r["median_first_divergence"] is None else f"{r['median_first_divergence']:.0f}"
         lines.append(f"{r['length']:>6} {r['bit_errors_per_seq']:>11.3f} {r['symbol_accuracy']:>10.4f} "
-                     f"{r['seq_accuracy']:>8.3f} {fd:>11}  {note}")
+                     f"{r['seq_accuracy']:>8.3f} {fd:>11}  {_note(r)}")
     return "\n".join(lines)
 
 
@@ -167,9 +164,12 @@ def format_cost_table(rows: list[dict]) -> str:
     head = f"{'length':>6} {'model bits/seq':>14} {'optimal bits/seq':>16} {'excess bits/seq':>15}  note"
     lines = [head, "-" * len(head)]
     for r in rows:
-        note = "train" if r["in_training_range"] else ""
-        if r["exceeds_memory"]:
-            note = (note + " exceeds memory N").strip()
         lines.append(f"{r['length']:>6} {r['model_bits_per_seq']:>14.3f} {r['optimal_bits_per_seq']:>16.3f} "
-                     f"{r['excess_bits_per_seq']:>15.3f}  {note}")
+                     f"{r['excess_bits_per_seq']:>15.3f}  {_note(r)}")
     return "\n".join(lines)
+
+
+def _note(row: dict) -> str:
+    """A table row's note: in the training range, beyond the memory's N rows."""
+    return " ".join(n for n, on in (("train", row["in_training_range"]),
+                                    ("exceeds memory N", row["exceeds_memory"])) if on)

@@ -61,21 +61,17 @@ def _assemble(cfg: TrainConfig, source: str = "config") -> _Parts:
             config came from).
     """
     from tasks.curriculum import make_curriculum
-    from tasks.errors import TaskError
     from tasks.registry import get_task
 
     cfg.validate(source)
     device = pick_device(cfg.device)
-    try:
-        with buildable(f"task {cfg.task!r}, model {cfg.model!r}", ConfigError):
-            task = get_task(cfg.task, **cfg.task_params)
-            torch.manual_seed(cfg.seed)
-            model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
+    with buildable(source, ConfigError):
+        task = get_task(cfg.task, **cfg.task_params)
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
         curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
                                      **cfg.curriculum_params)
         evaluator = Evaluator(task, cfg, device)
-    except (ConfigError, TaskError) as e:
-        raise ConfigError(f"{source}: {e}") from None
     return _Parts(device, task, model, curriculum, evaluator)
 
 

@@ -142,21 +142,21 @@ def build(config: dict, source) -> tuple:
         CheckpointError: an unknown name, a bad option, or a task or model too large to build here
             (a config edited by hand, say); names the file.
     """
-    from tasks.errors import TaskError
     with buildable(source, CheckpointError):
-        try:
-            task = build_task(config)
-            return task, build_model_from_config(config, task)
-        except (ConfigError, TaskError) as e:              # name the file the bad option is in
-            raise CheckpointError(f"{source}: {e}") from None
+        task = build_task(config)
+        return task, build_model_from_config(config, task)
 
 
 @contextlib.contextmanager
 def buildable(source, error=CheckpointError):
-    """Turn an allocation the machine cannot make (MemoryError, torch's RuntimeError) while building a
-    task or model into `error`, one line naming `source`."""
+    """While building a task or model from a config: a bad name or option (ConfigError, TaskError) and
+    an allocation the machine cannot make (MemoryError, torch's RuntimeError) become `error`, one
+    line that starts with `source` (the file the config came from)."""
+    from tasks.errors import TaskError
     try:
         yield
+    except (ConfigError, TaskError) as e:
+        raise error(f"{source}: {e}") from None
     except (MemoryError, RuntimeError) as e:
         detail = " ".join(str(e).split())[:200] or type(e).__name__
         raise error(f"{source}: the task or model it describes cannot be built here ({detail}); "
