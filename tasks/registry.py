@@ -3,6 +3,7 @@
     >>> from tasks.registry import get_task
     >>> task = get_task("copy")                  # the NTM paper's copy: 8 bits, lengths 1–20
     >>> small = get_task("copy", width=4)       # any builder argument can be overridden
+    >>> steps = get_task("trace:binary_add")     # learn a machine's step from its trace (tasks.trace)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .ngrams import Ngrams
 from .priority_sort import PrioritySort
 from .repeat_copy import RepeatCopy
 from .task import Task
+from .trace import PREFIX, TraceTask
 
 #: name -> builder (keyword arguments are the task's parameters; `name` is filled in)
 BUILDERS = {
@@ -38,15 +40,18 @@ BUILDERS = {
 
 
 def task_names() -> list[str]:
-    """The names `get_task` knows, in registry order."""
+    """The names `get_task` knows, in registry order (and any ``trace:MACHINE``, see `tasks.trace`)."""
     return list(BUILDERS)
 
 
 def _builder(name: str):
+    if isinstance(name, str) and name.startswith(PREFIX):         # trace:MACHINE, any machine
+        return functools.partial(TraceTask, name[len(PREFIX):])
     try:
         return BUILDERS[name]
     except (KeyError, TypeError):
-        raise TaskError(f"no task named {name!r}; known tasks: {', '.join(BUILDERS)}") from None
+        raise TaskError(f"no task named {name!r}; known tasks: {', '.join(BUILDERS)}, "
+                        "or trace:MACHINE (a library machine or a machine file)") from None
 
 
 def parameters(name: str) -> dict:
@@ -56,7 +61,15 @@ def parameters(name: str) -> dict:
     fixed = b.keywords if isinstance(b, functools.partial) else {}
     cls = b.func if isinstance(b, functools.partial) else b
     sig = inspect.signature(cls)
-    return {k: fixed.get(k, p.default) for k, p in sig.parameters.items() if k != "name"}
+    return {k: fixed.get(k, p.default) for k, p in sig.parameters.items() if k != "name" and k not in fixed_args(b)}
+
+
+def fixed_args(b) -> set:
+    """Parameters a builder already binds positionally (a trace task's machine)."""
+    if not isinstance(b, functools.partial) or not b.args:
+        return set()
+    cls = b.func
+    return set(list(inspect.signature(cls).parameters)[:len(b.args)])
 
 
 @functools.lru_cache(maxsize=64)

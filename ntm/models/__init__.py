@@ -4,7 +4,9 @@ Rooms: `ntm` (the paper's NTM: config, state, one step, an episode), `memory` (i
 function per equation; `memory_step`: the fused path's step with its gradient by hand), `heads` (the head-output layout, defined once, and the activations),
 `controller`; the fast paths `fused` (one autograd node per episode) and `kernels` (numba); the
 `baselines` (RNN, LSTM, GRU, BiLSTM); the other memory models `dnc` (Graves et al. 2016),
-`stack_rnn` and `tape_rnn` (Delétang et al. 2023); `inputs` (what every forward shares).
+`stack_rnn` and `tape_rnn` (Delétang et al. 2023); `trace_ntm` (the NTM whose memory is a machine's
+tape, trained on the trace tasks: its ``run(batch)`` replaces ``forward``); `inputs` (what every
+forward shares).
 
 The options are the fields of the model's config dataclass (`NTMConfig` for ``ntm``,
 `DNCConfig`, `StackRNNConfig`, `TapeRNNConfig`, `RecurrentConfig` for the baselines), so a saved
@@ -27,11 +29,15 @@ from ntm.models.ntm import NTM, NTMConfig
 from ntm.models.online import online_logits
 from ntm.models.stack_rnn import StackRNN, StackRNNConfig
 from ntm.models.tape_rnn import TapeRNN, TapeRNNConfig
+from ntm.models.trace_ntm import TraceNTM, TraceNTMConfig
 
 # name -> (model class, its config dataclass)
 MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, RecurrentConfig), "gru": (GRU, RecurrentConfig),
           "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, RecurrentConfig),
-          "dnc": (DNC, DNCConfig), "stack_rnn": (StackRNN, StackRNNConfig), "tape_rnn": (TapeRNN, TapeRNNConfig)}
+          "dnc": (DNC, DNCConfig), "stack_rnn": (StackRNN, StackRNNConfig), "tape_rnn": (TapeRNN, TapeRNNConfig),
+          "trace_ntm": (TraceNTM, TraceNTMConfig)}
+#: the models that train on trace tasks (tasks.trace), and only there
+TRACE_MODELS = ("trace_ntm",)
 MODEL_NAMES = tuple(MODELS)
 # options renamed since runs were first saved (old name -> new), so older run directories still load
 RENAMED = {"ntm": {"engine": "backend", "compile": "torch_compile"}}
@@ -75,6 +81,8 @@ def predict(model: nn.Module, batch, device=None) -> Tensor:
     N-grams) goes through `online_logits`: the prediction at step t sees inputs 0..t only."""
     if device is not None:
         batch = batch.to(device)
+    if getattr(batch, "kind", None) == "trace":       # a trace task: every step's logits (TraceOutputs)
+        return model.run(batch)
     if getattr(batch, "online", False):
         return online_logits(model, batch.inputs)
     return model(batch.inputs, batch.targets.shape[1], batch.input_lengths, batch.output_lengths)

@@ -56,3 +56,19 @@ class Evaluator:
 
     def __call__(self, model, polishing: bool) -> tuple[float, float]:
         return evaluate_bits(model, self.task, self.polish_set if polishing else self.fixed_set, self.device)
+
+
+class TraceEvaluator(Evaluator):
+    """The `Evaluator` of a trace task: the model runs free (`ntm.analysis.trace_compare.free_run`) and
+    a sequence's error is its wrong final cells plus one if its supervised decisions diverge from the
+    machine's (`trace_errors`); sequence accuracy is the fraction with none."""
+
+    def __call__(self, model, polishing: bool) -> tuple[float, float]:
+        from ntm.analysis.trace_compare import trace_errors
+        chosen = self.polish_set if polishing else self.fixed_set
+        return trace_errors(model, [self.task.eval_batch(n, per) for n, per in chosen], self.device)
+
+
+def evaluator_for(task, cfg, device) -> Evaluator:
+    """`TraceEvaluator` for a trace task, else `Evaluator`."""
+    return (TraceEvaluator if task.loss_kind == "trace" else Evaluator)(task, cfg, device)

@@ -18,13 +18,13 @@ import torch
 from ntm.analysis.compare import compare, default_compare_lengths, format_table
 from ntm.device import pick_device
 from ntm.errors import CheckpointError, ConfigError
-from ntm.models import build_model, count_parameters, kernels
+from ntm.models import TRACE_MODELS, build_model, count_parameters, kernels
 from ntm.training import checkpoint as ckpt
 from ntm.training.callbacks import Checkpointer, MetricsLog, ProgressBar, TensorBoardLog
 from ntm.training.config import TrainConfig
-from ntm.training.evaluation import Evaluator
+from ntm.training.evaluation import Evaluator, evaluator_for
 from ntm.training.loop import Trainer
-from ntm.training.objective import MaskedObjective
+from ntm.training.objective import objective_for
 from ntm.training.run_dir import buildable
 from ntm.training.state import Phase, TrainState
 
@@ -68,11 +68,24 @@ def _assemble(cfg: TrainConfig, source: str = "config") -> _Parts:
     with buildable(source, ConfigError):
         task = get_task(cfg.task, **cfg.task_params)
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params).to(device)
+        model = build_model(cfg.model, task.input_size, task.output_size, **model_options(cfg, task)).to(device)
         curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
                                      **cfg.curriculum_params)
-        evaluator = Evaluator(task, cfg, device)
+        evaluator = evaluator_for(task, cfg, device)
     return _Parts(device, task, model, curriculum, evaluator)
+
+
+def model_options(cfg: TrainConfig, task) -> dict:
+    """The model's options: the config's, after the sizes a trace task takes from its machine.
+
+    Raises:
+        ConfigError: a trace task with a model that cannot run traces, or the other way round.
+    """
+    trace_task, trace_model = task.loss_kind == "trace", cfg.model in TRACE_MODELS
+    if trace_task != trace_model:
+        raise ConfigError(f"task {cfg.task} trains " + ("the trace model: --model trace_ntm" if trace_task else
+                          "a sequence model (ntm, lstm, ...); trace_ntm runs on trace:MACHINE tasks only"))
+    return {**(task.model_options() if trace_task else {}), **cfg.model_params}
 
 
 def _threads(cfg: TrainConfig, device: torch.device) -> None:
@@ -193,7 +206,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
         log("compiling the NTM's numba kernels (the first run on this machine, ~30 s; cached after)")
 
     def make_model():
-        return build_model(cfg.model, task.input_size, task.output_size, **cfg.model_params)
+        return build_model(cfg.model, task.input_size, task.output_size, **model_options(cfg, task))
     callbacks = [MetricsLog(run_dir, state.step if state else 0), Checkpointer(run_dir, cfg.checkpoint_every)]
     tb = TensorBoardLog.create(run_dir)
     callbacks += [tb] if tb is not None else []
@@ -201,7 +214,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
     callbacks += list(extra)
     trainer = Trainer(cfg, model, make_model=make_model, sample=task.sample, curriculum=parts.curriculum,
                       evaluator=evaluator or parts.evaluator, rng=rng, device=parts.device,
-                      objective=objective or MaskedObjective(task.loss_kind), state=state,
+                      objective=objective or objective_for(task), state=state,
                       best_weights=None if c is None else c["best"],
                       optimizer_state=None if c is None else (c["optimizer"], c["state"].get("optimizer")),
                       averaged_state=None if c is None else c["averaged"], callbacks=callbacks, log=log)
@@ -214,7 +227,7 @@ def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
     st, task, model = trainer.state, parts.task, parts.model
     if trainer.best_weights is not None:
         model.load_state_dict(trainer.best_weights)
-    rows = compare(model, task, cfg.compare_lengths or default_compare_lengths(task), samples=256, device=parts.device)
+    rows, table = comparison(model, task, cfg.compare_lengths, parts.device)
     ckpt.write_json(run_dir / "comparison.json", {"lengths": rows})
     verdict = "did not reach the target:"
     if st.converged:
@@ -229,10 +242,23 @@ def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
         f"{st.seconds:.0f} s ({st.sequences / max(st.seconds, 1e-9):.0f} seq/s), {_count(st.rollbacks, 'rollback')}, "
         f"{_count(st.restarts, 'restart')}, {_count(st.skipped, 'skipped step')}")
     reference = "the Bayes-optimal estimator" if hasattr(task, "optimal_cost") else "the machine"
-    log(f"comparison with {reference} ({task.name}, 256 fixed sequences per length):")
-    log(format_table(rows, task.loss_kind))
+    how = ", step by step, the model running free" if task.loss_kind == "trace" else ""
+    log(f"comparison with {reference} ({task.name}, 256 fixed sequences per length{how}):")
+    log(table)
     return TrainResult(run_dir, st.step, st.sequences, st.seconds, st.best_bits, st.converged, st.rollbacks,
                        st.skipped, rows, st.restarts)
+
+
+def comparison(model, task, lengths, device) -> tuple[list[dict], str]:
+    """The comparison with the machine at `lengths` (None: the task's defaults), 256 fixed sequences
+    a length: rows and their table. A trace task is compared step by step
+    (`ntm.analysis.trace_compare`)."""
+    if task.loss_kind == "trace":
+        from ntm.analysis.trace_compare import compare_trace, format_trace_table
+        rows = compare_trace(model, task, lengths, samples=256, device=device)
+        return rows, format_trace_table(rows)
+    rows = compare(model, task, lengths or default_compare_lengths(task), samples=256, device=device)
+    return rows, format_table(rows, task.loss_kind)
 
 
 def _uses_kernels(model, device) -> bool:
