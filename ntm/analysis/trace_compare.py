@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ntm.models.trace_ntm import TraceState
+
 #: which decisions each level of the ladder supervises
 SUPERVISED = {"trace": ("halt", "state", "write", "move"), "writes": ("halt", "write", "move"),
               "moves": ("halt", "move"), "output": ()}
@@ -58,6 +60,10 @@ class FreeRun:
 def free_run(model, batch, device=None, extra_steps: int | None = None) -> FreeRun:
     """Run `model` (a `TraceNTM`) on `batch` (a `TraceBatch`) free and compare it step by step.
 
+    Samples that have stopped leave the batch every 64 steps once a quarter of it has (their
+    results are kept): a palindrome batch at length 512 runs 70,000 steps at the median and
+    130,000 at most.
+
     Args:
         extra_steps: steps allowed past the machine's longest run for a model that stops late
             (default S // 4 + 8).
@@ -65,42 +71,60 @@ def free_run(model, batch, device=None, extra_steps: int | None = None) -> FreeR
     was_training = model.training
     model.eval()
     dev = device or model.out.weight.device
-    level = batch.supervision
+    level, B, S = batch.supervision, batch.batch_size, batch.write.shape[1]
     t_ = lambda x: torch.as_tensor(np.ascontiguousarray(x), device=dev)  # noqa: E731
-    B, S = batch.batch_size, batch.write.shape[1]
-    steps, stopped = t_(batch.steps), t_(batch.stopped)
-    s = model.initial_state(t_(batch.tape), t_(batch.heads[:, 0]), int(batch.state[0, 0]))
     told = level == "output"                              # told the step count: runs exactly steps[b]
     hard = level == "trace" and model.feeds_state
-    first = {k: torch.full((B,), -1, dtype=torch.long, device=dev) for k in ("halt", "state", "write", "move")}
+    names = ("halt", "state", "write", "move")
+    result = {k: np.full(B, -1, np.int64) for k in names} | {"steps": np.zeros(B, np.int64)}
+    tapes = np.zeros_like(batch.final_tape)
+    live = np.arange(B)                                   # the batch rows still in the run
+    s = model.initial_state(t_(batch.tape), t_(batch.heads[:, 0]), int(batch.state[0, 0]))
+    first = {k: torch.full((B,), -1, dtype=torch.long, device=dev) for k in names}
     running = torch.ones(B, dtype=torch.bool, device=dev)
     model_steps = torch.zeros(B, dtype=torch.long, device=dev)
+    steps, stopped = t_(batch.steps), t_(batch.stopped)
     limit = S + (S // 4 + 8 if extra_steps is None else extra_steps)
     for t in range(limit + 1):
         d, core = model.decide(s)
-        known = t <= steps                                # the machine's trace covers this configuration
         if not told:
+            known = t <= steps                            # the machine's trace covers this configuration
             _mark(first["halt"], (d.halt > 0) != (stopped & (steps == t)), known & running, t)
             running = running & ~(d.halt > 0)
         else:
             running = t < steps
         if t < S:
             real = (t < steps) & running
-            _mark(first["write"], (d.write.argmax(-1) != t_(batch.write[:, t])).any(1), real, t)
-            _mark(first["move"], (d.move.argmax(-1) != t_(batch.move[:, t])).any(1), real, t)
+            _mark(first["write"], (d.write.argmax(-1) != t_(batch.write[live, t])).any(1), real, t)
+            _mark(first["move"], (d.move.argmax(-1) != t_(batch.move[live, t])).any(1), real, t)
             if level == "trace":           # below it, a state the model invents has no names to compare
-                _mark(first["state"], d.state.argmax(-1) != t_(batch.state[:, t + 1]), real, t)
+                _mark(first["state"], d.state.argmax(-1) != t_(batch.state[live, t + 1]), real, t)
         if t == limit or not bool(running.any()):
             break
         q = F.one_hot(d.state.argmax(-1), model.Q).to(s.M.dtype) if hard else None
         s = model.act(s, d, core, q, running)
         model_steps += running.long()
+        if t % 64 == 63 and int(running.sum()) < 0.75 * len(live):   # let the stopped ones go
+            keep = running
+            _save(model, s, live, ~keep, first, model_steps, result, tapes)
+            live = live[keep.cpu().numpy()]
+            s = TraceState(*(x[keep] for x in s[:3]), tuple(x[keep] for x in s.core))
+            first = {k: v[keep] for k, v in first.items()}
+            model_steps, running, steps, stopped = model_steps[keep], running[keep], steps[keep], stopped[keep]
+    _save(model, s, live, torch.ones_like(running), first, model_steps, result, tapes)
     model.train(was_training)
-    tape = model.tape_log_probs(s.M).argmax(-1).cpu().numpy()                 # (B, k, N)
-    firsts = {k: v.cpu().numpy() for k, v in first.items()}
-    return FreeRun(_earliest([firsts[k] for k in ("halt", "state", "write", "move")], B),
-                   _earliest([firsts[k] for k in SUPERVISED[level]], B), model_steps.cpu().numpy(),
-                   (tape != batch.final_tape).sum((1, 2)), firsts, tape)
+    return FreeRun(_earliest([result[k] for k in names], B), _earliest([result[k] for k in SUPERVISED[level]], B),
+                   result["steps"], (tapes != batch.final_tape).sum((1, 2)), {k: result[k] for k in names}, tapes)
+
+
+def _save(model, s, live, which, first, model_steps, result, tapes) -> None:
+    """Write the results of the live rows selected by `which` (B_live,) bool into the full arrays."""
+    sel = which.cpu().numpy()
+    rows = live[sel]
+    tapes[rows] = model.tape_log_probs(s.M[which]).argmax(-1).cpu().numpy()
+    result["steps"][rows] = model_steps[which].cpu().numpy()
+    for k, v in first.items():
+        result[k][rows] = v[which].cpu().numpy()
 
 
 def _mark(first: torch.Tensor, wrong: torch.Tensor, where: torch.Tensor, t: int) -> None:
@@ -135,8 +159,27 @@ def default_trace_lengths(task) -> list[int]:
     return sorted({min(task.max_length, top * f) for f in (1, 4, 16, 64)})
 
 
-def compare_trace(model, task, lengths=None, samples: int = 256, device=None) -> list[dict]:
-    """The step-by-step comparison at each length, on the task's fixed evaluation batches.
+#: model steps (summed over a batch's samples) one length of `compare_trace` may take by default:
+#: ~1 minute on one CPU core; beyond it a length is compared on fewer inputs (the row says how many)
+STEP_BUDGET = 4_000_000
+
+
+def samples_within(task, n: int, samples: int, budget: int | None) -> int:
+    """`samples`, or fewer when the machine's runs at length n are so long that `samples` of them
+    would take more than `budget` model steps (at least 8): the steps are measured on 4 inputs."""
+    if budget is None:
+        return samples
+    from turing import engine
+    from tasks.trace import draw_words
+    words = draw_words(task.spec, task.machine, np.random.default_rng(n), np.full(4, n, np.int64))
+    steps = float(np.median(engine.run_batch(task.machine, words, max_steps=task.bound(n)).steps)) + 1
+    return int(min(samples, max(8, budget // steps)))
+
+
+def compare_trace(model, task, lengths=None, samples: int = 256, device=None,
+                  budget: int | None = STEP_BUDGET) -> list[dict]:
+    """The step-by-step comparison at each length, on the task's fixed evaluation batches
+    (`samples` inputs a length, fewer where that would exceed `budget` model steps: `samples_within`).
 
     Returns one row per length: length, samples, memory_rows, machine_steps (median and max),
     step_exact (fraction), median_first_divergence (over diverging runs; None when none),
@@ -145,7 +188,7 @@ def compare_trace(model, task, lengths=None, samples: int = 256, device=None) ->
     """
     rows = []
     for n in (lengths or default_trace_lengths(task)):
-        batch = task.eval_batch(int(n), samples)
+        batch = task.eval_batch(int(n), samples_within(task, int(n), samples, budget))
         r = free_run(model, batch, device)
         diverged = r.first_divergence[r.first_divergence >= 0]
         rows.append({"length": int(n), "samples": batch.batch_size, "memory_rows": batch.rows,

@@ -22,8 +22,8 @@ def parse_lengths(text: str | None) -> list[int] | None:
         lengths = [int(x) for x in text.replace(" ", "").split(",") if x]
     except ValueError:
         raise ConfigError(f"--lengths must be integers separated by commas, e.g. 1,10,20; got {text!r}") from None
-    if not lengths or min(lengths) < 1:
-        raise ConfigError(f"--lengths must be integers >= 1, got {text!r}")
+    if not lengths or min(lengths) < 0:
+        raise ConfigError(f"--lengths must be integers >= 0, got {text!r}")
     return lengths
 
 
@@ -46,6 +46,8 @@ def cmd_compare(args) -> int:
         from ntm.errors import ConfigError
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     model, task, config = load_run(args.run, args.device)
+    if task.loss_kind == "trace":
+        return _compare_trace(args, model, task, config)
     lengths = (parse_lengths(args.lengths) or config.get("train", {}).get("compare_lengths")
                or default_compare_lengths(task))
     _check_lengths(task, lengths)
@@ -71,6 +73,37 @@ def cmd_compare(args) -> int:
     print(format_table(rows, task.loss_kind))
     if args.plot:
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _compare_trace(args, model, task, config) -> int:
+    """A trace run: the step-by-step comparison, the model running free (ntm.analysis.trace_compare)."""
+    import torch
+
+    from ntm.analysis.trace_compare import compare_trace, default_trace_lengths, format_trace_table
+    from ntm.analysis.verify import model_device
+    from ntm.cli import UsageError
+    if args.plot:
+        raise UsageError("--plot draws accuracy against length for sequence runs; for a trace run use "
+                         f"`ntm plot {args.run}` (the space-time diagrams)")
+    lengths = (parse_lengths(args.lengths) or config.get("train", {}).get("compare_lengths")
+               or default_trace_lengths(task))
+    _check_lengths(task, lengths)
+    device = model_device(model)
+    if device.type == "cpu" and config.get("train", {}).get("threads") is None:
+        torch.set_num_threads(1)        # many small steps: one thread is faster (ntm.training.run._threads)
+    rows = compare_trace(model, task, lengths, samples=args.samples, device=device)
+    if args.json:
+        print(json.dumps({"run": config["run_dir"], "task": task.name, "model": config["model"]["name"],
+                          "machine": task.machine_label, "supervision": task.supervision,
+                          "train_lengths": list(task.train_lengths), "samples": args.samples,
+                          "device": str(device), "lengths": rows}))
+        return 0
+    print(f"{config['run_dir']}: task {task.name} (machine {task.machine_label}, supervision {task.supervision}), "
+          f"model {config['model']['name']} ({model.config.controller} controller), trained on lengths "
+          f"{task.train_lengths[0]}–{task.train_lengths[1]}; {args.samples} fixed inputs per length, the model "
+          f"running free, step by step against the machine, device {device}")
+    print(format_trace_table(rows))
     return 0
 
 

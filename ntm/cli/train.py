@@ -20,6 +20,28 @@ OVERRIDES = ("task", "model", "steps", "batch_size", "lr", "seed", "device", "op
              "max_seconds", "polish_steps")
 
 
+def _trace_flags(args, cfg) -> None:
+    """--supervision, --controller and --train-lengths into the config (trace tasks: the model is
+    trace_ntm unless --model says otherwise)."""
+    from ntm.cli import UsageError
+    trace = isinstance(cfg.task, str) and cfg.task.startswith("trace:")
+    if trace and args.model is None and cfg.model == "ntm":
+        cfg.model = "trace_ntm"
+    if (args.supervision or args.controller) and not trace:
+        raise UsageError("--supervision and --controller apply to trace tasks (--task trace:MACHINE)")
+    if args.supervision:
+        cfg.task_params = {**cfg.task_params, "supervision": args.supervision}
+    if args.controller:
+        cfg.model_params = {**cfg.model_params, "controller": args.controller}
+    if args.train_lengths:
+        lo, _, hi = args.train_lengths.partition("-")
+        try:
+            pair = [int(lo), int(hi or lo)]
+        except ValueError:
+            raise UsageError(f"--train-lengths takes MIN-MAX, e.g. 1-8; got {args.train_lengths!r}") from None
+        cfg.task_params = {**cfg.task_params, "train_lengths": pair}
+
+
 def cmd_train(args) -> int:
     from ntm.cli import UsageError
     from ntm.training import TrainConfig, resume, train
@@ -28,8 +50,8 @@ def cmd_train(args) -> int:
             raise UsageError("--resume needs --out RUN (the run directory to continue)")
         if not (Path(args.out) / "config.json").exists():
             raise UsageError(f"{args.out}: no run to resume there (no config.json); drop --resume to start one")
-        fixed = [f"--{n.replace('_', '-')}" for n in OVERRIDES if n not in ("steps", "max_seconds")
-                 and getattr(args, n) is not None] + (["--config"] if args.config else [])
+        fixed = [f"--{n.replace('_', '-')}" for n in OVERRIDES + ("supervision", "controller", "train_lengths")
+                 if n not in ("steps", "max_seconds") and getattr(args, n) is not None] + (["--config"] if args.config else [])
         if fixed:
             raise UsageError(f"{', '.join(fixed)}: a resumed run keeps its own config "
                              f"({args.out}/config.json); only --steps (higher) and --max-seconds apply")
@@ -39,6 +61,7 @@ def cmd_train(args) -> int:
         for name in OVERRIDES:
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
+        _trace_flags(args, cfg)
         source = f"{args.config} (with the command line's flags)" if args.config else "command line"
         cfg.validate(source)
         out = Path(args.out) if args.out else _default_out(cfg.task, cfg.model, cfg.seed)
@@ -51,8 +74,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = TrainConfig()
     p = sub.add_parser("train", help="train a model on a task and compare it with the machine",
                        description=__doc__)
-    p.add_argument("--task", help=f"task name (see `ntm tasks list`; default {d.task})")
-    p.add_argument("--model", help=f"ntm | dnc | stack_rnn | tape_rnn | lstm | gru | rnn | bilstm (default {d.model})")
+    p.add_argument("--task", help=f"task name (see `ntm tasks list`), or trace:MACHINE to learn a machine's "
+                   f"step from its trace (a library machine or a machine file; default {d.task})")
+    p.add_argument("--model", help=f"ntm | dnc | stack_rnn | tape_rnn | lstm | gru | rnn | bilstm; trace_ntm for trace tasks "
+                   f"(default {d.model}; trace_ntm for trace:MACHINE)")
+    p.add_argument("--supervision", choices=("trace", "writes", "moves", "output"),
+                   help="trace tasks: what the loss sees of the machine's run (default trace; see tasks.trace)")
+    p.add_argument("--controller", choices=("ff", "lstm"),
+                   help="trace tasks: the trace NTM's controller (default ff: feed-forward, state fed back)")
+    p.add_argument("--train-lengths", metavar="MIN-MAX", help="the task's training lengths, e.g. 1-8")
     p.add_argument("--config", help="TOML file with TrainConfig fields ([task_params], [model_params] tables)")
     p.add_argument("--steps", type=int, help=f"optimizer steps at most (default {d.steps}); with --resume, "
                    "a higher limit than the run's own to train on (without it the run keeps its limit)")

@@ -88,11 +88,14 @@ def model_options(cfg: TrainConfig, task) -> dict:
     return {**(task.model_options() if trace_task else {}), **cfg.model_params}
 
 
-def _threads(cfg: TrainConfig, device: torch.device) -> None:
+def _threads(cfg: TrainConfig, device: torch.device, task=None) -> None:
     """torch's CPU threads and the NTM kernels' batch split, as the config says (results depend on
-    the kernels' split in the last bits)."""
-    if cfg.threads is not None and device.type == "cpu":
-        torch.set_num_threads(cfg.threads)
+    the kernels' split in the last bits). A trace task defaults to one torch thread: its steps are
+    many small tensor operations, which a second thread slows (palindrome's comparison at length
+    128: 6.8 s on one thread, 209 s on two with the other core busy; bench/README.md "Traces")."""
+    threads = cfg.threads if cfg.threads is not None or task is None or task.loss_kind != "trace" else 1
+    if threads is not None and device.type == "cpu":
+        torch.set_num_threads(threads)
     kernels.set_threads(cfg.kernel_threads)
 
 
@@ -189,7 +192,7 @@ def _settle_old_state(cfg: TrainConfig, raw: dict, state: TrainState) -> TrainSt
 def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None, objective=None,
          extra=()) -> TrainResult:
     """Train (from scratch, or from `resumed` = (state, checkpoint)), then compare with the machine."""
-    _threads(cfg, parts.device)
+    _threads(cfg, parts.device, parts.task)
     task, model = parts.task, parts.model
     rng = np.random.default_rng(cfg.seed)
     state, c = resumed if resumed is not None else (None, None)
