@@ -29,14 +29,14 @@ class Curriculum(abc.ABC):
     """Draws lengths in [lo, hi] for a batch.
 
     Args:
-        lo, hi: the training range (inclusive), 1 <= lo <= hi.
+        lo, hi: the training range (inclusive), 0 <= lo <= hi (0: the empty input, which trace tasks allow).
         same_length: one length for the whole batch (True) or one per sample (False).
     """
     name: str
 
     def __init__(self, lo: int, hi: int, *, same_length: bool = False):
-        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi):
-            raise TaskError(f"curriculum range must satisfy 1 <= lo <= hi (ints), got ({lo!r}, {hi!r})")
+        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 0 <= lo <= hi):
+            raise TaskError(f"curriculum range must satisfy 0 <= lo <= hi (ints), got ({lo!r}, {hi!r})")
         self.lo, self.hi, self.same_length = int(lo), int(hi), bool(same_length)
 
     @abc.abstractmethod

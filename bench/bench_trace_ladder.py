@@ -1,0 +1,113 @@
+"""Learned interpreters from traces: the headline table and the supervision ladder.
+
+    python bench/bench_trace_ladder.py headline [--machines binary_increment,...] [--seeds 0,1,2]
+    python bench/bench_trace_ladder.py ladder [--machines binary_increment,reverse] [--seeds 0]
+
+Each cell is one `ntm.training.train` run of ``trace:MACHINE`` (the trace NTM, trained on input
+lengths 1–8 with the task's defaults: batch 32, lr 3e-3, Adam, evaluation every 100 steps, no
+polishing), within a wall-clock budget (--budget seconds of training), then
+`ntm.analysis.trace_compare.compare_trace` at 8, 32, 128 and 512 (256 fresh fixed inputs a length,
+fewer where the machine's runs are long: the row says how many; the model runs free).
+
+- headline: supervision "trace", the feed-forward controller; seeds 0–2.
+- ladder: every supervision level (trace, writes, moves, output) x controller (ff, lstm).
+
+Prints a table and writes bench/results/trace_headline.json or trace_ladder.json (+ a PNG per
+machine for the ladder: the longest length with 100 % step-exact and tape-exact runs, by level).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ntm.training import TrainConfig, train  # noqa: E402
+
+LEVELS = ("trace", "writes", "moves", "output")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def one_run(machine: str, level: str, controller: str, seed: int, budget: float, out: Path) -> dict:
+    cfg = TrainConfig(task=f"trace:{machine}", model="trace_ntm", task_params={"supervision": level},
+                      model_params={"controller": controller}, steps=100_000, batch_size=32, lr=3e-3,
+                      eval_every=100, polish_steps=0, seed=seed, max_seconds=budget, threads=1,
+                      compare_lengths=[8, 32, 128, 512])
+    t0 = time.perf_counter()
+    r = train(cfg, out / f"{machine}-{level}-{controller}-seed{seed}", progress=False, log=lambda *_: None)
+    rows = r.comparison
+    exact = lambda key: max([row["length"] for row in rows if row[key] == 1.0], default=0)  # noqa: E731
+    return {"machine": machine, "supervision": level, "controller": controller, "seed": seed,
+            "converged": r.converged, "steps": r.steps, "train_seconds": round(r.seconds, 1),
+            "wall_seconds": round(time.perf_counter() - t0, 1), "comparison": rows,
+            "longest_step_exact": exact("step_exact"), "longest_tape_exact": exact("seq_accuracy")}
+
+
+def show(row: dict) -> str:
+    per = "  ".join(f"{c['length']}:{c['step_exact']:.2f}/{c['seq_accuracy']:.2f}({c['samples']})" for c in row["comparison"])
+    return (f"{row['machine']:17s} {row['supervision']:7s} {row['controller']:4s} seed {row['seed']}  "
+            f"{'conv' if row['converged'] else 'NOT '} step {row['steps']:5d} {row['train_seconds']:6.1f}s   {per}")
+
+
+def plot_ladder(rows: list[dict], machine: str, path: Path) -> None:
+    from ntm.analysis.figures import new_figure, save_figure
+    fig = new_figure(5, 3.2)
+    ax = fig.add_subplot()
+    for controller, style in (("ff", "o-"), ("lstm", "s--")):
+        for key, what in (("longest_step_exact", "step-exact"), ("longest_tape_exact", "tape-exact")):
+            ys = [max([r[key] for r in rows if r["machine"] == machine and r["supervision"] == lv
+                       and r["controller"] == controller], default=0) for lv in LEVELS]
+            ax.plot(LEVELS, [max(y, 1) for y in ys], style, alpha=0.9 if what == "tape-exact" else 0.5,
+                    label=f"{controller}, {what}")
+    ax.set_yscale("log", base=2)
+    ax.set_ylabel("longest length, 100 % exact")
+    ax.set_xlabel("supervision (trained on lengths 1–8)")
+    ax.set_title(f"trace:{machine}: the supervision ladder")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", choices=("headline", "ladder"))
+    p.add_argument("--machines")
+    p.add_argument("--seeds", default=None)
+    p.add_argument("--budget", type=float, default=None, help="training seconds per run")
+    p.add_argument("--out", default=None, help="where the run directories go (default: a temporary one)")
+    a = p.parse_args()
+    headline = a.mode == "headline"
+    machines = (a.machines or ("binary_increment,binary_add,copy,reverse,duplicate,palindrome,sort" if headline
+                               else "binary_increment,reverse")).split(",")
+    seeds = [int(s) for s in (a.seeds or ("0,1,2" if headline else "0")).split(",")]
+    budget = a.budget or (300.0 if headline else 90.0)
+    cells = [(m, lv, c) for m in machines for lv, c in ([("trace", "ff")] if headline else
+                                                       [(lv, c) for lv in LEVELS for c in ("ff", "lstm")])]
+    torch.set_num_threads(1)
+    out = Path(a.out or tempfile.mkdtemp(prefix="trace_bench_"))
+    rows = []
+    for m, lv, c in cells:
+        for seed in seeds:
+            rows.append(one_run(m, lv, c, seed, budget, out))
+            print(show(rows[-1]), flush=True)
+    name = "trace_headline" if headline else "trace_ladder"
+    meta = {"command": "python bench/bench_trace_ladder.py " + " ".join(sys.argv[1:]), "budget_seconds": budget,
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "note": "step-exact/tape-exact fractions on the fixed inputs per length; the model runs free"}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1))
+    if not headline:
+        for m in machines:
+            plot_ladder(rows, m, RESULTS / f"trace_ladder_{m}.png")
+    print(f"wrote {RESULTS / name}.json")
+
+
+if __name__ == "__main__":
+    main()
