@@ -64,6 +64,7 @@ class TraceBatch:
         final_tape: (B, k, N) int64 cell classes where the run stopped (or was cut).
         heads: (B, S+1, k) int64 each head's row before step t (at t = steps[b], the last).
         state: (B, S+1) int64 the state code before step t (`machine.states` order).
+        read: (B, S, k) int64 the cell class each head reads at step t.
         write: (B, S, k) int64 the cell class each head writes at step t.
         move: (B, S, k) int64 each head's move class at step t (0 L, 1 S, 2 R).
         steps: (B,) int64 transitions the machine took (within the bound).
@@ -79,6 +80,7 @@ class TraceBatch:
     final_tape: np.ndarray
     heads: np.ndarray
     state: np.ndarray
+    read: np.ndarray
     write: np.ndarray
     move: np.ndarray
     steps: np.ndarray
@@ -234,7 +236,8 @@ class TraceTask:
         final[:, :, inside] = cls[result.tapes[:, :, idx[inside]]]
         stopped = np.isin(np.array(result.statuses(), dtype=object), _STOPS)
         return TraceBatch(tape=tape, final_tape=final, heads=(pos - lo).astype(np.int64),
-                          state=np.asarray(tr.state, np.int64), write=cls[tr.write].astype(np.int64),
+                          state=np.asarray(tr.state, np.int64), read=cls[tr.read].astype(np.int64),
+                          write=cls[tr.write].astype(np.int64),
                           move=tr.move.astype(np.int64) + 1, steps=steps, stopped=stopped, origin=lo,
                           lengths=ns, input_symbols=words, supervision=self.supervision)
 

@@ -46,6 +46,9 @@ class FreeRun:
     cells_wrong: np.ndarray          # final memory cells whose class differs from the machine's tapes
     first_wrong: dict                # decision -> (B,) first step that decision was wrong (-1: never)
     tape: np.ndarray                 # (B, k, N) the model's final tapes, cell classes
+    history: list | None = None      # with record=True: per configuration t, the model's decoded
+                                     # decisions and its memory ("halt" (B,), "state" (B,), "write",
+                                     # "move", "heads" (B, k), "tape" (B, k, N) before the step)
 
     @property
     def step_exact(self) -> np.ndarray:
@@ -57,7 +60,7 @@ class FreeRun:
 
 
 @torch.no_grad()
-def free_run(model, batch, device=None, extra_steps: int | None = None) -> FreeRun:
+def free_run(model, batch, device=None, extra_steps: int | None = None, record: bool = False) -> FreeRun:
     """Run `model` (a `TraceNTM`) on `batch` (a `TraceBatch`) free and compare it step by step.
 
     Samples that have stopped leave the batch every 64 steps once a quarter of it has (their
@@ -67,6 +70,8 @@ def free_run(model, batch, device=None, extra_steps: int | None = None) -> FreeR
     Args:
         extra_steps: steps allowed past the machine's longest run for a model that stops late
             (default S // 4 + 8).
+        record: keep every step's decoded decisions and memory (`FreeRun.history`; for a few
+            samples of short runs: verify's counterexamples and plot's space-time diagrams).
     """
     was_training = model.training
     model.eval()
@@ -85,8 +90,11 @@ def free_run(model, batch, device=None, extra_steps: int | None = None) -> FreeR
     model_steps = torch.zeros(B, dtype=torch.long, device=dev)
     steps, stopped = t_(batch.steps), t_(batch.stopped)
     limit = S + (S // 4 + 8 if extra_steps is None else extra_steps)
+    history = [] if record else None
     for t in range(limit + 1):
         d, core = model.decide(s)
+        if record:
+            history.append(_decoded(model, s, d, running))
         if not told:
             known = t <= steps                            # the machine's trace covers this configuration
             _mark(first["halt"], (d.halt > 0) != (stopped & (steps == t)), known & running, t)
@@ -104,7 +112,7 @@ def free_run(model, batch, device=None, extra_steps: int | None = None) -> FreeR
         q = F.one_hot(d.state.argmax(-1), model.Q).to(s.M.dtype) if hard else None
         s = model.act(s, d, core, q, running)
         model_steps += running.long()
-        if t % 64 == 63 and int(running.sum()) < 0.75 * len(live):   # let the stopped ones go
+        if not record and t % 64 == 63 and int(running.sum()) < 0.75 * len(live):   # let the stopped ones go
             keep = running
             _save(model, s, live, ~keep, first, model_steps, result, tapes)
             live = live[keep.cpu().numpy()]
@@ -114,7 +122,16 @@ def free_run(model, batch, device=None, extra_steps: int | None = None) -> FreeR
     _save(model, s, live, torch.ones_like(running), first, model_steps, result, tapes)
     model.train(was_training)
     return FreeRun(_earliest([result[k] for k in names], B), _earliest([result[k] for k in SUPERVISED[level]], B),
-                   result["steps"], (tapes != batch.final_tape).sum((1, 2)), {k: result[k] for k in names}, tapes)
+                   result["steps"], (tapes != batch.final_tape).sum((1, 2)), {k: result[k] for k in names}, tapes,
+                   history)
+
+
+def _decoded(model, s, d, running) -> dict:
+    """The model's configuration and decisions at one step, decoded (argmax), as numpy."""
+    return {"running": running.cpu().numpy(), "halt": (d.halt > 0).cpu().numpy(),
+            "state": d.state.argmax(-1).cpu().numpy(), "write": d.write.argmax(-1).cpu().numpy(),
+            "move": d.move.argmax(-1).cpu().numpy(), "heads": s.w.argmax(-1).cpu().numpy(),
+            "tape": model.tape_log_probs(s.M).argmax(-1).cpu().numpy()}
 
 
 def _save(model, s, live, which, first, model_steps, result, tapes) -> None:

@@ -107,7 +107,11 @@ def decode_model(model, task, batch) -> list[tuple]:
 
 def check_example(model, task, length: int, seed: int) -> Counterexample | None:
     """Run the machine and the model on the input (length, seed); a `Counterexample` if their
-    outputs differ, else None."""
+    outputs differ, else None. For a trace task, a `ntm.analysis.trace_verify.TraceCounterexample`
+    if the model, running free, leaves the machine at any step or ends with another tape."""
+    if task.loss_kind == "trace":
+        from ntm.analysis.trace_verify import check_trace_example
+        return check_trace_example(model, task, length, seed)
     batch = draw_batch(task, length, seed)
     got, want = tuple(decode_model(model, task, batch)[0]), tuple(batch.output_symbols[0])
     if got == want:

@@ -1,0 +1,89 @@
+"""Figures of trace runs: the learned run beside the machine's as space-time diagrams, and
+step-exact / tape-exact fractions against length (`ntm plot` on a trace run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ntm.analysis.figures import _symbol_colors, new_figure, save_figure
+from ntm.analysis.trace_compare import free_run
+
+
+def machine_tapes(batch, b: int = 0) -> np.ndarray:
+    """(steps + 1, k, N) the machine's tapes (cell classes) before each step of run b, from the
+    batch's initial tape and its writes (a short loop: for figures)."""
+    tape, n = batch.tape[b].copy(), int(batch.steps[b])
+    out = [tape.copy()]
+    for t in range(n):
+        for i, row in enumerate(batch.heads[b, t]):
+            tape[i, row] = batch.write[b, t, i]
+        out.append(tape.copy())
+    return np.stack(out)
+
+
+def spacetime_pair(model, task, length: int, seed: int = 0, path="trace_spacetime.png",
+                   max_steps: int = 400) -> Path:
+    """The machine's run and the model's free run on one input as space-time diagrams (time runs
+    down, one column per memory row, one colour per symbol, the head outlined), a panel pair per
+    tape, the first step where they part marked with a red line.
+
+    Args:
+        length, seed: the input (``task.sample(default_rng(seed), 1, length)``).
+        max_steps: draw at most this many steps.
+    """
+    from matplotlib.patches import Rectangle
+
+    batch = task.sample(np.random.default_rng(seed), 1, int(length))
+    r = free_run(model, batch, record=True)
+    want = machine_tapes(batch)[:max_steps + 1]                           # (Tm, k, N)
+    got = np.stack([h["tape"][0] for h in r.history])[:max_steps + 1]     # (Tg, k, N)
+    heads_m = batch.heads[0, :len(want)]
+    heads_g = np.stack([h["heads"][0] for h in r.history])[:len(got)]
+    first = int(r.first_divergence[0])
+    names = (task.machine.blank,) + task.symbols
+    colors = _symbol_colors(names, task.machine.blank)
+    palette = np.array([colors[a] for a in names])                         # class -> RGBA
+    T, k, N = max(len(want), len(got)), task.tapes, batch.rows
+    fig = new_figure(min(16, 2 + 0.12 * N * 2 * k), min(18, 2 + (0.2 if T <= 60 else 12 / T) * T))
+    for i in range(k):
+        for j, (label, tapes, heads) in enumerate((("machine", want, heads_m), ("model", got, heads_g))):
+            ax = fig.add_subplot(1, 2 * k, 2 * i + j + 1)
+            ax.imshow(palette[tapes[:, i]], aspect="auto", interpolation="nearest",
+                      extent=(batch.origin - 0.5, batch.origin + N - 0.5, len(tapes) - 0.5, -0.5))
+            if T <= 200:
+                for t, h in enumerate(heads[:, i]):
+                    ax.add_patch(Rectangle((h + batch.origin - 0.5, t - 0.5), 1, 1, fill=False, ec="black", lw=0.6))
+            if 0 <= first < len(tapes):
+                ax.axhline(first, color="red", lw=1.2)
+            ax.set_ylim(T - 0.5, -0.5)
+            ax.set_title(f"{label}" + (f", tape {i}" if k > 1 else ""), fontsize=8)
+            ax.set_xlabel("tape cell")
+            if i or j:
+                ax.tick_params(labelleft=False)
+            else:
+                ax.set_ylabel("step")
+    verdict = "step-exact" if first < 0 else f"parts from the machine at step {first}"
+    tape = "tape-exact" if r.cells_wrong[0] == 0 else f"{int(r.cells_wrong[0])} cells wrong at the end"
+    fig.suptitle(f"{task.name}, length {length}: {int(batch.steps[0])} machine steps; the model {verdict}, {tape}",
+                 fontsize=9)
+    return save_figure(fig, path)
+
+
+def exact_by_length(rows: list[dict], path, train_range: tuple[int, int], title: str = "") -> Path:
+    """Step-exact and tape-exact fractions against input length (comparison rows of
+    `ntm.analysis.trace_compare.compare_trace`), the training range shaded."""
+    fig = new_figure(5, 3.2)
+    ax = fig.add_subplot()
+    xs = [r["length"] for r in rows]
+    ax.plot(xs, [r["step_exact"] for r in rows], "o-", label="step-exact")
+    ax.plot(xs, [r["seq_accuracy"] for r in rows], "s--", label="tape-exact")
+    ax.axvspan(max(train_range[0], 0.5), train_range[1], color="0.9", label="training lengths")
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("input length")
+    ax.set_ylabel("fraction of runs")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
