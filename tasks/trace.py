@@ -126,8 +126,8 @@ class TraceTask:
     """``trace:MACHINE``: learn MACHINE's step from its trace (module docstring).
 
     Args:
-        machine: a library name (``binary_add``) or a machine file (``path/to/m.yaml``, any
-            format `turing.load` reads).
+        machine: a library name (``binary_add``), a machine file (``path/to/m.yaml``, any
+            format `turing.load` reads), or a `turing.Machine` (Python use; named by its name).
         supervision: the ladder's level, one of `SUPERVISION`.
         train_lengths: (min, max) input lengths n (default 1–8; 0–0 for machines that start on a
             blank tape, the busy beavers).
@@ -147,12 +147,15 @@ class TraceTask:
     def __init__(self, machine: str, supervision: str = "trace", train_lengths=None, max_length: int = 4096,
                  machine_params: dict | None = None, max_steps: int | None = None, name: str | None = None):
         from .task import check_range
+        given = machine if isinstance(machine, Machine) else None
+        machine = given.name or "machine" if given is not None else machine
         self.name = name or PREFIX + str(machine)
         if supervision not in SUPERVISION:
             raise TaskError(f"{self.name}: supervision must be one of {', '.join(SUPERVISION)}, got {supervision!r}")
         self.supervision, self.spec = supervision, str(machine)
         self.machine_params = dict(_MACHINE_DEFAULTS.get(self.spec, {}), **(machine_params or {}))
-        self.machine = _load_machine(self.spec, self.machine_params, self.name)
+        self._given = given
+        self.machine = given or _load_machine(self.spec, self.machine_params, self.name)
         self.min_length = 0
         default = (0, 0) if self.spec in _BLANK_START else (1, 8)
         self.train_lengths = check_range(self.name, "train_lengths", train_lengths or default, lowest=0)
@@ -258,7 +261,7 @@ class TraceTask:
 
     def with_supervision(self, supervision: str) -> "TraceTask":
         """The same task at another level of the ladder."""
-        return TraceTask(self.spec, supervision, self.train_lengths, self.max_length, self.machine_params,
+        return TraceTask(self._given or self.spec, supervision, self.train_lengths, self.max_length, self.machine_params,
                          self.max_steps)
 
 
