@@ -38,7 +38,8 @@ MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, RecurrentConfig), "gru": (GRU,
           "trace_ntm": (TraceNTM, TraceNTMConfig)}
 #: the models that train on trace tasks (tasks.trace), and only there
 TRACE_MODELS = ("trace_ntm",)
-MODEL_NAMES = tuple(MODELS)
+#: the sequence models: forward(inputs, T_out, ...) on every other task
+MODEL_NAMES = tuple(n for n in MODELS if n not in TRACE_MODELS)
 # options renamed since runs were first saved (old name -> new), so older run directories still load
 RENAMED = {"ntm": {"engine": "backend", "compile": "torch_compile"}}
 
@@ -51,7 +52,7 @@ def build_model(name: str, input_size: int, output_size: int, **options) -> nn.M
             value out of range.
     """
     if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     model_class, config_class = MODELS[name]
     options = {RENAMED.get(name, {}).get(k, k): v for k, v in options.items()}
     known = [f.name for f in dataclasses.fields(config_class)]
