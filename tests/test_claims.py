@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntm.analysis.claims import common, gpu, gradients, parameters
+from ntm.analysis.claims import clipping, common, gpu, gradients, parameters
 from ntm.cli import main
 
 
@@ -112,6 +112,38 @@ def test_gpu_rule_flips():
     assert gpu.verdict({"cpu": cpu, "cuda": {"lstm": 1000.0, "ntm": 60.0}})[0] == common.CAVEAT
     verdict, reason = gpu.verdict({"cpu": cpu, "cuda": {"lstm": 150.0, "ntm": 40.0}})
     assert verdict == common.FAILS and "1.50×" in reason
+
+
+# ---------------------------------------------------------------- clipping
+def _arms(plain, clipped, chance=20.0):
+    """Synthetic figures: each arm a list of (diverged, final error) runs."""
+    def runs(pairs):
+        return [{"diverged": d, "skipped": 0, "final_bits": b} for d, b in pairs]
+    return {"arms": {"no clipping": runs(plain), "clip_norm 1": runs(clipped)}, "chance_bits": chance}
+
+
+def test_clipping_rule_flips():
+    assert clipping.verdict(_arms([(True, 20), (True, 19)], [(False, 12), (False, 11)]))[0] == common.HOLDS
+    assert clipping.verdict(_arms([(True, 20), (False, 19)], [(False, 19.5), (False, 20)]))[0] == common.CAVEAT
+    assert clipping.verdict(_arms([(True, 20), (True, 19)], [(True, 12), (False, 11)]))[0] == common.CAVEAT
+    verdict, reason = clipping.verdict(_arms([(True, 20), (False, 19)], [(True, 12), (False, 11)]))
+    assert verdict == common.FAILS and "1/2" in reason
+    verdict, reason = clipping.verdict(_arms([(False, 20)], [(False, 12)]))
+    assert verdict == common.NOT_TESTED and "nothing exploded" in reason
+
+
+def test_sgd_is_an_optimizer_of_the_trainer():
+    from ntm.training import TrainConfig
+    from ntm.training.loop import make_optimizer
+    cfg = TrainConfig.from_dict({"optimizer": "sgd", "momentum": 0.5})
+    opt = make_optimizer(cfg, [torch.nn.Parameter(torch.zeros(2))], 0.1)
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.5
+
+
+def test_a_run_that_blows_up_counts_as_diverged():
+    """One short unclipped SGD run at the claim's learning rate: its loss passes the threshold."""
+    run = clipping.run_one(seed=0, clip=None, steps=150)
+    assert run["diverged"] and run["max_loss"] > clipping.BLOWUP * clipping.chance_loss()
 
 
 # ---------------------------------------------------------------- the command

@@ -10,7 +10,9 @@ and its verdict rule, and judges by a small pure function of the measured figure
 - `parameters`: LSTM = 4× RNN, GRU = a third fewer than LSTM (exact counts and closed forms);
 - `gradients`: vanishing and exploding gradients (‖∂h_T/∂h_t‖ against T − t at initialisation, and
   after a short training by `ntm.training.train`);
-- `gpu`: sequences/s on the CPU and, where one is present, on a CUDA GPU.
+- `gpu`: sequences/s on the CPU and, where one is present, on a CUDA GPU;
+- `clipping`: a plain RNN by SGD at a high learning rate, with and without gradient clipping
+  (divergences, NaN/Inf steps, final error).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ CLAIMS = {
     "parameters": "LSTM has 4x the parameters of an RNN; GRU a third fewer than LSTM",
     "gradients": "0.99^1000 vs 1.01^1000: vanishing and exploding gradients; the LSTM fixes vanishing",
     "gpu": "RNNs speed up clearly on a GPU",
+    "clipping": "exploding gradients are not serious: clipping fixes them",
 }
 
 
