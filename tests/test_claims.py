@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntm.analysis.claims import clipping, common, gpu, gradients, parameters
+from ntm.analysis.claims import clipping, common, forget_bias, gpu, gradients, parameters
 from ntm.cli import main
 
 
@@ -144,6 +144,52 @@ def test_a_run_that_blows_up_counts_as_diverged():
     """One short unclipped SGD run at the claim's learning rate: its loss passes the threshold."""
     run = clipping.run_one(seed=0, clip=None, steps=150)
     assert run["diverged"] and run["max_loss"] > clipping.BLOWUP * clipping.chance_loss()
+
+
+# ---------------------------------------------------------------- forget_bias
+def _biases(l0, l1, l2):
+    return {"biases": {b: {"median": v} for b, v in (("0", l0), ("1", l1), ("2", l2))}}
+
+
+def test_forget_bias_rule_flips():
+    assert forget_bias.verdict(_biases(5, 20, 20))[0] == common.HOLDS
+    assert forget_bias.verdict(_biases(5, 20, 40))[0] == common.HOLDS
+    assert forget_bias.verdict(_biases(5, 20, 10))[0] == common.CAVEAT      # open, but not too open
+    assert forget_bias.verdict(_biases(10, 10, 20))[0] == common.CAVEAT
+    verdict, reason = forget_bias.verdict(_biases(20, 10, 20))
+    assert verdict == common.FAILS and "L(0) = 20" in reason
+
+
+def test_longest_delay_stops_at_the_first_failure():
+    ok, bad = {"error": 0.0}, {"error": 0.5}
+    assert forget_bias.longest({5: ok, 10: ok, 20: bad}) == 10
+    assert forget_bias.longest({5: bad, 10: ok}) == 0
+    assert forget_bias.longest({}) == 0
+
+
+def test_first_output_objective_ignores_the_later_outputs():
+    from tasks.registry import get_task
+    task = get_task("copy", width=1, train_lengths=(4, 4))
+    batch = task.sample(np.random.default_rng(0), 8, 4)
+    logits = (batch.targets * 2 - 1) * 20.0                       # every output right
+    logits[:, 1:] *= -1                                          # ... but the first wrong elsewhere
+    objective = forget_bias.FirstOutput("bce")
+    assert objective.errors(logits, batch).sum() == 0 and objective.loss(logits, batch) < 1e-6
+    logits[:, 0] *= -1
+    assert (objective.errors(logits, batch) == 1).all()
+
+
+def test_lstm_forget_bias_option_and_old_configs():
+    from ntm.models import build_model
+    H = 6
+    default = build_model("lstm", 3, 2, hidden_size=H, layers=2)           # a saved config without it
+    assert default.config.forget_bias == 1.0
+    assert torch.all(default.rnn.bias_ih_l1[H:2 * H] == 1.0) and torch.all(default.rnn.bias_hh_l1[H:2 * H] == 0)
+    zero = build_model("lstm", 3, 2, hidden_size=H, layers=1, forget_bias=0)
+    assert torch.all(zero.rnn.bias_ih_l0[H:2 * H] == 0.0)
+    assert build_model("bilstm", 3, 2, hidden_size=H, layers=1, forget_bias=2).rnn.bias_ih_l0_reverse[H] == 2.0
+    with pytest.raises(Exception, match="forget_bias"):
+        build_model("gru", 3, 2, forget_bias=1)
 
 
 # ---------------------------------------------------------------- the command

@@ -12,7 +12,8 @@ and its verdict rule, and judges by a small pure function of the measured figure
   after a short training by `ntm.training.train`);
 - `gpu`: sequences/s on the CPU and, where one is present, on a CUDA GPU;
 - `clipping`: a plain RNN by SGD at a high learning rate, with and without gradient clipping
-  (divergences, NaN/Inf steps, final error).
+  (divergences, NaN/Inf steps, final error);
+- `forget_bias`: the longest delay an LSTM learns to recall a bit over, with forget-gate bias 0, 1, 2.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ CLAIMS = {
     "gradients": "0.99^1000 vs 1.01^1000: vanishing and exploding gradients; the LSTM fixes vanishing",
     "gpu": "RNNs speed up clearly on a GPU",
     "clipping": "exploding gradients are not serious: clipping fixes them",
+    "forget_bias": "keep the forget gate mostly open (forget-gate bias 0 vs 1 vs 2)",
 }
 
 
