@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntm.analysis.claims import clipping, common, forget_bias, gpu, gradients, parameters
+from ntm.analysis.claims import clipping, common, forget_bias, gpu, gradients, gru_vs_lstm, parameters
 from ntm.cli import main
 
 
@@ -190,6 +190,38 @@ def test_lstm_forget_bias_option_and_old_configs():
     assert build_model("bilstm", 3, 2, hidden_size=H, layers=1, forget_bias=2).rnn.bias_ih_l0_reverse[H] == 2.0
     with pytest.raises(Exception, match="forget_bias"):
         build_model("gru", 3, 2, forget_bias=1)
+
+
+# ---------------------------------------------------------------- gru_vs_lstm
+def _pair(**tasks):
+    """Synthetic figures: task=((LSTM error, gap, parameters), (GRU error, gap, parameters))."""
+    def model(error, gap, params):
+        return {"error": error, "gap": gap, "parameters": params,
+                "accuracy": {"5": 1 - error, "10": 1 - error - gap}}
+    return {"train": 5, "longer": 10,
+            "tasks": {name: {"lstm": model(*lstm), "gru": model(*gru)} for name, (lstm, gru) in tasks.items()}}
+
+
+def test_gru_results_rule_flips():
+    same = _pair(copy=((0.10, 0.3, 400), (0.12, 0.2, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.1, 300)))
+    assert gru_vs_lstm.verdict_results(same)[0] == common.HOLDS
+    one_worse = _pair(copy=((0.10, 0.3, 400), (0.30, 0.2, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.1, 300)))
+    verdict, reason = gru_vs_lstm.verdict_results(one_worse)
+    assert verdict == common.CAVEAT and "except on copy" in reason
+    worse = _pair(copy=((0.10, 0.3, 400), (0.30, 0.2, 300)))
+    assert gru_vs_lstm.verdict_results(worse)[0] == common.FAILS
+    bigger = _pair(copy=((0.10, 0.3, 400), (0.10, 0.2, 500)))
+    assert gru_vs_lstm.verdict_results(bigger)[0] == common.FAILS
+
+
+def test_gru_overfitting_rule_flips():
+    less = _pair(copy=((0.1, 0.30, 400), (0.1, 0.20, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.1, 300)))
+    assert gru_vs_lstm.verdict_overfit(less)[0] == common.HOLDS
+    some = _pair(copy=((0.1, 0.30, 400), (0.1, 0.20, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.19, 300)))
+    verdict, reason = gru_vs_lstm.verdict_overfit(some)
+    assert verdict == common.CAVEAT and "on copy only" in reason         # 0.01 less is within the margin
+    more = _pair(copy=((0.1, 0.30, 400), (0.1, 0.40, 300)))
+    assert gru_vs_lstm.verdict_overfit(more)[0] == common.FAILS
 
 
 # ---------------------------------------------------------------- the command

@@ -13,7 +13,9 @@ and its verdict rule, and judges by a small pure function of the measured figure
 - `gpu`: sequences/s on the CPU and, where one is present, on a CUDA GPU;
 - `clipping`: a plain RNN by SGD at a high learning rate, with and without gradient clipping
   (divergences, NaN/Inf steps, final error);
-- `forget_bias`: the longest delay an LSTM learns to recall a bit over, with forget-gate bias 0, 1, 2.
+- `forget_bias`: the longest delay an LSTM learns to recall a bit over, with forget-gate bias 0, 1, 2;
+- `gru_vs_lstm`: a GRU and an LSTM of the same width with the same budget on the same tasks: error,
+  parameters, and the gap between the training length's accuracy and twice its.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ CLAIMS = {
     "gpu": "RNNs speed up clearly on a GPU",
     "clipping": "exploding gradients are not serious: clipping fixes them",
     "forget_bias": "keep the forget gate mostly open (forget-gate bias 0 vs 1 vs 2)",
+    "gru_vs_lstm": "a GRU gets about the same results with fewer parameters, and overfits less",
 }
 
 
