@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntm.analysis.claims import clipping, common, forget_bias, gpu, gradients, gru_vs_lstm, parameters
+from ntm.analysis.claims import (clipping, common, forget_bias, gpu, gradients, gru_vs_lstm, parameters,
+                                  turing_completeness)
 from ntm.cli import main
 
 
@@ -222,6 +223,30 @@ def test_gru_overfitting_rule_flips():
     assert verdict == common.CAVEAT and "on copy only" in reason         # 0.01 less is within the margin
     more = _pair(copy=((0.1, 0.30, 400), (0.1, 0.40, 300)))
     assert gru_vs_lstm.verdict_overfit(more)[0] == common.FAILS
+
+
+# ---------------------------------------------------------------- turing_completeness
+def _lockstep(N, steps, exhausted=None, differs=None):
+    return {"machine": "bb4", "memory_rows": N, "dtype": "float64", "steps_compared": steps,
+            "first_divergence": differs, "memory_exhausted": exhausted, "status": "halted"}
+
+
+def test_turing_rule_flips():
+    figures = {"doc": "docs/turing-completeness.md", "runs": [_lockstep(8, 58, exhausted=59), _lockstep(14, 107)]}
+    verdict, reason = turing_completeness.verdict(figures)
+    assert verdict == common.CAVEAT and "linear-bounded automaton" in reason
+    assert turing_completeness.verdict({"doc": "", "runs": [_lockstep(14, 107)]})[0] == common.HOLDS
+    figures["runs"].append(_lockstep(14, 50, differs=51))
+    verdict, reason = turing_completeness.verdict(figures)
+    assert verdict == common.FAILS and "step 51" in reason
+
+
+def test_turing_quick_figures_are_the_compilers():
+    """The quick run's BB(4) rows: exact to the halt with 14 rows, memory out at step 59 with 8."""
+    rows = {(r["memory_rows"], r["dtype"]): r for r in turing_completeness.measure(quick=True)["runs"]
+            if r["machine"] == "bb4"}
+    assert rows[14, "float32"]["identical"] and rows[14, "float64"]["steps_compared"] == 107
+    assert rows[8, "float64"]["memory_exhausted"] == 59 and rows[8, "float64"]["first_divergence"] is None
 
 
 # ---------------------------------------------------------------- the command

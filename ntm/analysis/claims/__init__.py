@@ -15,7 +15,9 @@ and its verdict rule, and judges by a small pure function of the measured figure
   (divergences, NaN/Inf steps, final error);
 - `forget_bias`: the longest delay an LSTM learns to recall a bit over, with forget-gate bias 0, 1, 2;
 - `gru_vs_lstm`: a GRU and an LSTM of the same width with the same budget on the same tasks: error,
-  parameters, and the gap between the training length's accuracy and twice its.
+  parameters, and the gap between the training length's accuracy and twice its;
+- `turing_completeness`: busy beavers compiled into NTM weights (`ntm.compiler`), run in lockstep
+  with the machine at several memory sizes: exact until the memory runs out.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ CLAIMS = {
     "clipping": "exploding gradients are not serious: clipping fixes them",
     "forget_bias": "keep the forget gate mostly open (forget-gate bias 0 vs 1 vs 2)",
     "gru_vs_lstm": "a GRU gets about the same results with fewer parameters, and overfits less",
+    "turing_completeness": "an RNN is Turing complete and can approximate any algorithm",
 }
 
 
