@@ -145,7 +145,7 @@ def plot(figures: dict, path) -> None:
     panels[0].axhline(0.5, color="k", linestyle="--", linewidth=1, label="chance")
     panels[0].axhline(figures["learned"], color="k", linestyle=":", linewidth=1, label="learned at or below")
     panels[0].set_ylabel("first bit's best error rate")
-    panels[1].set_ylabel(f"steps taken (budget {figures['steps']}; fewer: learned)")
+    panels[1].set_ylabel(f"steps taken (budget {figures['steps']})")
     for ax in panels:
         ax.set_xscale("log", base=2)
         ax.set_xticks(figures["delays"], [str(d) for d in figures["delays"]])

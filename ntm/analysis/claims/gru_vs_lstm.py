@@ -105,7 +105,7 @@ def verdict_overfit(figures: dict) -> tuple[str, str]:
 
 def plot(figures: dict, path) -> None:
     """Per-symbol accuracy at the training length and at twice it, per task and model (bars)."""
-    fig = new_figure(7, 3.6)
+    fig = new_figure(9, 3.6)
     ax = fig.add_subplot()
     lengths = (str(figures["train"]), str(figures["longer"]))
     labels, width, x = [], 0.2, 0
@@ -115,16 +115,16 @@ def plot(figures: dict, path) -> None:
                 bar = ax.bar(x + (2 * i + j) * width, t[model]["accuracy"][n], width,
                              color=("tab:blue", "tab:orange")[i], alpha=(1.0, 0.5)[j])
                 if x == 0:
-                    bar.set_label(f"{model.upper()} ({t[model]['parameters']:,} parameters), length {n}"
-                                  + (" (trained)" if j == 0 else " (never trained on)"))
-        labels.append((x + 1.5 * width, name))
+                    bar.set_label(f"{model.upper()}, length {n}" + (" (trained)" if j == 0 else " (never trained on)"))
+        labels.append((x + 1.5 * width, f"{name}\nparameters: LSTM {t['lstm']['parameters']:,}, "
+                                        f"GRU {t['gru']['parameters']:,}"))
         x += 1
     ax.set_xticks([p for p, _ in labels], [n for _, n in labels])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("per-symbol accuracy")
     ax.set_title(f"same width (H = {figures['hidden']}), same budget ({figures['steps']} steps), "
                  f"trained on lengths 1–{figures['train']}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_figure(fig, path)
 
 

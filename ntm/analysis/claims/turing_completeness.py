@@ -65,8 +65,9 @@ def verdict(figures: dict) -> tuple[str, str]:
     exact = "; ".join(f"{r['machine']} N = {r['memory_rows']}: {r['steps_compared']:,} steps"
                       + (f", memory exhausted at step {r['memory_exhausted']:,}" if r["memory_exhausted"] else
                          f" ({r['status']})") for r in runs if r["dtype"] == "float64")
+    dtypes = " and ".join(sorted({r["dtype"] for r in runs}, reverse=True))
     if bounded:
-        return CAVEAT, ("the compiled NTM follows the machine exactly, step for step, in float64 and float32, "
+        return CAVEAT, (f"the compiled NTM follows the machine exactly, step for step, in {dtypes}, "
                         "until its memory runs out: with N rows it is a linear-bounded automaton, not a Turing "
                         "machine (completeness needs memory that grows with the run); learning an algorithm is "
                         f"not tested by this row ({figures['doc']}): {exact}")
@@ -96,7 +97,7 @@ def plot(figures: dict, path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("memory rows N")
     ax.set_ylabel("steps identical to the machine")
-    ax.set_title("a Turing machine compiled into NTM weights (ntm compile): exact until the memory runs out",
+    ax.set_title("machines compiled into NTM weights (ntm compile): exact until the memory runs out",
                  fontsize=9)
     ax.legend(fontsize=7)
     save_figure(fig, path)
