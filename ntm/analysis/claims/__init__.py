@@ -66,7 +66,7 @@ def run_claims(only=None, quick: bool = False, device: str = "auto", out="runs/c
         only: claim names (``"parameters,gpu"`` or a list); None runs all.
         quick: the small version of every experiment (seconds, not minutes).
         device: where the gradient experiment runs (auto | cpu | cuda | mps); the gpu claim always
-            measures the CPU, and CUDA where torch sees it.
+            measures the CPU, and CUDA where torch sees it; the other claims run on the CPU.
         out: the output directory (made; files in it with the same names are replaced).
         command: the command line to record in claims.md (default: the equivalent Python call).
         progress: called with each claim's name before it runs (e.g. print), or None.
