@@ -13,8 +13,9 @@ docs/turing-completeness.md; its figures in bench/results (compile_leakage.png).
 What this cannot show: a network with a fixed N has a fixed, finite memory, so it is a
 linear-bounded automaton (a machine with a tape of N cells), not a Turing machine; Turing
 completeness needs memory (or, in Siegelmann & Sontag's construction, precision) that grows without
-bound. And "can approximate any algorithm" by training is a different claim: no learned interpreter
-is measured here (the trained models' accuracy by length is what ``ntm compare`` reports).
+bound. And "can approximate any algorithm" by training is a different claim, not measured by this
+row: no learned interpreter (trained on outputs, or supervised by a machine's trace) is run here;
+the trained models' accuracy by length is what ``ntm compare`` reports.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def verdict(figures: dict) -> tuple[str, str]:
     if bounded:
         return CAVEAT, (f"the compiled NTM follows the machine exactly, step for step, in {dtypes}, "
                         "until its memory runs out: with N rows it is a linear-bounded automaton, not a Turing "
-                        "machine (completeness needs memory that grows with the run); learning an algorithm is "
-                        f"not tested by this row ({figures['doc']}): {exact}")
+                        "machine (completeness needs memory that grows with the run); learning an algorithm (a "
+                        "trained or trace-supervised interpreter) is not tested by this row "
+                        f"({figures['doc']}): {exact}")
     return HOLDS, f"every compiled run is identical to the machine's halt: {exact}"
 
 
