@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ntm.analysis.claims import common, gpu, gradients, parameters
+from ntm.analysis.claims import (clipping, common, forget_bias, gpu, gradients, gru_vs_lstm, parameters,
+                                  turing_completeness)
 from ntm.cli import main
 
 
@@ -114,6 +115,140 @@ def test_gpu_rule_flips():
     assert verdict == common.FAILS and "1.50×" in reason
 
 
+# ---------------------------------------------------------------- clipping
+def _arms(plain, clipped, chance=20.0):
+    """Synthetic figures: each arm a list of (diverged, final error) runs."""
+    def runs(pairs):
+        return [{"diverged": d, "skipped": 0, "final_bits": b} for d, b in pairs]
+    return {"arms": {"no clipping": runs(plain), "clip_norm 1": runs(clipped)}, "chance_bits": chance}
+
+
+def test_clipping_rule_flips():
+    assert clipping.verdict(_arms([(True, 20), (True, 19)], [(False, 12), (False, 11)]))[0] == common.HOLDS
+    assert clipping.verdict(_arms([(True, 20), (False, 19)], [(False, 19.5), (False, 20)]))[0] == common.CAVEAT
+    assert clipping.verdict(_arms([(True, 20), (True, 19)], [(True, 12), (False, 11)]))[0] == common.CAVEAT
+    verdict, reason = clipping.verdict(_arms([(True, 20), (False, 19)], [(True, 12), (False, 11)]))
+    assert verdict == common.FAILS and "1/2" in reason
+    verdict, reason = clipping.verdict(_arms([(False, 20)], [(False, 12)]))
+    assert verdict == common.NOT_TESTED and "nothing exploded" in reason
+
+
+def test_sgd_is_an_optimizer_of_the_trainer():
+    from ntm.training import TrainConfig
+    from ntm.training.loop import make_optimizer
+    cfg = TrainConfig.from_dict({"optimizer": "sgd", "momentum": 0.5})
+    opt = make_optimizer(cfg, [torch.nn.Parameter(torch.zeros(2))], 0.1)
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.5
+
+
+def test_a_run_that_blows_up_counts_as_diverged():
+    """One short unclipped SGD run at the claim's learning rate: its loss passes the threshold."""
+    run = clipping.run_one(seed=0, clip=None, steps=150)
+    assert run["diverged"] and run["max_loss"] > clipping.BLOWUP * clipping.chance_loss()
+
+
+# ---------------------------------------------------------------- forget_bias
+def _biases(l0, l1, l2):
+    return {"biases": {b: {"median": v} for b, v in (("0", l0), ("1", l1), ("2", l2))}}
+
+
+def test_forget_bias_rule_flips():
+    assert forget_bias.verdict(_biases(5, 20, 20))[0] == common.HOLDS
+    assert forget_bias.verdict(_biases(5, 20, 40))[0] == common.HOLDS
+    assert forget_bias.verdict(_biases(5, 20, 10))[0] == common.CAVEAT      # open, but not too open
+    assert forget_bias.verdict(_biases(10, 10, 20))[0] == common.CAVEAT
+    verdict, reason = forget_bias.verdict(_biases(20, 10, 20))
+    assert verdict == common.FAILS and "L(0) = 20" in reason
+
+
+def test_longest_delay_stops_at_the_first_failure():
+    ok, bad = {"error": 0.0}, {"error": 0.5}
+    assert forget_bias.longest({5: ok, 10: ok, 20: bad}) == 10
+    assert forget_bias.longest({5: bad, 10: ok}) == 0
+    assert forget_bias.longest({}) == 0
+
+
+def test_first_output_objective_ignores_the_later_outputs():
+    from tasks.registry import get_task
+    task = get_task("copy", width=1, train_lengths=(4, 4))
+    batch = task.sample(np.random.default_rng(0), 8, 4)
+    logits = (batch.targets * 2 - 1) * 20.0                       # every output right
+    logits[:, 1:] *= -1                                          # ... but the first wrong elsewhere
+    objective = forget_bias.FirstOutput("bce")
+    assert objective.errors(logits, batch).sum() == 0 and objective.loss(logits, batch) < 1e-6
+    logits[:, 0] *= -1
+    assert (objective.errors(logits, batch) == 1).all()
+
+
+def test_lstm_forget_bias_option_and_old_configs():
+    from ntm.models import build_model
+    H = 6
+    default = build_model("lstm", 3, 2, hidden_size=H, layers=2)           # a saved config without it
+    assert default.config.forget_bias == 1.0
+    assert torch.all(default.rnn.bias_ih_l1[H:2 * H] == 1.0) and torch.all(default.rnn.bias_hh_l1[H:2 * H] == 0)
+    zero = build_model("lstm", 3, 2, hidden_size=H, layers=1, forget_bias=0)
+    assert torch.all(zero.rnn.bias_ih_l0[H:2 * H] == 0.0)
+    assert build_model("bilstm", 3, 2, hidden_size=H, layers=1, forget_bias=2).rnn.bias_ih_l0_reverse[H] == 2.0
+    with pytest.raises(Exception, match="forget_bias"):
+        build_model("gru", 3, 2, forget_bias=1)
+
+
+# ---------------------------------------------------------------- gru_vs_lstm
+def _pair(**tasks):
+    """Synthetic figures: task=((LSTM error, gap, parameters), (GRU error, gap, parameters))."""
+    def model(error, gap, params):
+        return {"error": error, "gap": gap, "parameters": params,
+                "accuracy": {"5": 1 - error, "10": 1 - error - gap}}
+    return {"train": 5, "longer": 10,
+            "tasks": {name: {"lstm": model(*lstm), "gru": model(*gru)} for name, (lstm, gru) in tasks.items()}}
+
+
+def test_gru_results_rule_flips():
+    same = _pair(copy=((0.10, 0.3, 400), (0.12, 0.2, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.1, 300)))
+    assert gru_vs_lstm.verdict_results(same)[0] == common.HOLDS
+    one_worse = _pair(copy=((0.10, 0.3, 400), (0.30, 0.2, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.1, 300)))
+    verdict, reason = gru_vs_lstm.verdict_results(one_worse)
+    assert verdict == common.CAVEAT and "except on copy" in reason
+    worse = _pair(copy=((0.10, 0.3, 400), (0.30, 0.2, 300)))
+    assert gru_vs_lstm.verdict_results(worse)[0] == common.FAILS
+    bigger = _pair(copy=((0.10, 0.3, 400), (0.10, 0.2, 500)))
+    assert gru_vs_lstm.verdict_results(bigger)[0] == common.FAILS
+
+
+def test_gru_overfitting_rule_flips():
+    less = _pair(copy=((0.1, 0.30, 400), (0.1, 0.20, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.1, 300)))
+    assert gru_vs_lstm.verdict_overfit(less)[0] == common.HOLDS
+    some = _pair(copy=((0.1, 0.30, 400), (0.1, 0.20, 300)), reverse=((0.0, 0.2, 400), (0.0, 0.19, 300)))
+    verdict, reason = gru_vs_lstm.verdict_overfit(some)
+    assert verdict == common.CAVEAT and "on copy only" in reason         # 0.01 less is within the margin
+    more = _pair(copy=((0.1, 0.30, 400), (0.1, 0.40, 300)))
+    assert gru_vs_lstm.verdict_overfit(more)[0] == common.FAILS
+
+
+# ---------------------------------------------------------------- turing_completeness
+def _lockstep(N, steps, exhausted=None, differs=None):
+    return {"machine": "bb4", "memory_rows": N, "dtype": "float64", "steps_compared": steps,
+            "first_divergence": differs, "memory_exhausted": exhausted, "status": "halted"}
+
+
+def test_turing_rule_flips():
+    figures = {"doc": "docs/turing-completeness.md", "runs": [_lockstep(8, 58, exhausted=59), _lockstep(14, 107)]}
+    verdict, reason = turing_completeness.verdict(figures)
+    assert verdict == common.CAVEAT and "linear-bounded automaton" in reason
+    assert turing_completeness.verdict({"doc": "", "runs": [_lockstep(14, 107)]})[0] == common.HOLDS
+    figures["runs"].append(_lockstep(14, 50, differs=51))
+    verdict, reason = turing_completeness.verdict(figures)
+    assert verdict == common.FAILS and "step 51" in reason
+
+
+def test_turing_quick_figures_are_the_compilers():
+    """The quick run's BB(4) rows: exact to the halt with 14 rows, memory out at step 59 with 8."""
+    rows = {(r["memory_rows"], r["dtype"]): r for r in turing_completeness.measure(quick=True)["runs"]
+            if r["machine"] == "bb4"}
+    assert rows[14, "float32"]["identical"] and rows[14, "float64"]["steps_compared"] == 107
+    assert rows[8, "float64"]["memory_exhausted"] == 59 and rows[8, "float64"]["first_divergence"] is None
+
+
 # ---------------------------------------------------------------- the command
 def test_bad_only_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "c"
@@ -149,3 +284,17 @@ def test_quick_end_to_end(tmp_path, capsys):
         assert (out / c["figure"]).stat().st_size > 1000
     md = (out / "claims.md").read_text()
     assert "--quick" in md and "| claim |" in md
+
+
+@pytest.mark.slow
+def test_every_claim_quick_within_three_minutes(tmp_path):
+    """`ntm claims --quick` with every claim (the issue's target: under 3 minutes on 2 cores)."""
+    from ntm.analysis.claims import CLAIMS
+    out = tmp_path / "c"
+    start = time.perf_counter()
+    assert main(["claims", "--quick", "--out", str(out)]) == 0
+    assert time.perf_counter() - start < 180
+    data = json.loads((out / "claims.json").read_text())
+    assert list(data["meta"]["seconds"]) == list(CLAIMS)
+    for c in data["claims"]:
+        assert c["verdict"] in common.VERDICTS and (out / c["figure"]).stat().st_size > 1000

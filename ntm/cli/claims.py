@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", help=f"comma-separated claims (default all): {', '.join(CLAIMS)}")
     p.add_argument("--quick", action="store_true", help="the small version of every experiment (seconds)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps for the gradient experiment "
-                   "(the gpu claim measures the CPU, and CUDA where present)")
+                   "(the gpu claim measures the CPU, and CUDA where present; the small training runs of "
+                   "clipping, forget_bias and gru_vs_lstm, and the compiled machines, run on the CPU)")
     p.add_argument("--out", default="runs/claims", help="output directory (default runs/claims)")
     p.set_defaults(func=cmd_claims)

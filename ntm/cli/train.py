@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "a higher limit than the run's own to train on (without it the run keeps its limit)")
     p.add_argument("--batch-size", type=int, help=f"sequences per step (default {d.batch_size})")
     p.add_argument("--lr", type=float, help=f"learning rate (default {d.lr:g})")
-    p.add_argument("--optimizer", choices=("adam", "rmsprop"), help=f"default {d.optimizer}")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help=f"default {d.optimizer}")
     p.add_argument("--curriculum", choices=("fixed", "uniform", "increasing", "adaptive"), help=f"default {d.curriculum}")
     p.add_argument("--seed", type=int, help=f"random seed (default {d.seed})")
     p.add_argument("--device", help="auto | cpu | cuda | mps (default auto)")

@@ -9,8 +9,8 @@ tape, trained on the trace tasks: its ``run(batch)`` replaces ``forward``); `inp
 forward shares).
 
 The options are the fields of the model's config dataclass (`NTMConfig` for ``ntm``,
-`DNCConfig`, `StackRNNConfig`, `TapeRNNConfig`, `RecurrentConfig` for the baselines), so a saved
-config rebuilds its model:
+`DNCConfig`, `StackRNNConfig`, `TapeRNNConfig`, `RecurrentConfig` for the baselines and
+`LSTMConfig`, with the forget-gate bias, for the LSTMs), so a saved config rebuilds its model:
 ``build_model(name, input_size, output_size, **dataclasses.asdict(model.config))``.
 Every model has ``forward(inputs (B, T_in, C_in), T_out, input_lengths=None, output_lengths=None)
 -> logits (B, T_out, C_out)`` and a class attribute ``has_memory``.
@@ -23,7 +23,7 @@ import dataclasses
 from torch import Tensor, nn
 
 from ntm.errors import ConfigError
-from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, RecurrentConfig
+from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, LSTMConfig, RecurrentConfig
 from ntm.models.dnc import DNC, DNCConfig
 from ntm.models.ntm import NTM, NTMConfig
 from ntm.models.online import online_logits
@@ -32,8 +32,8 @@ from ntm.models.tape_rnn import TapeRNN, TapeRNNConfig
 from ntm.models.trace_ntm import TraceNTM, TraceNTMConfig
 
 # name -> (model class, its config dataclass)
-MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, RecurrentConfig), "gru": (GRU, RecurrentConfig),
-          "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, RecurrentConfig),
+MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, LSTMConfig), "gru": (GRU, RecurrentConfig),
+          "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, LSTMConfig),
           "dnc": (DNC, DNCConfig), "stack_rnn": (StackRNN, StackRNNConfig), "tape_rnn": (TapeRNN, TapeRNNConfig),
           "trace_ntm": (TraceNTM, TraceNTMConfig)}
 #: the models that train on trace tasks (tasks.trace), and only there

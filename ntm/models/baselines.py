@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -38,17 +40,32 @@ class RecurrentConfig:
                 raise ConfigError(f"option {name} must be a positive integer, got {value!r}")
 
 
+@dataclass
+class LSTMConfig(RecurrentConfig):
+    """Size of an LSTM baseline, and its forget gates' starting bias (b_ih's forget block; b_hh's is
+    0): 1 by default (Gers et al. 2000; Jozefowicz et al. 2015), which saved runs assume when they
+    name none; `ntm claims` compares 0, 1 and 2."""
+    forget_bias: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        b = self.forget_bias
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b):
+            raise ConfigError(f"option forget_bias must be a finite number, got {b!r}")
+
+
 class _Recurrent(nn.Module):
     """Shared body: a torch.nn recurrent module over [inputs, zeros], then a linear readout."""
 
     has_memory = False       # no external memory: the trainer's restart rule is for memory models
 
     cell: type[nn.RNNBase] = nn.RNN
+    config_class: type[RecurrentConfig] = RecurrentConfig
     bidirectional = False
 
     def __init__(self, input_size: int, output_size: int, config: RecurrentConfig | None = None):
         super().__init__()
-        self.config = config = config if config is not None else RecurrentConfig()
+        self.config = config = config if config is not None else self.config_class()
         check_sizes(type(self).__name__, input_size, output_size)
         self.input_size, self.output_size = input_size, output_size
         self.rnn = self.cell(input_size, config.hidden_size, num_layers=config.layers, batch_first=True,
@@ -95,17 +112,19 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """LSTM (Hochreiter & Schmidhuber 1997); forget-gate biases start at 1 (Gers et al. 2000;
-    Jozefowicz et al. 2015), which helps it carry information over long gaps."""
+    """LSTM (Hochreiter & Schmidhuber 1997); forget-gate biases start at `LSTMConfig.forget_bias`,
+    1 by default (Gers et al. 2000; Jozefowicz et al. 2015), which helps it carry information over
+    long gaps."""
     cell = nn.LSTM
+    config_class = LSTMConfig
 
-    def __init__(self, input_size: int, output_size: int, config: RecurrentConfig | None = None):
+    def __init__(self, input_size: int, output_size: int, config: LSTMConfig | None = None):
         super().__init__(input_size, output_size, config)
         H = self.config.hidden_size
-        with torch.no_grad():                                    # gates (i, f, g, o); b_ih + b_hh = 1
+        with torch.no_grad():                            # gates (i, f, g, o); b_ih + b_hh = forget_bias
             for name, param in self.rnn.named_parameters():
                 if name.startswith("bias_ih"):
-                    param[H:2 * H] = 1.0
+                    param[H:2 * H] = float(self.config.forget_bias)
                 elif name.startswith("bias_hh"):
                     param[H:2 * H] = 0.0
 

@@ -32,12 +32,13 @@ class TrainConfig:
     lr: float = 2e-3               # twice Adam's default (and Collier & Beel's 1e-3): on copy, seeds 2-4
                                    # found the memory algorithm after 16k-22k sequences where 1e-3 took
                                    # 28k-41k or never (bench/README.md "Training"); lr_drop_bits halves it
-    optimizer: str = "adam"        # adam | rmsprop (the NTM paper's: lr 1e-4, momentum 0.9)
+    optimizer: str = "adam"        # adam | rmsprop (the NTM paper's: lr 1e-4, momentum 0.9) | sgd (plain, with
+                                   # momentum: the optimizer of the exploding-gradient studies; `ntm claims`)
     betas: list = field(default_factory=lambda: [0.9, 0.99])  # Adam's beta1, beta2 (Kingma & Ba 2015, alg. 1).
                                    # beta2 0.99, not torch's 0.999: the second moment follows a burst of
                                    # large gradients within ~100 steps, so the burst moves the weights
                                    # less (with ema_decay, copy seeds 0-9 converged 10 of 10, 9 with 0.999)
-    momentum: float = 0.9          # RMSprop only
+    momentum: float = 0.9          # RMSprop and SGD only
     clip_norm: float | None = 10.0  # global-norm gradient clipping
     clip_value: float | None = None  # the paper's element-wise clipping (10): off by default
     curriculum: str = "uniform"    # fixed | uniform | increasing | adaptive (see tasks.curriculum)
@@ -184,7 +185,7 @@ def _device(c):
 
 
 _RANGE_CHECKS = [
-    _at_least("steps", 1), _at_least("batch_size", 1), _positive("lr"), _one_of("optimizer", ("adam", "rmsprop")),
+    _at_least("steps", 1), _at_least("batch_size", 1), _positive("lr"), _one_of("optimizer", ("adam", "rmsprop", "sgd")),
     _betas, _device, _at_least("eval_every", 1), _at_least("eval_samples", 1), _at_least("checkpoint_every", 1),
     lambda c: None if 0 <= c.ema_decay < 1 else f"ema_decay must be a number in [0, 1) (0: off), got {c.ema_decay!r}",
     _at_least("polish_steps", 0), _positive("polish_lr"), _at_least("polish_samples", 1),

@@ -30,9 +30,11 @@ from ntm.training.state import CurriculumState, Phase, TrainState
 
 
 def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
-    """Adam (betas from the config) or RMSprop (the NTM paper's, with momentum) at `lr`."""
+    """Adam (betas from the config), RMSprop (the NTM paper's, with momentum) or SGD (with momentum) at `lr`."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
     return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum)
 
 

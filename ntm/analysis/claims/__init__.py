@@ -10,7 +10,14 @@ and its verdict rule, and judges by a small pure function of the measured figure
 - `parameters`: LSTM = 4× RNN, GRU = a third fewer than LSTM (exact counts and closed forms);
 - `gradients`: vanishing and exploding gradients (‖∂h_T/∂h_t‖ against T − t at initialisation, and
   after a short training by `ntm.training.train`);
-- `gpu`: sequences/s on the CPU and, where one is present, on a CUDA GPU.
+- `gpu`: sequences/s on the CPU and, where one is present, on a CUDA GPU;
+- `clipping`: a plain RNN by SGD at a high learning rate, with and without gradient clipping
+  (divergences, NaN/Inf steps, final error);
+- `forget_bias`: the longest delay an LSTM learns to recall a bit over, with forget-gate bias 0, 1, 2;
+- `gru_vs_lstm`: a GRU and an LSTM of the same width with the same budget on the same tasks: error,
+  parameters, and the gap between the training length's accuracy and twice its;
+- `turing_completeness`: busy beavers compiled into NTM weights (`ntm.compiler`), run in lockstep
+  with the machine at several memory sizes: exact until the memory runs out.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ CLAIMS = {
     "parameters": "LSTM has 4x the parameters of an RNN; GRU a third fewer than LSTM",
     "gradients": "0.99^1000 vs 1.01^1000: vanishing and exploding gradients; the LSTM fixes vanishing",
     "gpu": "RNNs speed up clearly on a GPU",
+    "clipping": "exploding gradients are not serious: clipping fixes them",
+    "forget_bias": "keep the forget gate mostly open (forget-gate bias 0 vs 1 vs 2)",
+    "gru_vs_lstm": "a GRU gets about the same results with fewer parameters, and overfits less",
+    "turing_completeness": "an RNN is Turing complete and can approximate any algorithm",
 }
 
 
@@ -55,7 +66,7 @@ def run_claims(only=None, quick: bool = False, device: str = "auto", out="runs/c
         only: claim names (``"parameters,gpu"`` or a list); None runs all.
         quick: the small version of every experiment (seconds, not minutes).
         device: where the gradient experiment runs (auto | cpu | cuda | mps); the gpu claim always
-            measures the CPU, and CUDA where torch sees it.
+            measures the CPU, and CUDA where torch sees it; the other claims run on the CPU.
         out: the output directory (made; files in it with the same names are replaced).
         command: the command line to record in claims.md (default: the equivalent Python call).
         progress: called with each claim's name before it runs (e.g. print), or None.

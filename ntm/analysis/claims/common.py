@@ -1,4 +1,5 @@
-"""What every claim experiment shares: the verdicts, one result row, and the figure helpers.
+"""What every claim experiment shares: the verdicts, one result row, torch's threads, and a quiet
+training run by the project's trainer.
 
 A claim module measures figures (plain numbers in a dict), then a small pure function of those
 figures (its ``verdict``) returns one of `VERDICTS` and the reason, following the rule the module
@@ -8,6 +9,7 @@ registry and the runner.
 
 from __future__ import annotations
 
+import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
@@ -57,3 +59,32 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def train_briefly(cfg, *, objective=None, evaluator=None) -> dict:
+    """Train by `ntm.training.train` (the project's one trainer) under `cfg`, a `TrainConfig`, in a
+    temporary run directory, quietly (no progress bar, no log lines).
+
+    Returns {"rows": every evaluation's metrics row (step, loss, bits_per_seq, skipped, ...),
+    "result": the `TrainResult` (its ``comparison``: `ntm.analysis.compare.compare` at
+    cfg.compare_lengths on the best weights) or None when the run stopped on NaN/Inf,
+    "divergence": the `DivergenceError`'s message or None}.
+    """
+    from ntm.errors import DivergenceError
+    from ntm.training import Callback, train
+
+    class Rows(Callback):
+        def __init__(self):
+            self.rows = []
+
+        def on_metrics(self, trainer, row):
+            self.rows.append(dict(row))
+
+    rows = Rows()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            result = train(cfg, f"{tmp}/run", progress=False, log=lambda *a, **k: None, objective=objective,
+                           evaluator=evaluator, callbacks=(rows,))
+            return {"rows": rows.rows, "result": result, "divergence": None}
+        except DivergenceError as e:
+            return {"rows": rows.rows, "result": None, "divergence": str(e)}
