@@ -186,7 +186,9 @@ def test_bad_lengths_are_config_errors(run):
     with pytest.raises(ConfigError, match="--lengths"):
         parse_lengths("1,x")
     with pytest.raises(ConfigError, match="--lengths"):
-        parse_lengths("0,3")
+        parse_lengths("-1,3")
+    assert parse_lengths("0,3") == [0, 3]          # the empty input: a trace task's busy beaver takes it
+    assert cli.main(["compare", str(run), "--lengths", "0,3", "--device", "cpu"]) == 2      # copy's minimum is 1
     assert cli.main(["compare", str(run), "--lengths", "100000", "--device", "cpu"]) == 2
 
 

@@ -441,8 +441,10 @@ def test_curriculum_errors():
     rng = np.random.default_rng(0)
     with pytest.raises(TaskError, match="no curriculum named 'zigzag'; known: fixed, uniform, increasing, adaptive"):
         make_curriculum("zigzag", (1, 20))
-    with pytest.raises(TaskError, match="1 <= lo <= hi"):
-        make_curriculum("uniform", (0, 20))
+    with pytest.raises(TaskError, match="0 <= lo <= hi"):
+        make_curriculum("uniform", (-1, 20))
+    with pytest.raises(TaskError, match="0 <= lo <= hi"):
+        make_curriculum("uniform", (5, 2))
     with pytest.raises(TaskError, match="progress"):
         Uniform(1, 3).lengths(rng, 4, 1.5)
     with pytest.raises(TaskError, match="batch size"):

@@ -370,8 +370,6 @@ def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: i
                                       title=f"{name}: learning curve"))
     else:
         log(f"{run / 'metrics.jsonl'}: missing, no learning curve")
-    if task.loss_kind == "trace":
-        return written + _trace_figures(model, task, run, out, name, length, seed)
     if (run / "comparison.json").exists():
         rows = ckpt.read_json(run / "comparison.json")["lengths"]
     else:
@@ -382,17 +380,3 @@ def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: i
     n = task.train_lengths[1] if length is None else int(length)
     written.append(memory_use(run_example(model, task, n, seed), out / "example.png"))
     return written
-
-
-def _trace_figures(model, task, run: Path, out: Path, name: str, length, seed: int) -> list[Path]:
-    """A trace run's figures: step-exact/tape-exact against length, and the learned run beside the
-    machine's at `length` (default 4x the longest training length, where a learned rule shows)."""
-    from ntm.training import checkpoint as ckpt
-
-    from .trace_compare import compare_trace
-    from .trace_figures import exact_by_length, spacetime_pair
-    rows = (ckpt.read_json(run / "comparison.json")["lengths"] if (run / "comparison.json").exists()
-            else compare_trace(model, task))
-    n = max(1, 4 * task.train_lengths[1]) if length is None else int(length)
-    return [exact_by_length(rows, out / "exact_by_length.png", tuple(task.train_lengths), f"{name}: against the machine"),
-            spacetime_pair(model, task, n, seed, out / "spacetime.png")]

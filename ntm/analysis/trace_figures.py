@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ntm.analysis.figures import _symbol_colors, new_figure, save_figure
+from ntm.analysis.figures import _symbol_colors, learning_curve, new_figure, read_metrics, save_figure
 from ntm.analysis.trace_compare import free_run
 
 
@@ -87,3 +87,34 @@ def exact_by_length(rows: list[dict], path, train_range: tuple[int, int], title:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
+
+
+def plot_trace_run(run_dir, device="cpu", out=None, length: int | None = None, seed: int = 0,
+                   log=print) -> list[Path]:
+    """A trace run's figures (`ntm plot` on a trace run): learning_curve.png, exact_by_length.png
+    (from comparison.json, or computed) and spacetime.png, the learned run beside the machine's at
+    `length` (default 4x the longest training length, where a learned rule shows), into RUN/plots.
+
+    Raises:
+        CheckpointError: the run cannot be loaded.
+    """
+    from ntm.training import checkpoint as ckpt
+    from ntm.training.run_dir import load_run
+
+    from .trace_compare import compare_trace
+    model, task, config = load_run(run_dir, device)
+    run = Path(config["run_dir"])
+    out = Path(out) if out is not None else run / "plots"
+    name = f"{task.name} · {config['model']['name']}"
+    written = []
+    if (run / "metrics.jsonl").exists():
+        written.append(learning_curve(read_metrics(run / "metrics.jsonl"), out / "learning_curve.png",
+                                      title=f"{name}: learning curve"))
+    else:
+        log(f"{run / 'metrics.jsonl'}: missing, no learning curve")
+    rows = (ckpt.read_json(run / "comparison.json")["lengths"] if (run / "comparison.json").exists()
+            else compare_trace(model, task))
+    n = max(1, 4 * task.train_lengths[1]) if length is None else int(length)
+    return written + [exact_by_length(rows, out / "exact_by_length.png", tuple(task.train_lengths),
+                                      f"{name}: against the machine"),
+                      spacetime_pair(model, task, n, seed, out / "spacetime.png")]

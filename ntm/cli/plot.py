@@ -10,6 +10,9 @@ from ntm.cli.compare import run_arguments
 
 def cmd_plot(args) -> int:
     from ntm.analysis.figures import plot_run
+    from ntm.training.run_dir import read_config, resolve_run
+    if str(read_config(resolve_run(args.run))["task"]["name"]).startswith("trace:"):
+        from ntm.analysis.trace_figures import plot_trace_run as plot_run   # noqa: F811 (a trace run's figures)
     for path in plot_run(args.run, args.device, out=args.out, length=args.length, seed=args.seed):
         print(f"wrote {path}")
     return 0
@@ -18,7 +21,9 @@ def cmd_plot(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="a run's figures: learning curve, accuracy against length, memory use",
                        description="Writes learning_curve.png, accuracy_by_length.png and example.png "
-                                   "(the NTM paper's Figure 6 layout) into RUN/plots/.")
+                                   "(the NTM paper's Figure 6 layout) into RUN/plots/; for a trace run "
+                                   "learning_curve.png, exact_by_length.png and spacetime.png (its run "
+                                   "beside the machine's).")
     run_arguments(p)
     p.add_argument("--out", help="output folder (default RUN/plots)")
     p.add_argument("--length", type=int, help="input length of the example (default: the longest training length)")
