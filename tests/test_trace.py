@@ -240,3 +240,9 @@ def test_cli_trace_errors(tmp_path, args, message):
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_tasks_show_a_trace_task():
+    p = run_cli("tasks", "show", "trace:binary_add", "--length", "3")
+    assert p.returncode == 0, p.stderr
+    assert "machine steps:   7" in p.stdout and "copy_a" in p.stdout and "memory:" in p.stdout

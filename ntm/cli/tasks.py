@@ -61,11 +61,14 @@ def cmd_list(args) -> int:
     head = f"{'name':<20} {'machine':<54} {'in':>3} {'out':>3} {'loss':<4} {'train':>7} {'max':>5}  target"
     print(head)
     print("-" * len(head))
+    trace_note = ("and trace:MACHINE for any library machine or machine file: learn its step from its trace "
+                  "(ntm tasks show trace:binary_add; docs/traces.md)")
     for r in rows:
         lo, hi = r["train_lengths"]
         print(f"{r['name']:<20} {r['machine']:<54} {r['input_size']:>3} {r['output_size']:>3} "
               f"{r['loss']:<4} {f'{lo}–{hi}':>7} {r['max_length']:>5}  "
               f"{r.get('reference') or ('machine' if r['from_machine'] else 'python spec')}")
+    print(trace_note)
     return 0
 
 
@@ -76,6 +79,8 @@ def cmd_show(args) -> int:
     task = registry.get_task(args.task, **parse_params(args.param))
     n = args.length if args.length is not None else task.train_lengths[1]
     batch = task.sample(np.random.default_rng(args.seed), 1, n, with_trace=args.trace)
+    if task.loss_kind == "trace":
+        return _show_trace(task, batch, n, args.seed)
     m = task.machine
     print(f"task:            {task.name} — {registry.describe(args.task)}")
     if m is not None:
@@ -115,6 +120,31 @@ def cmd_show(args) -> int:
         print("machine trace (step  state  head  read -> write  move):")
         for s in batch.traces[0]:
             print(f"  {s.step:>5}  {s.state:<10} {s.head!s:<12} {s.read!s} -> {s.write!s}  {s.move!s}")
+    return 0
+
+
+def _show_trace(task, batch, n: int, seed: int) -> int:
+    """`ntm tasks show trace:MACHINE`: the input, the memory rows, and the steps the model is taught."""
+    m, steps = task.machine, int(batch.steps[0])
+    print(f"task:            {task.name} — learn the machine's step from its trace (docs/traces.md)")
+    print(f"machine:         {task.machine_label}: {m.tapes} tapes, {len(m.states)} states, {len(m.delta):,} transitions")
+    print(f"supervision:     {task.supervision}")
+    print(f"length:          {n} (seed {seed})")
+    print(f"input word:      {_symbols(batch.input_symbols[0])}")
+    print(f"machine steps:   {steps:,} ({'stopped' if batch.stopped[0] else 'cut at the step bound'})")
+    print(f"memory:          {batch.rows} rows (tape cells {batch.origin}..{batch.origin + batch.rows - 1}) "
+          f"x {task.input_size} columns ({m.tapes} block(s) of {task.width}: one-hot non-blank symbols)")
+    print("targets (step  state  heads  read -> write  move  next):")
+    names = (m.blank,) + task.symbols
+    for t in range(min(steps, 40)):
+        heads = tuple(int(h) + batch.origin for h in batch.heads[0, t])
+        read = " ".join(names[c] for c in batch.read[0, t])
+        write = " ".join(names[c] for c in batch.write[0, t])
+        move = "".join("LSR"[c] for c in batch.move[0, t])
+        print(f"  {t:>5}  {task.states[batch.state[0, t]]:<10} {heads!s:<12} {read} -> {write}  {move}  "
+              f"{task.states[batch.state[0, t + 1]]}")
+    if steps > 40:
+        print(f"  ... {steps - 40:,} more steps")
     return 0
 
 
