@@ -219,7 +219,7 @@ class TraceTask:
     def _batch(self, result, words, ns) -> TraceBatch:
         """The engine's result re-coded as memory rows and cell classes."""
         tr, cm = result.trace, result.compiled
-        cls = self._classes(cm.symbols)                                     # engine code -> class
+        cls, in_cls = self._classes(cm.symbols)                             # engine code -> class
         steps = np.asarray(tr.steps, np.int64)
         S = tr.mask.shape[1]
         known = np.arange(S + 1)[None, :] <= steps[:, None]                 # (B, S+1)
@@ -229,24 +229,32 @@ class TraceTask:
         N = hi - lo + 1
         B, k = len(words), self.tapes
         tape = np.zeros((B, k, N), np.int64)
-        in_cls = {a: int(cls[cm.symbols.index(a)]) for a in self.machine.input_alphabet}
-        for b, w in enumerate(words):                                       # B n lookups: cheap
-            tape[b, 0, -lo:-lo + len(w)] = [in_cls[a] for a in w]
+        lens = np.fromiter(map(len, words), np.int64, B)
+        flat = [in_cls[a] for w in words for a in w] if self.machine.input_alphabet else []  # one comprehension
+        starts = np.repeat(np.cumsum(lens) - lens, lens)
+        tape[np.repeat(np.arange(B), lens), 0, np.arange(len(flat)) - starts - lo] = flat
         # the final tapes: buffer index of row r is r + lo + offset; cells outside the buffer are blank
         idx = np.arange(N) + lo + result.offset
         inside = (idx >= 0) & (idx < result.tapes.shape[2])
         final = np.zeros((B, k, N), np.int64)
         final[:, :, inside] = cls[result.tapes[:, :, idx[inside]]]
-        stopped = np.isin(np.array(result.statuses(), dtype=object), _STOPS)
+        from turing.engine import STATUSES
+        stopped = np.isin(result.status, [STATUSES.index(x) for x in _STOPS])
         return TraceBatch(tape=tape, final_tape=final, heads=(pos - lo).astype(np.int64),
                           state=np.asarray(tr.state, np.int64), read=cls[tr.read].astype(np.int64),
                           write=cls[tr.write].astype(np.int64),
                           move=tr.move.astype(np.int64) + 1, steps=steps, stopped=stopped, origin=lo,
                           lengths=ns, input_symbols=words, supervision=self.supervision)
 
-    def _classes(self, symbols: tuple) -> np.ndarray:
-        """(|Γ|,) int64: engine symbol code -> cell class (0 blank, 1 + column otherwise)."""
-        return np.array([0 if a == self.machine.blank else 1 + self.symbols.index(a) for a in symbols], np.int64)
+    def _classes(self, symbols: tuple) -> tuple[np.ndarray, dict]:
+        """(|Γ|,) int64: engine symbol code -> cell class (0 blank, 1 + column otherwise), and input
+        symbol -> class. Built once per machine."""
+        cached = self.__dict__.get("_class_cache")
+        if cached is None or cached[0] is not symbols:
+            cls = np.array([0 if a == self.machine.blank else 1 + self.symbols.index(a) for a in symbols], np.int64)
+            in_cls = {a: int(cls[symbols.index(a)]) for a in self.machine.input_alphabet}
+            cached = self.__dict__["_class_cache"] = (symbols, cls, in_cls)
+        return cached[1], cached[2]
 
     def eval_batch(self, length: int, batch_size: int = 256) -> TraceBatch:
         """The fixed evaluation batch at `length` (seeded by crc32 of the name and length; cached)."""
