@@ -93,6 +93,7 @@ DAMAGE = {
     "bytes after the last tensor": lambda r: _header(r / "weights.safetensors", lambda h, d: d + b"\0" * 8),
     "header length past the end": lambda r: (r / "weights.safetensors").write_bytes(
         (10 ** 6).to_bytes(8, "little") + b"{}"),
+    "weights a directory": lambda r: ((r / "weights.safetensors").unlink(), (r / "weights.safetensors").mkdir()),
 }
 
 RESUME_DAMAGE = {

@@ -107,16 +107,20 @@ def check_layout(path: Path) -> None:
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"{path}: {why}; not a safetensors file `ntm train` wrote")
 
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise bad(f"{size} bytes, too short for a header")
-        n = int.from_bytes(head, "little")
-        if n > _MAX_HEADER or 8 + n > size:
-            raise bad(f"its header length ({n:,} bytes) runs past the end of the file ({size:,} bytes)"
-                      if n <= _MAX_HEADER else f"its header length ({n:,} bytes) is over the format's 100 MB")
-        raw = f.read(n)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            n = int.from_bytes(head, "little")
+            raw = f.read(n) if len(head) == 8 and n <= min(_MAX_HEADER, size - 8) else b""
+    except OSError as e:
+        raise bad(f"cannot be read ({e.strerror or e})") from None
+    if len(head) < 8:
+        raise bad(f"{size} bytes, too short for a header")
+    if n > _MAX_HEADER:
+        raise bad(f"its header length ({n:,} bytes) is over the format's 100 MB")
+    if 8 + n > size:
+        raise bad(f"its header length ({n:,} bytes) runs past the end of the file ({size:,} bytes)")
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError as e:
@@ -148,7 +152,7 @@ def check_layout(path: Path) -> None:
         spans.append((begin, end, name))
     spans.sort()
     reach, holder = 0, None                     # the furthest end so far, and whose it is
-    for begin, end, name in spans:              # overlaps first: the worse fault, and the one asked about
+    for begin, end, name in spans:              # overlaps first: the worse fault
         if begin < reach and begin < end:
             raise bad(f"tensors {holder!r} and {name!r} overlap (both hold bytes {begin:,}–"
                       f"{min(end, reach):,} of the data)")
