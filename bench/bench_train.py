@@ -7,6 +7,7 @@
     python bench/bench_train.py --preset noise  [--jobs 2]                       # ema_decay and beta2, seeds 0-9
     python bench/bench_train.py --preset strict [--jobs 2]                       # 1,024 evaluation sequences, seeds 0-9
     python bench/bench_train.py --preset eval20 [--jobs 2]                       # evaluation at length 20 only, seeds 0-9
+    python bench/bench_train.py --preset short [--jobs 2]                        # training lengths 1-5, 3,000 steps, seeds 0-9
 
 For every run: sequences and seconds until the fixed evaluation set first drops below 1 and below
 0.01 bits per sequence, the best error, rollbacks, and the comparison with the machine at longer
@@ -64,6 +65,10 @@ PRESETS = {
     "strict": {f"eval1024-s{s}": {"eval_samples": 1024, "seed": s} for s in range(10)},
     # evaluation set at the longest training length only (512 sequences of length 20)
     "eval20": {f"eval20-s{s}": {"eval_lengths": [20], "eval_samples": 512, "seed": s} for s in range(10)},
+    # short training sequences (lengths 1-5, as pytorch-ntm users have tried), 3,000 steps with the
+    # other defaults: what a user who shortens the range gets (bench/README.md, "Short training lengths")
+    "short": {f"short-s{s}": {"task_params": {"train_lengths": [1, 5]}, "steps": 3000,
+                              "compare_lengths": [1, 3, 5, 8, 10, 20, 40], "seed": s} for s in range(10)},
 }
 
 
@@ -117,11 +122,12 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--max-seconds", type=float, default=600)
     ap.add_argument("--only", nargs="*", help="run only these names of the preset")
+    ap.add_argument("--kernel-threads", type=int, help="the NTM kernels' threads per run (default: cores / jobs)")
     a = ap.parse_args()
     runs = {n: o for n, o in PRESETS[a.preset].items() if not a.only or n in a.only}
     with tempfile.TemporaryDirectory() as root, mp.get_context("spawn").Pool(a.jobs) as pool:
         results = []
-        kernel_threads = max(1, (os.cpu_count() or 1) // a.jobs)
+        kernel_threads = a.kernel_threads or max(1, (os.cpu_count() or 1) // a.jobs)
         for r in pool.imap_unordered(one_run, [(n, o, a.max_seconds, root, kernel_threads) for n, o in runs.items()]):
             results.append(r)
             cmp = " ".join(f"{c['length']}:{c['bit_errors_per_seq']:.2f}" for c in r["comparison"])
@@ -134,7 +140,7 @@ def main():
     out = Path(os.environ.get("OUT") or Path(__file__).parent / "results")
     out.mkdir(parents=True, exist_ok=True)
     info = {"preset": a.preset, "jobs": a.jobs, "cpus": os.cpu_count(),
-            "kernel_threads": max(1, (os.cpu_count() or 1) // a.jobs), "base": BASE, "runs": sorted(results, key=lambda r: r["name"])}
+            "kernel_threads": a.kernel_threads or max(1, (os.cpu_count() or 1) // a.jobs), "base": BASE, "runs": sorted(results, key=lambda r: r["name"])}
     (out / f"train_{a.preset}.json").write_text(json.dumps(info, indent=1))
 
 

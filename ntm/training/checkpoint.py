@@ -1,8 +1,10 @@
 """Run directories and checkpoints: safetensors for tensors, JSON for everything else.
 
-Loading never unpickles: tensors come from safetensors, the rest from JSON. Every write goes to a
-temporary name first and is moved into place with `os.replace`, so a crash leaves either the old
-checkpoint or the new one, never half of one; the resume checkpoint is a directory swapped in whole.
+Loading never unpickles: tensors come from safetensors, whose header is checked by hand first
+(`check_layout`: offsets in bounds, not overlapping, covering the data), the rest from JSON.
+Every write goes to a temporary name first and is moved into place with `os.replace`, so a crash
+leaves either the old checkpoint or the new one, never half of one; the resume checkpoint is a
+directory swapped in whole.
 
 A run directory is self-describing::
 
@@ -75,9 +77,105 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     os.replace(tmp, path)
 
 
+# Bytes per element of each safetensors dtype (the format's names; github.com/huggingface/safetensors).
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
+                "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+_MAX_HEADER = 100 * 1024 * 1024       # the safetensors library's own limit on the JSON header
+
+
+def _no_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        seen: set = set()
+        dup = next(k for k in keys if k in seen or seen.add(k))
+        raise ValueError(f"the header names {dup!r} twice")
+    return dict(pairs)
+
+
+def check_layout(path: Path) -> None:
+    """The safetensors file's header read by hand and checked against the format before any tensor
+    is loaded: an 8-byte little-endian length, then a JSON object mapping each tensor's name to its
+    dtype, shape and `data_offsets` [begin, end) in the byte buffer that follows. Each tensor's
+    range must lie in the buffer and hold exactly its shape × dtype bytes; the ranges must not
+    overlap (two tensors sharing bytes) and must cover the buffer with no gap and nothing after the
+    last, as the format requires. A file `save_file` wrote always passes; the checks do not depend
+    on which safetensors version is installed.
+
+    Raises:
+        CheckpointError: names the file and the tensor (both tensors, for an overlap).
+    """
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: {why}; not a safetensors file `ntm train` wrote")
+
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            n = int.from_bytes(head, "little")
+            raw = f.read(n) if len(head) == 8 and n <= min(_MAX_HEADER, size - 8) else b""
+    except OSError as e:
+        raise bad(f"cannot be read ({e.strerror or e})") from None
+    if len(head) < 8:
+        raise bad(f"{size} bytes, too short for a header")
+    if n > _MAX_HEADER:
+        raise bad(f"its header length ({n:,} bytes) is over the format's 100 MB")
+    if 8 + n > size:
+        raise bad(f"its header length ({n:,} bytes) runs past the end of the file ({size:,} bytes)")
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+    except UnicodeDecodeError as e:
+        raise bad(f"its header is not UTF-8 (byte {8 + e.start})") from None
+    except (ValueError, RecursionError) as e:          # JSONDecodeError is a ValueError
+        raise bad(f"its header is not valid JSON ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if not isinstance(header, dict):
+        raise bad("its header is not a JSON object")
+    buffer = size - 8 - n
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            if not (isinstance(info, dict) and all(isinstance(v, str) for v in info.values())):
+                raise bad("its __metadata__ is not a map of strings")
+            continue
+        if not (isinstance(info, dict) and info.get("dtype") in _DTYPE_BYTES
+                and isinstance(info.get("shape"), list) and isinstance(info.get("data_offsets"), list)
+                and len(info["data_offsets"]) == 2
+                and all(type(x) is int and x >= 0 for x in info["shape"] + info["data_offsets"])):
+            raise bad(f"tensor {name!r} has no valid dtype, shape and data_offsets")
+        begin, end = info["data_offsets"]
+        if not begin <= end <= buffer:
+            raise bad(f"tensor {name!r}: data_offsets [{begin}, {end}] lie outside the "
+                      f"{buffer:,}-byte data")
+        want = math.prod(info["shape"]) * _DTYPE_BYTES[info["dtype"]]
+        if end - begin != want:
+            raise bad(f"tensor {name!r}: data_offsets [{begin}, {end}] hold {end - begin:,} bytes, its "
+                      f"{info['dtype']} shape {info['shape']} needs {want:,}")
+        spans.append((begin, end, name))
+    spans.sort()
+    reach, holder = 0, None                     # the furthest end so far, and whose it is
+    for begin, end, name in spans:              # overlaps first: the worse fault
+        if begin < reach and begin < end:
+            raise bad(f"tensors {holder!r} and {name!r} overlap (both hold bytes {begin:,}–"
+                      f"{min(end, reach):,} of the data)")
+        if end > reach:
+            reach, holder = end, name
+    covered = 0
+    for begin, end, name in spans:
+        if begin > covered:
+            raise bad(f"bytes {covered:,}–{begin:,} of the data belong to no tensor (a gap before {name!r})")
+        covered = max(covered, end)
+    if covered != buffer:
+        raise bad(f"bytes {covered:,}–{buffer:,} of the data belong to no tensor")
+
+
 def load_tensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
+    """Tensors from a safetensors file, its layout checked first (`check_layout`).
+
+    Raises:
+        CheckpointError: missing, not safetensors, or a header that breaks the format (names the file).
+    """
     if not Path(path).exists():
         raise CheckpointError(f"{path}: missing (is this a run directory made by `ntm train`?)")
+    check_layout(path)
     try:
         return load_file(str(path), device=str(device))
     except Exception as e:  # safetensors raises its own error types for corrupt files
