@@ -22,6 +22,7 @@ from .priority_sort import PrioritySort
 from .repeat_copy import RepeatCopy
 from .task import Task
 from .trace import PREFIX, TraceTask
+from .universal import UniversalTask
 
 #: name -> builder (keyword arguments are the task's parameters; `name` is filled in)
 BUILDERS = {
@@ -36,6 +37,8 @@ BUILDERS = {
     "reverse": Reverse,
     "duplicate": Duplicate,
     "binary_addition": BinaryAddition,
+    # one interpreter for every machine: the transition table in memory (tasks.universal)
+    "universal": UniversalTask,
 }
 
 

@@ -84,7 +84,8 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
     result = {k: np.full(B, -1, np.int64) for k in names} | {"steps": np.zeros(B, np.int64)}
     tapes = np.zeros_like(batch.final_tape)
     live = np.arange(B)                                   # the batch rows still in the run
-    s = model.initial_state(t_(batch.tape), t_(batch.heads[:, 0]), int(batch.state[0, 0]))
+    start = getattr(model, "start_state", None)         # a model that lays out more than the tape (universal)
+    s = start(batch, dev) if start else model.initial_state(t_(batch.tape), t_(batch.heads[:, 0]), int(batch.state[0, 0]))
     first = {k: torch.full((B,), -1, dtype=torch.long, device=dev) for k in names}
     running = torch.ones(B, dtype=torch.bool, device=dev)
     model_steps = torch.zeros(B, dtype=torch.long, device=dev)
@@ -98,7 +99,9 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
         if not told:
             known = t <= steps                            # the machine's trace covers this configuration
             _mark(first["halt"], (d.halt > 0) != (stopped & (steps == t)), known & running, t)
-            running = running & ~(d.halt > 0)
+            # a run the machine did not stop was cut at the step bound: the model is cut there too,
+            # so its tape is compared with the machine's at the same step
+            running = running & ~(d.halt > 0) & ~(~stopped & (steps == t))
         else:
             running = t < steps
         if t < S:
@@ -184,7 +187,7 @@ STEP_BUDGET = 4_000_000
 def samples_within(task, n: int, samples: int, budget: int | None) -> int:
     """`samples`, or fewer when the machine's runs at length n are so long that `samples` of them
     would take more than `budget` model steps (at least 8): the steps are measured on 4 inputs."""
-    if budget is None:
+    if budget is None or task.machine is None:        # no one machine (universal): runs bounded by the task
         return samples
     from turing import engine
     from tasks.trace import draw_words

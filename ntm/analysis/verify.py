@@ -109,6 +109,10 @@ def check_example(model, task, length: int, seed: int) -> Counterexample | None:
     """Run the machine and the model on the input (length, seed); a `Counterexample` if their
     outputs differ, else None. For a trace task, a `ntm.analysis.trace_verify.TraceCounterexample`
     if the model, running free, leaves the machine at any step or ends with another tape."""
+    from tasks.universal import UniversalTask
+    if isinstance(task, UniversalTask):                  # one random machine per input
+        from ntm.analysis.universal_compare import check_universal_example
+        return check_universal_example(model, task, length, seed)
     if task.loss_kind == "trace":
         from ntm.analysis.trace_verify import check_trace_example
         return check_trace_example(model, task, length, seed)

@@ -5,7 +5,8 @@ function per equation; `memory_step`: the fused path's step with its gradient by
 `controller`; the fast paths `fused` (one autograd node per episode) and `kernels` (numba); the
 `baselines` (RNN, LSTM, GRU, BiLSTM); the other memory models `dnc` (Graves et al. 2016),
 `stack_rnn` and `tape_rnn` (Delétang et al. 2023); `trace_ntm` (the NTM whose memory is a machine's
-tape, trained on the trace tasks: its ``run(batch)`` replaces ``forward``); `inputs` (what every
+tape, trained on the trace tasks: its ``run(batch)`` replaces ``forward``); `universal_ntm` (tape and
+transition table in memory, one model for every machine: the universal task); `inputs` (what every
 forward shares).
 
 The options are the fields of the model's config dataclass (`NTMConfig` for ``ntm``,
@@ -30,14 +31,15 @@ from ntm.models.online import online_logits
 from ntm.models.stack_rnn import StackRNN, StackRNNConfig
 from ntm.models.tape_rnn import TapeRNN, TapeRNNConfig
 from ntm.models.trace_ntm import TraceNTM, TraceNTMConfig
+from ntm.models.universal_ntm import UniversalNTM, UniversalNTMConfig
 
 # name -> (model class, its config dataclass)
 MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, LSTMConfig), "gru": (GRU, RecurrentConfig),
           "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, LSTMConfig),
           "dnc": (DNC, DNCConfig), "stack_rnn": (StackRNN, StackRNNConfig), "tape_rnn": (TapeRNN, TapeRNNConfig),
-          "trace_ntm": (TraceNTM, TraceNTMConfig)}
+          "trace_ntm": (TraceNTM, TraceNTMConfig), "universal_ntm": (UniversalNTM, UniversalNTMConfig)}
 #: the models that train on trace tasks (tasks.trace), and only there
-TRACE_MODELS = ("trace_ntm",)
+TRACE_MODELS = ("trace_ntm", "universal_ntm")
 #: the sequence models: forward(inputs, T_out, ...) on every other task
 MODEL_NAMES = tuple(n for n in MODELS if n not in TRACE_MODELS)
 # options renamed since runs were first saved (old name -> new), so older run directories still load
