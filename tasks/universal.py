@@ -145,16 +145,17 @@ def check_machine(m: Machine, bits: int) -> None:
 
 
 def machine_batch(machines: list, words: list, rng: np.random.Generator, max_steps: int,
-                  supervision: str = "trace", code_bits: int = 6) -> UniversalBatch:
+                  supervision: str = "trace", code_bits: int = 6, codes: list | None = None) -> UniversalBatch:
     """Run machine b on word b (the engine, with its trace: one `run_batch` call a machine) and lay
-    the B runs out as one `UniversalBatch`; each machine's states get random distinct codes from
-    `rng`. Raises TaskError for a machine `check_machine` refuses or a failed run."""
+    the B runs out as one `UniversalBatch`; each machine's non-halting states get random distinct
+    codes from `rng` (or `codes[b]`: one code per state of ``machine.states``, given). Raises
+    TaskError for a machine `check_machine` refuses or a failed run."""
     from turing import engine
     from turing.engine import STATUSES
     from turing.errors import TuringError
     B = len(machines)
     stop_codes = [STATUSES.index(x) for x in _STOPS]
-    runs, codes_of = [], []
+    runs, given = [], codes
     Qmax = max(len(m.states) for m in machines)
     codes = np.full((B, Qmax), -1, np.int64)
     for b, (m, w) in enumerate(zip(machines, words)):
@@ -162,12 +163,13 @@ def machine_batch(machines: list, words: list, rng: np.random.Generator, max_ste
         live = [i for i, q in enumerate(m.states) if not m.is_halting(q)]
         codes[b, :len(m.states)] = HALT_CODE
         codes[b, live] = 1 + rng.choice(2 ** code_bits - 1, size=len(live), replace=False)
+        if given is not None:
+            codes[b, :len(m.states)] = given[b]
         try:
             r = engine.run_batch(m, [w], max_steps=max_steps, trace=True)
         except TuringError as e:
             raise TaskError(f"universal: machine {m.name or b}: {e}") from None
         runs.append(r)
-        codes_of.append(codes[b])
     steps = np.array([int(r.steps[0]) for r in runs], np.int64)
     S = int(steps.max())
     heads = [r.trace.heads[0, :int(r.steps[0]) + 1, 0].astype(np.int64) for r in runs]

@@ -25,10 +25,15 @@ def _trace_flags(args, cfg) -> None:
     trace_ntm unless --model says otherwise)."""
     from ntm.cli import UsageError
     trace = isinstance(cfg.task, str) and cfg.task.startswith("trace:")
+    universal = cfg.task == "universal"            # tasks.universal: the model is universal_ntm
     if trace and args.model is None and cfg.model == "ntm":
         cfg.model = "trace_ntm"
-    if (args.supervision or args.controller) and not trace:
-        raise UsageError("--supervision and --controller apply to trace tasks (--task trace:MACHINE)")
+    if universal and args.model is None and cfg.model == "ntm":
+        cfg.model = "universal_ntm"
+    if args.controller and universal:
+        raise UsageError("--controller applies to trace:MACHINE tasks; the universal NTM's controller is feed-forward")
+    if (args.supervision or args.controller) and not (trace or universal):
+        raise UsageError("--supervision and --controller apply to trace tasks (--task trace:MACHINE or universal)")
     if args.supervision:
         cfg.task_params = {**cfg.task_params, "supervision": args.supervision}
     if args.controller:
@@ -76,8 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--task", help=f"task name (see `ntm tasks list`), or trace:MACHINE to learn a machine's "
                    f"step from its trace (a library machine or a machine file; default {d.task})")
-    p.add_argument("--model", help=f"ntm | dnc | stack_rnn | tape_rnn | lstm | gru | rnn | bilstm; trace_ntm for trace tasks "
-                   f"(default {d.model}; trace_ntm for trace:MACHINE)")
+    p.add_argument("--model", help=f"ntm | dnc | stack_rnn | tape_rnn | lstm | gru | rnn | bilstm; trace_ntm for trace tasks, "
+                   f"universal_ntm for universal (default {d.model}; trace_ntm for trace:MACHINE, universal_ntm for universal)")
     p.add_argument("--supervision", choices=("trace", "writes", "moves", "output"),
                    help="trace tasks: what the loss sees of the machine's run (default trace; see tasks.trace)")
     p.add_argument("--controller", choices=("ff", "lstm"),

@@ -10,7 +10,10 @@ NTM's head does (`ntm.models.trace_ntm`); the *table head* finds the entry by co
     r      = w_tape M[:, sym]                        the class read (blank = 1 - r)         eq. 2
     c      = q C                                     the state's code (C: the code book)
     k      = W_k [1 - r, r, c]                       the lookup key, a learned linear map
-    w_tab  = softmax(beta cos(k, M[:, key]))         the entry's row                         eqs. 5-6
+    w_tab  = softmax(beta cos(k, M[:, key]))         the entry's row, over the table rows    eqs. 5-6
+                                                     (a zero key, tape or unused row, is left out:
+                                                     a soft lookup then does not depend on how
+                                                     many such rows the batch pads with)
     v      = w_tab M[:, value]                       the entry's value                       eq. 2
     out    = controller([v, 1 - r, r, c])            write logits (2), move logits (L, S, R),
                                                      next code (tanh, bits wide), stop logit
@@ -127,8 +130,10 @@ class UniversalNTM(nn.Module):
         r = torch.cat([1 - p, p], -1)                                                          # (B, 2) blank first
         c = s.q @ self.codes.to(s.q.dtype)                                                     # (B, D)
         k = self.key(torch.cat([r, c], -1))                                                    # (B, D + 2)
-        w_tab = memory.content_weighting(k.unsqueeze(1), self.log_beta.exp().view(1, 1, 1),
-                                         s.M[..., self.key_cols])                              # (B, 1, R)
+        keys = s.M[..., self.key_cols]                                                         # (B, R, D + 2)
+        sim = memory.cosine_similarity(k.unsqueeze(1), keys)                                   # (B, 1, R)
+        sim = sim.masked_fill((keys == 0).all(-1).unsqueeze(1), float("-inf"))                 # table rows only
+        w_tab = torch.softmax(self.log_beta.exp() * memory.minus_max(sim), -1)                 # eqs. 5-6
         v = memory.read(s.M[..., self.value_cols], w_tab)[:, 0]                                # (B, 5 + D)
         o = self.out(self.core(torch.cat([v, r, c], -1)))
         code = torch.tanh(o[:, 5:5 + self.D])

@@ -1,0 +1,202 @@
+"""The universal task and model (tasks.universal, ntm.models.universal_ntm, ntm.analysis.universal_compare)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import turing
+from ntm.analysis.trace_compare import free_run
+from ntm.analysis.universal_compare import compare_family, compare_machines
+from ntm.analysis.verify import search
+from ntm.models import build_model
+from ntm.models.universal_ntm import UniversalNTM, construct
+from ntm.training.objective import TraceObjective
+from tasks.errors import TaskError
+from tasks.registry import get_task
+from tasks.task import machine_trace
+from tasks.universal import HALT_CODE, UniversalTask, machine_batch, random_tables, state_codes
+from turing import Machine, library
+
+
+def model_for(task, seed=0, exact=False, cls=UniversalNTM):
+    torch.manual_seed(seed)
+    m = cls(task.input_size, task.output_size)
+    return construct(m) if exact else m
+
+
+# ---------------------------------------------------------------- the task's arrays
+@pytest.mark.parametrize("seed", range(4))
+def test_batch_is_the_reference_trace(seed):
+    """Every step of every random machine's run equals the reference simulator's (machine_trace,
+    turing.run): state (by its code), head, write, move, stop, final tape; and the table rows hold δ."""
+    task = UniversalTask(states=(1, 5), max_steps=40)
+    rng = np.random.default_rng(seed)
+    batch = task.sample(rng, 12, rng.integers(0, 5, size=12))
+    for b, (m, word) in enumerate(zip(batch.machines, batch.input_symbols)):
+        name = {int(c): q for q, c in zip(m.states, batch.codes[b]) if c >= 0 and not m.is_halting(q)}
+        name[HALT_CODE] = "Z"
+        ref = machine_trace(m, word, max_steps=40)
+        assert int(batch.steps[b]) == len(ref)
+        for t, step in enumerate(ref):
+            assert name[int(batch.state[b, t])] == step.state
+            assert int(batch.heads[b, t, 0]) + batch.origin == step.head
+            assert str(batch.read[b, t, 0]) == step.read and str(batch.write[b, t, 0]) == step.write
+            assert "LSR"[batch.move[b, t, 0]] == step.move
+        result = turing.run(m, word, max_steps=40)
+        assert name[int(batch.state[b, len(ref)])] == result.state
+        assert bool(batch.stopped[b]) == (result.status == turing.Status.HALTED)
+        cells = {result.origins[0] + j: a for j, a in enumerate(result.tapes[0])}
+        for r in range(batch.tape_rows):
+            assert str(batch.final_tape[b, 0, r]) == cells.get(r + batch.origin, "0")
+        assert not batch.final_tape[b, 0, batch.tape_rows:].any()          # the table rows read as blanks
+        assert list(batch.tape[b, 0, -batch.origin:-batch.origin + len(word)]) == [1] * len(word)
+        rows = {(int(k), int(a)): (int(w), int(mv), int(n)) for k, a, w, mv, n in batch.table[b] if k >= 0}
+        assert len(rows) == 2 * len(name) - 2
+        for (q, a), act in m.delta.items():
+            code = int(batch.codes[b, m.states.index(q)])
+            assert rows[code, int(a)] == (int(act.write), "LSR".index(act.move),
+                                          int(batch.codes[b, m.states.index(act.next_state)]))
+
+
+def test_codes_are_distinct_and_extend_past_training():
+    task = UniversalTask(states=(6, 6))
+    batch = task.sample(np.random.default_rng(0), 64, 0)
+    for row in batch.codes:
+        live = row[:6]
+        assert len(set(live.tolist())) == 6 and (live > 0).all() and row[6] == HALT_CODE
+    C = state_codes(6)
+    assert C.shape == (64, 6) and len({tuple(c) for c in C}) == 64 and (C[HALT_CODE] == -1).all()
+
+
+def test_random_tables_halt_about_once_per_machine():
+    t = random_tables(np.random.default_rng(0), np.full(4000, 4))
+    halts = (t.next < 0).sum((1, 2))
+    assert 0.8 < halts.mean() < 1.2 and set(np.unique(t.move)) == {0, 2}
+
+
+def test_bad_options_and_machines():
+    with pytest.raises(TaskError, match="states"):
+        UniversalTask(states=(0, 3))
+    with pytest.raises(TaskError, match="code_bits"):
+        UniversalTask(states=(2, 8), code_bits=3)
+    with pytest.raises(TaskError, match="supervision"):
+        UniversalTask(supervision="all")
+    with pytest.raises(TaskError, match="2 symbols"):
+        machine_batch([library.get("binary_increment")], [("1",)], np.random.default_rng(0), 10)
+    partial = Machine(states=("A", "Z"), input_alphabet=("1",), tape_alphabet=("0", "1"), blank="0", start="A",
+                      delta={("A", "0"): ("Z", "1", "R")}, halt={"Z"})
+    with pytest.raises(TaskError, match="no transition"):
+        machine_batch([partial], [()], np.random.default_rng(0), 10)
+
+
+def test_registry_and_model_registry():
+    task = get_task("universal", states=[2, 3])
+    assert task.states == (2, 3) and task.loss_kind == "trace"
+    model = build_model("universal_ntm", task.input_size, task.output_size, **task.model_options())
+    assert isinstance(model, UniversalNTM)
+    with pytest.raises(TypeError):
+        model(None)
+
+
+# ---------------------------------------------------------------- batched = one by one
+def test_batch_equals_its_samples_one_by_one():
+    """The batch's arrays, and an (untrained) model's logits on it, equal those of each sample alone (to
+    1e-5: a soft lookup gives the batch's extra zero rows, tape padding and shorter tables, a share of
+    its weight, e^(beta (0 - max cosine)) each)."""
+    task = UniversalTask(states=(2, 4), max_steps=30)
+    batch = task.sample(np.random.default_rng(3), 6, [0, 1, 2, 3, 0, 2])
+    model = model_for(task, seed=1).double()
+    out = model.run(batch)
+    for b in range(6):
+        one = machine_batch([batch.machines[b]], [batch.input_symbols[b]], np.random.default_rng(0), 30,
+                            codes=[batch.codes[b, :len(batch.machines[b].states)]])
+        s = int(one.steps[0])
+        assert s == batch.steps[b] and one.stopped[0] == batch.stopped[b]
+        for f in ("state", "read", "write", "move"):
+            assert (getattr(one, f)[0, :s] == getattr(batch, f)[b, :s]).all(), f
+        assert (one.heads[0, :s + 1] + one.origin == batch.heads[b, :s + 1] + batch.origin).all()
+        alone = model.run(one)
+        for f in ("state", "write", "move", "halt"):
+            torch.testing.assert_close(getattr(alone, f)[0, :s + 1], getattr(out, f)[b, :s + 1], atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- the exact model
+def test_constructed_weights_run_every_table_exactly():
+    """construct(): step-exact and tape-exact on random machines of 2-6 states and BB(2)-BB(4) to the halt;
+    its teacher-forced loss is near zero."""
+    task = UniversalTask(states=(2, 6), max_steps=200)
+    model = model_for(task, exact=True)
+    r = compare_family(model, task, samples=64, lengths=(0, 3))
+    assert r["step_exact"] == 1.0 and r["tape_exact"] == 1.0
+    rows = compare_machines(model, [library.get(n) for n in ("bb2", "bb3", "bb4")], max_steps=500)
+    assert [(r["machine_steps"], r["halted"], r["first_divergence"], r["tape_exact"]) for r in rows] == \
+        [(6, True, None, True), (21, True, None, True), (107, True, None, True)]
+    batch = task.eval_batch(2, 32)
+    assert TraceObjective().loss(model.run(batch), batch).item() < 0.1
+
+
+def test_a_cut_run_is_compared_at_the_bound():
+    """A machine that never halts is cut at the step bound, and the model with it."""
+    loop = Machine(states=("A", "Z"), input_alphabet=("1",), tape_alphabet=("0", "1"), blank="0", start="A",
+                   delta={("A", "0"): ("A", "1", "R"), ("A", "1"): ("Z", "1", "R")}, halt={"Z"})
+    model = model_for(UniversalTask(), exact=True)
+    batch = machine_batch([loop], [()], np.random.default_rng(0), 25)
+    r = free_run(model, batch)
+    assert not batch.stopped[0] and r.model_steps[0] == 25 and r.step_exact[0] and r.tape_exact[0]
+
+
+# ---------------------------------------------------------------- a planted wrong entry
+class Planted(UniversalNTM):
+    """The exact model, with one wrong table entry in memory: δ(B, 1) moves the other way."""
+
+    def start_state(self, batch, device=None):
+        s = super().start_state(batch, device)
+        M, N, D = s.M.clone(), batch.tape_rows, self.D
+        for b, m in enumerate(batch.machines):
+            row = N + 2 * m.states.index("B") + 1 if "B" in m.states else None     # rows: A0 A1 B0 B1 ...
+            if row is not None:
+                move = M[b, row, D + 5:D + 8].clone()
+                M[b, row, D + 5:D + 8] = move.flip(0)                               # L <-> R
+        return s._replace(M=M)
+
+
+def test_verify_finds_the_machine_that_exercises_a_planted_entry():
+    task = UniversalTask(states=(2, 3), max_steps=40)
+    model = model_for(task, exact=True, cls=Planted)
+    found = search(model, task, min_length=0, max_length=3, max_examples=200, seed=0)
+    c = found.counterexample
+    assert c is not None and c.step is not None and "move" in c.what
+    assert c.machine["state"] == "B" and c.machine["read"] == 1                      # it exercises δ(B, 1)
+    assert c.machine["move"] != c.model["move"]
+    assert "B 1 ->" in str(c) and "machine table" in str(c)
+    exact = model_for(task, exact=True)
+    assert search(exact, task, min_length=0, max_length=3, max_examples=30, seed=0).counterexample is None
+
+
+# ---------------------------------------------------------------- training
+@pytest.mark.slow
+def test_short_training_runs_held_out_machines_step_exact():
+    """Adam from random weights, the trace level, batches of 32 random machines of 2-4 states: step-exact
+    on 64 held-out machines of the training size and 64 of 5-6 states (about 75 s on one core)."""
+    torch.set_num_threads(1)
+    task = UniversalTask(states=(2, 4), max_steps=64)
+    model = model_for(task, seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    rng, objective, start = np.random.default_rng(0), TraceObjective(), time.perf_counter()
+    held_out = task.eval_batch(2, 128)
+    for it in range(1, 1501):
+        batch = task.sample(rng, 32, rng.integers(0, 4, size=32))
+        loss = objective.loss(model.run(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10)
+        opt.step()
+        if it % 50 == 0 and free_run(model, held_out).step_exact.all():
+            break
+    assert compare_family(model, task, samples=64, seed=7)["step_exact"] == 1.0
+    assert compare_family(model, UniversalTask(states=(5, 6), max_steps=200), samples=64, seed=7)["step_exact"] == 1.0
+    assert time.perf_counter() - start < 600
