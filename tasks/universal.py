@@ -245,6 +245,7 @@ class UniversalTask:
         self.max_steps, self.code_bits = max_steps, code_bits
         if self.states[1] >= 2 ** code_bits:
             raise TaskError(f"{self.name}: {self.states[1]} states need code_bits > {code_bits}")
+        self.machine_label = f"random tables, {self.states[0]}-{self.states[1]} states, 2 symbols"
         self.input_size = 1 + 2 * code_bits + 7      # the memory row: tape, key (code, a), value (b, move, code)
         self.output_size = 2 ** code_bits            # the state output's classes: the codes
 
@@ -252,7 +253,7 @@ class UniversalTask:
         return {"code_bits": self.code_bits}
 
     def describe(self) -> dict:
-        return {"name": self.name, "machine": "random tables", "from_machine": True, "input_size": self.input_size,
+        return {"name": self.name, "machine": self.machine_label, "from_machine": True, "input_size": self.input_size,
                 "output_size": self.output_size, "loss": "trace", "supervision": self.supervision,
                 "states": tuple(self.states), "train_lengths": tuple(self.train_lengths),
                 "max_length": self.max_length, "max_steps": self.max_steps}

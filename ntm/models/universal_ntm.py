@@ -57,6 +57,7 @@ class UniversalNTMConfig:
     hidden: int = 64            # units per controller layer
     gamma: float = 2.0          # the tape head's sharpening exponent (eq. 9), fixed as in the trace NTM
     beta: float = 20.0          # the table head's key strength at initialisation (eq. 5; learned)
+    controller = "ff"           # not an option: the controller is feed-forward, the state fed back
 
     def __post_init__(self):
         for name in ("code_bits", "hidden"):

@@ -1,0 +1,124 @@
+"""One learned interpreter for every machine (issue 22): train, then run held-out and named machines.
+
+    python bench/bench_universal.py [--seeds 0,1,2] [--budget 900] [--long 16]
+
+Per seed: one `ntm.training.train` run of the ``universal`` task (random BB-style tables of 2–4
+states, 2 symbols, inputs 1^n with n in 0–3, runs cut at 64 steps; the universal NTM; the trace
+level; TrainConfig defaults: batch 32, lr 2e-3, Adam, evaluation every 100 steps on 256 fixed
+machines, converged at 0 errors; no polishing; one torch thread), then, the model running free
+(`ntm.analysis.universal_compare`):
+
+- held-out random machines of the training size (2–4 states) and larger (5–6 states): 256 machines
+  each (seed 12345, inputs 1^n, n in 0–3) to the halt or 1,000 steps, and `--long` machines each to
+  the halt or 10,000 steps (the issue's bound; 10,000-step runs of machines that wander cost ~4 s each
+  on one core, so fewer of them);
+- BB(2), BB(3), BB(4) from the blank tape to the halt (6, 21, 107 steps);
+- the same sets for `construct`'s hand-set weights (the exact reference, like `ntm compile`).
+
+Also the cost of drawing a batch (32 random machines, engine runs with traces, memory layout)
+against one training step. Writes bench/results/universal.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ntm.analysis.universal_compare import compare_family, compare_machines  # noqa: E402
+from ntm.models.universal_ntm import UniversalNTM, construct  # noqa: E402
+from ntm.training import TrainConfig, train  # noqa: E402
+from ntm.training.objective import TraceObjective  # noqa: E402
+from ntm.training.run_dir import load_run  # noqa: E402
+from tasks.universal import UniversalTask  # noqa: E402
+from turing import library  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def evaluate(model, long: int) -> dict:
+    out = {}
+    for label, states in (("train_size_2_4", (2, 4)), ("larger_5_6", (5, 6))):
+        t0 = time.perf_counter()
+        out[label] = compare_family(model, UniversalTask(states=states, max_steps=1000), samples=256)
+        out[label + "_10k"] = compare_family(model, UniversalTask(states=states, max_steps=10_000), samples=long,
+                                             chunk=long)
+        out[label]["seconds"] = round(time.perf_counter() - t0, 1)
+    out["busy_beavers"] = compare_machines(model, [library.get(n) for n in ("bb2", "bb3", "bb4")], max_steps=1000)
+    return out
+
+
+def cost(model) -> dict:
+    """Median seconds of sampling a batch of 32 and of one training step on it (20 repeats)."""
+    task, rng = UniversalTask(), np.random.default_rng(0)
+    opt, objective = torch.optim.Adam(model.parameters(), lr=1e-9), TraceObjective()
+    sample, step = [], []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        batch = task.sample(rng, 32, rng.integers(0, 4, size=32))
+        t1 = time.perf_counter()
+        loss = objective.loss(model.run(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sample.append(t1 - t0)
+        step.append(time.perf_counter() - t1)
+    return {"sample_seconds": float(np.median(sample)), "train_step_seconds": float(np.median(step))}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--budget", type=float, default=900, help="training seconds per seed at most")
+    p.add_argument("--long", type=int, default=16, help="machines per family run to 10,000 steps")
+    p.add_argument("--out", default=str(RESULTS / "universal.json"))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    task = UniversalTask()
+    exact = construct(UniversalNTM(task.input_size, task.output_size))
+    report = {"host": platform.node(), "cpus": os.cpu_count(), "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "task": task.describe(),
+              "constructed": evaluate(exact, args.long), "runs": []}
+    report["cost"] = cost(UniversalNTM(task.input_size, task.output_size))
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in (int(s) for s in args.seeds.split(",")):
+            cfg = TrainConfig(task="universal", model="universal_ntm", steps=100_000, polish_steps=0, seed=seed,
+                              max_seconds=args.budget, threads=1)
+            r = train(cfg, Path(tmp) / f"seed{seed}", progress=False, log=lambda *_: None)
+            row = {"seed": seed, "converged": r.converged, "steps": r.steps, "sequences": r.sequences,
+                   "train_seconds": round(r.seconds, 1)}
+            row.update(evaluate(load_run(Path(tmp) / f"seed{seed}")[0], args.long))
+            report["runs"].append(row)
+            print(summary(row), flush=True)
+            Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print("constructed:", summary({"seed": "-", "converged": True, "steps": 0, "train_seconds": 0,
+                                   **report["constructed"]}))
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def _load(run_dir: Path):
+    from ntm.training.run_dir import load_run_model
+    return load_run_model(run_dir)
+
+
+def summary(row: dict) -> str:
+    bb = " ".join(f"{b['machine']}:{'exact' if b['first_divergence'] is None else b['first_divergence']}"
+                  for b in row["busy_beavers"])
+    f = lambda k: f"{row[k]['step_exact']:.4f}"  # noqa: E731
+    return (f"seed {row['seed']}: converged {row['converged']} at step {row['steps']} ({row['train_seconds']} s); "
+            f"step-exact 2-4 states {f('train_size_2_4')} (1k) {f('train_size_2_4_10k')} (10k), "
+            f"5-6 states {f('larger_5_6')} (1k) {f('larger_5_6_10k')} (10k); {bb}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
