@@ -133,8 +133,9 @@ class UniversalNTM(nn.Module):
         k = self.key(torch.cat([r, c], -1))                                                    # (B, D + 2)
         keys = s.M[..., self.key_cols]                                                         # (B, R, D + 2)
         sim = memory.cosine_similarity(k.unsqueeze(1), keys)                                   # (B, 1, R)
-        sim = sim.masked_fill((keys == 0).all(-1).unsqueeze(1), float("-inf"))                 # table rows only
-        w_tab = torch.softmax(self.log_beta.exp() * memory.minus_max(sim), -1)                 # eqs. 5-6
+        logits = (self.log_beta.exp() * memory.minus_max(sim)).masked_fill(              # table rows only (after
+            (keys == 0).all(-1).unsqueeze(1), float("-inf"))                                   # beta: no 0 * inf in its grad)
+        w_tab = torch.softmax(logits, -1)                                                      # eqs. 5-6
         v = memory.read(s.M[..., self.value_cols], w_tab)[:, 0]                                # (B, 5 + D)
         o = self.out(self.core(torch.cat([v, r, c], -1)))
         code = torch.tanh(o[:, 5:5 + self.D])
