@@ -4,6 +4,7 @@
     >>> task = get_task("copy")                  # the NTM paper's copy: 8 bits, lengths 1–20
     >>> small = get_task("copy", width=4)       # any builder argument can be overridden
     >>> steps = get_task("trace:binary_add")     # learn a machine's step from its trace (tasks.trace)
+    >>> every = get_task("universal")            # run any machine from its table in memory (tasks.universal)
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ BUILDERS = {
     "reverse": Reverse,
     "duplicate": Duplicate,
     "binary_addition": BinaryAddition,
-    # one interpreter for every machine: the transition table in memory (tasks.universal)
-    "universal": UniversalTask,
+}
+#: the trace-supervised tasks besides trace:MACHINE (not sequence tasks, so not in `task_names`)
+TRACE_BUILDERS = {
+    "universal": UniversalTask,      # one interpreter for every machine: the table in memory (tasks.universal)
 }
 
 
@@ -50,11 +53,13 @@ def task_names() -> list[str]:
 def _builder(name: str):
     if isinstance(name, str) and name.startswith(PREFIX):         # trace:MACHINE, any machine
         return functools.partial(TraceTask, name[len(PREFIX):])
+    if isinstance(name, str) and name in TRACE_BUILDERS:
+        return TRACE_BUILDERS[name]
     try:
         return BUILDERS[name]
     except (KeyError, TypeError):
         raise TaskError(f"no task named {name!r}; known tasks: {', '.join(BUILDERS)}, "
-                        "or trace:MACHINE (a library machine or a machine file)") from None
+                        "universal, or trace:MACHINE (a library machine or a machine file)") from None
 
 
 def parameters(name: str) -> dict:

@@ -200,3 +200,34 @@ def test_short_training_runs_held_out_machines_step_exact():
     assert compare_family(model, task, samples=64, seed=7)["step_exact"] == 1.0
     assert compare_family(model, UniversalTask(states=(5, 6), max_steps=200), samples=64, seed=7)["step_exact"] == 1.0
     assert time.perf_counter() - start < 600
+
+
+# ---------------------------------------------------------------- the command line
+def run_cli(*args):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "ntm.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_universal_end_to_end(tmp_path):
+    """ntm train --task universal picks the universal NTM; compare, verify and tasks show run on it."""
+    run = tmp_path / "run"
+    p = run_cli("train", "--task", "universal", "--steps", "3", "--polish-steps", "0", "--out", str(run), "--quiet",
+                "--config", str(_small_config(tmp_path)))
+    assert p.returncode == 0, p.stderr
+    assert "universal_ntm" in p.stdout and "step-exact" in p.stdout
+    p = run_cli("compare", str(run), "--lengths", "0,3", "--samples", "8")
+    assert p.returncode == 0 and "random tables, 2-4 states" in p.stdout, p.stderr
+    p = run_cli("verify", str(run), "--max-examples", "3")
+    assert p.returncode in (0, 1) and "Traceback" not in p.stderr, p.stderr
+    p = run_cli("tasks", "show", "universal", "--seed", "3")
+    assert p.returncode == 0 and "table rows" in p.stdout and "A 0 ->" in p.stdout, p.stderr
+    p = run_cli("train", "--task", "universal", "--controller", "lstm", "--out", str(tmp_path / "r2"), "--steps", "1")
+    assert p.returncode == 2 and "feed-forward" in p.stderr and not (tmp_path / "r2").exists()
+
+
+def _small_config(tmp_path):
+    """A config whose evaluations and final comparison are small (the CLI test's time)."""
+    path = tmp_path / "small.toml"
+    path.write_text('eval_samples = 16\ncompare_lengths = [0, 3]\n[task_params]\nmax_steps = 16\n')
+    return path

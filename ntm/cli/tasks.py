@@ -62,7 +62,8 @@ def cmd_list(args) -> int:
     print(head)
     print("-" * len(head))
     trace_note = ("and trace:MACHINE for any library machine or machine file: learn its step from its trace "
-                  "(ntm tasks show trace:binary_add; docs/traces.md)")
+                  "(ntm tasks show trace:binary_add; docs/traces.md); universal: run any machine from its "
+                  "transition table in memory (ntm tasks show universal; docs/universal.md)")
     for r in rows:
         lo, hi = r["train_lengths"]
         print(f"{r['name']:<20} {r['machine']:<54} {r['input_size']:>3} {r['output_size']:>3} "
@@ -79,6 +80,8 @@ def cmd_show(args) -> int:
     task = registry.get_task(args.task, **parse_params(args.param))
     n = args.length if args.length is not None else task.train_lengths[1]
     batch = task.sample(np.random.default_rng(args.seed), 1, n, with_trace=args.trace)
+    if task.loss_kind == "trace" and task.machine is None:     # universal: a random machine per sample
+        return _show_universal(task, batch, n, args.seed)
     if task.loss_kind == "trace":
         return _show_trace(task, batch, n, args.seed)
     m = task.machine
@@ -143,6 +146,35 @@ def _show_trace(task, batch, n: int, seed: int) -> int:
         move = "".join("LSR"[c] for c in batch.move[0, t])
         print(f"  {t:>5}  {task.states[batch.state[0, t]]:<10} {heads!s:<12} {read} -> {write}  {move}  "
               f"{task.states[batch.state[0, t + 1]]}")
+    if steps > 40:
+        print(f"  ... {steps - 40:,} more steps")
+    return 0
+
+
+def _show_universal(task, batch, n: int, seed: int) -> int:
+    """`ntm tasks show universal`: the drawn machine, its table rows in memory, the steps taught."""
+    from ntm.analysis.universal_compare import table_text
+    m, steps = batch.machines[0], int(batch.steps[0])
+    names = {int(c): q for q, c in zip(m.states, batch.codes[0]) if c >= 0}
+    print(f"task:            {task.name} — run any machine from its transition table in memory (docs/universal.md)")
+    print(f"machine:         {m.name}, drawn (seed {seed}); table (state read -> write move next):")
+    print(table_text(m))
+    print(f"state codes:     " + ", ".join(f"{q}={int(c)}" for q, c in zip(m.states, batch.codes[0])) +
+          f" ({task.code_bits} bits; code 0 = halt)")
+    print(f"supervision:     {task.supervision}")
+    print(f"length:          {n}, input word {_symbols(batch.input_symbols[0])}")
+    print(f"machine steps:   {steps:,} ({'halted' if batch.stopped[0] else 'cut at the step bound'})")
+    print(f"memory:          {batch.rows} rows x {task.input_size} columns: {batch.tape_rows} tape rows "
+          f"(cells {batch.origin}..{batch.origin + batch.tape_rows - 1}), then {batch.table.shape[1]} table rows "
+          f"[code(q), a, write, move, code(next)]:")
+    for row in batch.table[0]:
+        if row[0] >= 0:
+            print(f"  {int(row[0]):>3} {int(row[1])} -> {int(row[2])} {'LSR'[int(row[3])]} {int(row[4]):>3}")
+    print("targets (step  state  head  read -> write  move  next):")
+    for t in range(min(steps, 40)):
+        print(f"  {t:>5}  {names[int(batch.state[0, t])]:<6} {int(batch.heads[0, t, 0]) + batch.origin:<6} "
+              f"{int(batch.read[0, t, 0])} -> {int(batch.write[0, t, 0])}  {'LSR'[int(batch.move[0, t, 0])]}  "
+              f"{names[int(batch.state[0, t + 1])]}")
     if steps > 40:
         print(f"  ... {steps - 40:,} more steps")
     return 0
