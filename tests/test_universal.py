@@ -218,6 +218,10 @@ def test_cli_universal_end_to_end(tmp_path):
     assert "universal_ntm" in p.stdout and "step-exact" in p.stdout
     p = run_cli("compare", str(run), "--lengths", "0,3", "--samples", "8")
     assert p.returncode == 0 and "random tables, 2-4 states" in p.stdout, p.stderr
+    p = run_cli("compare", str(run), "--machines", "library:bb2,library:bb3", "--max-steps", "50")
+    assert p.returncode == 0 and "bb3          3 states" in p.stdout, p.stderr
+    p = run_cli("compare", str(run), "--machines", "library:binary_increment")
+    assert p.returncode == 2 and "2 symbols" in p.stderr, p.stderr
     p = run_cli("verify", str(run), "--max-examples", "3")
     assert p.returncode in (0, 1) and "Traceback" not in p.stderr, p.stderr
     p = run_cli("tasks", "show", "universal", "--seed", "3")

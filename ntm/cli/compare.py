@@ -46,6 +46,8 @@ def cmd_compare(args) -> int:
         from ntm.errors import ConfigError
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     model, task, config = load_run(args.run, args.device)
+    if args.machines is not None:
+        return _compare_machines(args, model, task, config)
     if task.loss_kind == "trace":
         return _compare_trace(args, model, task, config)
     lengths = (parse_lengths(args.lengths) or config.get("train", {}).get("compare_lengths")
@@ -107,6 +109,51 @@ def _compare_trace(args, model, task, config) -> int:
     return 0
 
 
+def _compare_machines(args, model, task, config) -> int:
+    """A universal run on named machines (``--machines library:bb4,path/m.yaml``), each from the blank
+    tape to its halt or --max-steps: the first diverging step, or exact to the end."""
+    import torch
+
+    import turing
+    from ntm.analysis.universal_compare import compare_machines
+    from ntm.analysis.verify import model_device
+    from ntm.cli import UsageError
+    from tasks.errors import TaskError
+    from turing import library
+    if config["task"]["name"] != "universal":
+        raise UsageError("--machines runs named machines through a universal run (ntm train --task universal); "
+                         f"{config['run_dir']} trained on {config['task']['name']}")
+    machines = []
+    for spec in (x.strip() for x in args.machines.split(",") if x.strip()):
+        name = spec.removeprefix("library:")
+        if spec.startswith("library:") and name not in library.names():
+            raise UsageError(f"--machines: no library machine {name!r}; known: {', '.join(library.names())}")
+        try:
+            machines.append(library.get(name) if name in library.names() else turing.load(spec))
+        except (turing.TuringError, OSError) as e:
+            raise UsageError(f"--machines: {spec}: {e}") from None
+    if not machines:
+        raise UsageError("--machines needs at least one machine, e.g. library:bb4")
+    device = model_device(model)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        rows = compare_machines(model, machines, max_steps=args.max_steps, device=device)
+    except TaskError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        print(json.dumps({"run": config["run_dir"], "max_steps": args.max_steps, "machines": rows}))
+        return 0
+    print(f"{config['run_dir']}: the universal model running free on {len(rows)} machine(s) from the blank tape, "
+          f"to the halt or {args.max_steps:,} steps, step by step against the machine")
+    for r in rows:
+        end = "halt" if r["halted"] else "step bound"
+        verdict = ("exact to the end" if r["first_divergence"] is None else f"diverges at step {r['first_divergence']}")
+        print(f"  {r['machine']:<12} {r['states']} states  {r['machine_steps']:>7,} steps ({end})  {verdict}, "
+              f"tape {'exact' if r['tape_exact'] else 'wrong'}")
+    return 0
+
+
 def run_arguments(p: argparse.ArgumentParser) -> None:
     """The RUN argument and --device, as every command on a run takes them."""
     p.add_argument("run", help="run directory (from `ntm train`), or shipped:NAME")
@@ -126,4 +173,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--batch-size", type=int, default=256, help="sequences per forward pass (default 256)")
     c.add_argument("--json", action="store_true", help="print one JSON object (a 'lengths' list)")
     c.add_argument("--plot", metavar="FILE.png", help="also draw accuracy against length")
+    c.add_argument("--machines", help="a universal run: named machines to run from the blank tape, e.g. "
+                                      "library:bb2,library:bb4,path/m.yaml (first diverging step per machine)")
+    c.add_argument("--max-steps", type=int, default=10_000, help="with --machines: the step bound (default 10000)")
     c.set_defaults(func=cmd_compare)

@@ -11,7 +11,12 @@ from ntm.cli.compare import run_arguments
 def cmd_plot(args) -> int:
     from ntm.analysis.figures import plot_run
     from ntm.training.run_dir import read_config, resolve_run
-    if str(read_config(resolve_run(args.run))["task"]["name"]).startswith("trace:"):
+    name = str(read_config(resolve_run(args.run))["task"]["name"])
+    if name == "universal":
+        from ntm.cli import UsageError
+        raise UsageError("ntm plot does not draw universal runs yet (one machine per sample); use ntm compare "
+                         "RUN and bench/bench_universal.py (docs/universal.md)")
+    if name.startswith("trace:"):
         from ntm.analysis.trace_figures import plot_trace_run as plot_run   # noqa: F811 (a trace run's figures)
     for path in plot_run(args.run, args.device, out=args.out, length=args.length, seed=args.seed):
         print(f"wrote {path}")
