@@ -10,8 +10,8 @@ machines, converged at 0 errors; no polishing; one torch thread), then, the mode
 
 - held-out random machines of the training size (2–4 states) and larger (5–6 states): 256 machines
   each (seed 12345, inputs 1^n, n in 0–3) to the halt or 1,000 steps, and `--long` machines each to
-  the halt or 10,000 steps (the issue's bound; 10,000-step runs of machines that wander cost ~4 s each
-  on one core, so fewer of them);
+  the halt or 10,000 steps (the issue's bound; a machine that wanders for 10,000 steps needs 10,000
+  memory rows, so these cost seconds each: 8 machines a family by default);
 - BB(2), BB(3), BB(4) from the blank tape to the halt (6, 21, 107 steps);
 - the same sets for `construct`'s hand-set weights (the exact reference, like `ntm compile`).
 
@@ -79,7 +79,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--budget", type=float, default=900, help="training seconds per seed at most")
-    p.add_argument("--long", type=int, default=16, help="machines per family run to 10,000 steps")
+    p.add_argument("--long", type=int, default=8, help="machines per family run to 10,000 steps")
     p.add_argument("--out", default=str(RESULTS / "universal.json"))
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -88,7 +88,10 @@ def main() -> int:
     report = {"host": platform.node(), "cpus": os.cpu_count(), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "task": task.describe(),
               "constructed": evaluate(exact, args.long), "runs": []}
+    print("constructed:", summary({"seed": "-", "converged": True, "steps": 0, "train_seconds": 0,
+                                   **report["constructed"]}), flush=True)
     report["cost"] = cost(UniversalNTM(task.input_size, task.output_size))
+    print("cost:", report["cost"], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in (int(s) for s in args.seeds.split(",")):
             cfg = TrainConfig(task="universal", model="universal_ntm", steps=100_000, polish_steps=0, seed=seed,
@@ -100,8 +103,6 @@ def main() -> int:
             report["runs"].append(row)
             print(summary(row), flush=True)
             Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print("constructed:", summary({"seed": "-", "converged": True, "steps": 0, "train_seconds": 0,
-                                   **report["constructed"]}))
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
