@@ -35,18 +35,40 @@ def compare_machines(model, machines: list, words: list | None = None, max_steps
              "tape_exact": bool(r.tape_exact[b])} for b, m in enumerate(machines)]
 
 
+def entries_used(batch) -> np.ndarray:
+    """(B,) the fraction of each machine's table entries its run uses (within the bound)."""
+    out = np.zeros(batch.batch_size)
+    for b, m in enumerate(batch.machines):
+        s = int(batch.steps[b])
+        used = len(set(zip(batch.state[b, :s].tolist(), batch.read[b, :s, 0].tolist())))
+        out[b] = used / (2 * sum(not m.is_halting(q) for q in m.states))
+    return out
+
+
 def compare_family(model, task, samples: int = 256, lengths=None, seed: int = 12345, device=None,
-                   chunk: int = 256) -> dict:
+                   chunk: int = 256, min_used: float = 0.0) -> dict:
     """Step-exact fraction on `samples` random machines of `task` (inputs 1^n, n uniform in
     `lengths`, default the task's training lengths), drawn from `seed` (training draws from the
     trainer's own seed): step_exact, tape_exact, halted (fraction of machines that halt within
-    the bound), machine_steps_median, median_first_divergence (over diverging runs)."""
+    the bound), machine_steps_median, median_first_divergence (over diverging runs), entries_used
+    (mean fraction of a table's entries a run uses). With `min_used`, only machines whose runs use
+    at least that fraction of their entries are kept (drawn until `samples` are found: most random
+    machines fall into a short loop)."""
+    from tasks.universal import machine_batch
     lo, hi = lengths or task.train_lengths
     rng = np.random.default_rng(seed)
-    first, tape_ok, halted, steps = [], [], [], []
-    for start in range(0, samples, chunk):
-        B = min(chunk, samples - start)
-        batch = task.sample(rng, B, rng.integers(lo, hi + 1, size=B))
+    first, tape_ok, halted, steps, used = [], [], [], [], []
+    while len(first) < samples:
+        B = min(chunk, samples - len(first))
+        draw = 4 * chunk if min_used else B
+        batch = task.sample(rng, draw, rng.integers(lo, hi + 1, size=draw))
+        if min_used:
+            keep = np.flatnonzero(entries_used(batch) >= min_used)[:B]
+            if not len(keep):
+                continue
+            batch = machine_batch([batch.machines[i] for i in keep], [batch.input_symbols[i] for i in keep], rng,
+                                  task.max_steps, task.supervision, task.code_bits)
+        used += entries_used(batch).tolist()
         r = free_run(model, batch, device)
         first += r.first_divergence.tolist()
         tape_ok += r.tape_exact.tolist()
@@ -57,6 +79,7 @@ def compare_family(model, task, samples: int = 256, lengths=None, seed: int = 12
     return {"samples": samples, "states": tuple(task.states), "max_steps": task.max_steps,
             "step_exact": float((first < 0).mean()), "tape_exact": float(np.mean(tape_ok)),
             "halted": float(np.mean(halted)), "machine_steps_median": float(np.median(steps)),
+            "entries_used": float(np.mean(used)), "min_used": min_used,
             "median_first_divergence": float(np.median(div)) if len(div) else None}
 
 
