@@ -167,7 +167,10 @@ class TraceNTM(nn.Module):
             q = torch.softmax(d.state, -1) if q_next is None else q_next
         else:
             q = s.q
-        on = torch.as_tensor(active, device=M.device).to(M.dtype)              # (B,) 1 acts, 0 stays
+        on = torch.as_tensor(active, device=M.device)                          # (B,) True acts, False stays
+        if bool(on.all()):                     # the usual case: skip a pass over the memory
+            return TraceState(M, w, q, core)
+        on = on.to(M.dtype)
         keep = lambda new, old: torch.lerp(old, new, on.view((-1,) + (1,) * (old.dim() - 1)))  # noqa: E731
         return TraceState(keep(M, s.M), keep(w, s.w), keep(q, s.q) if q.numel() else q,
                           tuple(keep(n, o) for n, o in zip(core, s.core)))
