@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import turing
-from ntm.analysis.trace_compare import compare_trace, free_run
+from ntm.analysis.trace_compare import free_run
 from ntm.analysis.verify import search
 from ntm.models import build_model, predict
 from ntm.models.trace_ntm import Decisions, TraceNTM

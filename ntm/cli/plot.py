@@ -10,10 +10,10 @@ from ntm.cli.compare import run_arguments
 
 def cmd_plot(args) -> int:
     from ntm.analysis.figures import plot_run
+    from ntm.analysis.trace_figures import plot_trace_run
     from ntm.training.run_dir import read_config, resolve_run
-    if str(read_config(resolve_run(args.run))["task"]["name"]).startswith("trace:"):
-        from ntm.analysis.trace_figures import plot_trace_run as plot_run   # noqa: F811 (a trace run's figures)
-    for path in plot_run(args.run, args.device, out=args.out, length=args.length, seed=args.seed):
+    trace = str(read_config(resolve_run(args.run))["task"]["name"]).startswith("trace:")
+    for path in (plot_trace_run if trace else plot_run)(args.run, args.device, out=args.out, length=args.length, seed=args.seed):
         print(f"wrote {path}")
     return 0
 
