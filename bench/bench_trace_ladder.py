@@ -142,6 +142,7 @@ def main() -> None:
     p.add_argument("--seeds", default=None)
     p.add_argument("--budget", type=float, default=None, help="training seconds per run")
     p.add_argument("--out", default=None, help="where the run directories go (default: a temporary one)")
+    p.add_argument("--results", default=None, help="the JSON's name in bench/results (default trace_MODE)")
     a = p.parse_args()
     torch.set_num_threads(1)
     meta = {"command": "python bench/bench_trace_ladder.py " + " ".join(sys.argv[1:]),
@@ -167,7 +168,7 @@ def main() -> None:
         for seed in seeds:
             rows.append(one_run(m, lv, c, seed, budget, out))
             print(show(rows[-1]), flush=True)
-    name = "trace_headline" if headline else "trace_ladder"
+    name = a.results or ("trace_headline" if headline else "trace_ladder")
     meta |= {"budget_seconds": budget,
              "note": "step-exact/tape-exact fractions on the fixed inputs per length; the model runs free"}
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1))

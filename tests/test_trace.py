@@ -246,3 +246,21 @@ def test_tasks_show_a_trace_task():
     p = run_cli("tasks", "show", "trace:binary_add", "--length", "3")
     assert p.returncode == 0, p.stderr
     assert "machine steps:   7" in p.stdout and "copy_a" in p.stdout and "memory:" in p.stdout
+
+
+def test_head_forcing_anneals_and_never_applies_at_evaluation():
+    task = get_task("trace:reverse")
+    model = model_for(task, head_forcing=4)
+    batch = task.sample(np.random.default_rng(0), 4, 5)
+    model.train()
+    weights = [model.forcing()]
+    for _ in range(5):
+        predict(model, batch)
+        weights.append(model.forcing())
+    assert weights == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    model.eval()
+    assert model.forcing() == 0.0
+    fresh = model_for(task, head_forcing=4).train()
+    forced, free = predict(fresh, batch), predict(model_for(task).train(), batch)
+    assert not torch.allclose(forced.move[:, 2:], free.move[:, 2:])   # the forced heads read other cells
+    assert "runs" in fresh.state_dict()                              # saved: a resumed run anneals on
