@@ -33,7 +33,7 @@ Controllers (`controller` option):
 
 The reference torch path only: the NTM's fused numba path computes a sequence-to-sequence loss on
 outputs (`ntm.models.fused`), while a trace needs every step's head outputs with the memory loaded
-from the tape. Costs measured in bench/README.md ("Traces").
+from the tape. Costs: docs/traces.md and bench/README.md ("Learning from traces").
 """
 
 from __future__ import annotations
