@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,6 +227,18 @@ def test_cli_trace_run_end_to_end(tmp_path):
     assert p.returncode == 0 and (run / "plots" / "spacetime.png").exists(), p.stderr
     p = run_cli("train", "--out", str(run), "--resume", "--steps", "400", "--quiet")
     assert p.returncode == 0, p.stderr
+    path.rename(tmp_path / "moved.json")                  # the run keeps the machine, not the path
+    p = run_cli("compare", str(run), "--lengths", "6", "--samples", "8", cwd="/")
+    assert p.returncode == 0 and "1.0000" in p.stdout, p.stderr
+
+
+def test_default_run_directory_of_a_machine_file_is_one_folder(tmp_path):
+    from ntm.cli.train import _default_out
+    assert _default_out("trace:sub/dir/flip.yaml", "trace_ntm", 0) == Path("runs/trace-flip-trace_ntm-seed0")
+    assert _default_out("trace:binary_add", "trace_ntm", 1) == Path("runs/trace-binary_add-trace_ntm-seed1")
+    with pytest.raises(TaskError, match="did you mean binary_add"):
+        get_task("trace:binary_ad")
+    assert get_task("trace:library:bb2").machine.name == get_task("trace:bb2").machine.name
 
 
 @pytest.mark.parametrize("args, message", [

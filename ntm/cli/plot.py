@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "beside the machine's).")
     run_arguments(p)
     p.add_argument("--out", help="output folder (default RUN/plots)")
-    p.add_argument("--length", type=int, help="input length of the example (default: the longest training length)")
+    p.add_argument("--length", type=int, help="input length of the example (default: the longest training length; for a trace "
+                                       "run the shortest compared length where the model leaves the machine, else 4x it)")
     p.add_argument("--seed", type=int, default=0, help="which example (default 0)")
     p.set_defaults(func=cmd_plot)

@@ -127,6 +127,9 @@ def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evalua
     if (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or --out for a new one")
     parts = _assemble(cfg, source)
+    definition = getattr(parts.task, "machine_definition", lambda: None)()
+    if definition is not None:         # a machine file: the run keeps the machine, not the path
+        cfg.task_params = {**cfg.task_params, "definition": definition}
     if cfg.init_from:                  # fine-tuning: the same architecture, weights from elsewhere
         src = Path(cfg.init_from)
         src = src / "weights.safetensors" if src.is_dir() else src
