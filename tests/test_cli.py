@@ -135,5 +135,5 @@ def test_ntm_has_no_import_cycle():
 def test_a_bad_flag_is_one_line():
     """argparse's own errors (an unknown choice, a missing argument) are one line, exit 2."""
     for args in (["train", "--optimizer", "bogus"], ["compare"], ["trainn"]):
-        p = run_cli(*args)
-        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "--help" in p.stderr, p.stderr
+        code, _, err = run_cli(*args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "--help" in err, err
