@@ -68,19 +68,24 @@ def show(row: dict) -> str:
 
 
 def plot_ladder(rows: list[dict], machine: str, path: Path) -> None:
+    """Longest length with 100 % exact runs (of 8, 32, 128, 512; "none") against the level, one
+    line per controller and kind of exactness."""
     from ntm.analysis.figures import new_figure, save_figure
-    fig = new_figure(5, 3.2)
+    fig = new_figure(5.5, 3.4)
     ax = fig.add_subplot()
-    for controller, style in (("ff", "o-"), ("lstm", "s--")):
-        for key, what in (("longest_step_exact", "step-exact"), ("longest_tape_exact", "tape-exact")):
+    ticks = [0, 8, 32, 128, 512]
+    for j, (controller, color) in enumerate((("ff", "tab:blue"), ("lstm", "tab:red"))):
+        for key, what, style in (("longest_tape_exact", "tape-exact", "o-"), ("longest_step_exact", "step-exact", "s:")):
             ys = [max([r[key] for r in rows if r["machine"] == machine and r["supervision"] == lv
                        and r["controller"] == controller], default=0) for lv in LEVELS]
-            ax.plot(LEVELS, [max(y, 1) for y in ys], style, alpha=0.9 if what == "tape-exact" else 0.5,
-                    label=f"{controller}, {what}")
-    ax.set_yscale("log", base=2)
+            xs = [i + (j - 0.5) * 0.12 + (0.03 if what == "step-exact" else 0) for i in range(len(LEVELS))]
+            ax.plot(xs, [ticks.index(y) if y in ticks else 0 for y in ys], style, color=color,
+                    label=f"{controller}, {what}", alpha=0.9)
+    ax.set_xticks(range(len(LEVELS)), LEVELS)
+    ax.set_yticks(range(len(ticks)), ["none", "8", "32", "128", "512"])
     ax.set_ylabel("longest length, 100 % exact")
     ax.set_xlabel("supervision (trained on lengths 1–8)")
-    ax.set_title(f"trace:{machine}: the supervision ladder")
+    ax.set_title(f"trace:{machine}: the supervision ladder", fontsize=10)
     ax.legend(fontsize=7)
     save_figure(fig, path)
 
@@ -142,6 +147,7 @@ def main() -> None:
     p.add_argument("--seeds", default=None)
     p.add_argument("--budget", type=float, default=None, help="training seconds per run")
     p.add_argument("--out", default=None, help="where the run directories go (default: a temporary one)")
+    p.add_argument("--results", default=None, help="the JSON's name in bench/results (default trace_MODE)")
     a = p.parse_args()
     torch.set_num_threads(1)
     meta = {"command": "python bench/bench_trace_ladder.py " + " ".join(sys.argv[1:]),
@@ -167,7 +173,7 @@ def main() -> None:
         for seed in seeds:
             rows.append(one_run(m, lv, c, seed, budget, out))
             print(show(rows[-1]), flush=True)
-    name = "trace_headline" if headline else "trace_ladder"
+    name = a.results or ("trace_headline" if headline else "trace_ladder")
     meta |= {"budget_seconds": budget,
              "note": "step-exact/tape-exact fractions on the fixed inputs per length; the model runs free"}
     (RESULTS / f"{name}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=1))

@@ -9,14 +9,16 @@
     True
 
 `Task` and `Batch` are in `tasks.task`, one module per task beside it, the names in
-`tasks.registry`, length curricula in `tasks.curriculum`. The names below load on first use, so
+`tasks.registry`, length curricula in `tasks.curriculum`; the trace tasks (``trace:MACHINE``: learn a
+machine's step from its execution trace) in `tasks.trace`. The names below load on first use, so
 ``import tasks.errors`` (the command line's error handling) does not load torch.
 """
 
 import importlib
 
 _NAMES = {"Curriculum": "curriculum", "make_curriculum": "curriculum", "TaskError": "errors",
-          "get_task": "registry", "task_names": "registry", "Batch": "task", "Task": "task", "TraceStep": "task"}
+          "get_task": "registry", "task_names": "registry", "Batch": "task", "Task": "task", "TraceStep": "task",
+          "TraceTask": "trace", "TraceBatch": "trace"}
 __all__ = list(_NAMES)
 
 

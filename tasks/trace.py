@@ -130,9 +130,10 @@ class TraceTask:
             format `turing.load` reads), or a `turing.Machine` (Python use; named by its name).
         supervision: the ladder's level, one of `SUPERVISION`.
         train_lengths: (min, max) input lengths n (default 1–8; 0–0 for machines that start on a
-            blank tape, the busy beavers).
+            blank tape, the busy beavers); at most max_length.
         max_length: the longest n accepted (evaluation goes to 64x the training lengths).
         machine_params: the library builder's parameters (e.g. ``{"width": 2}`` for copy).
+        definition: the machine as JSON text, which then replaces the file (a run keeps it).
         max_steps: the step bound of every run (None: 16 (n + 2)^2 + 1,000); a run cut there is
             still a trace to learn from, with no stop.
         name: the registry name (default ``trace:MACHINE``; seeds `eval_batch`).
@@ -145,7 +146,8 @@ class TraceTask:
     from_machine = True
 
     def __init__(self, machine: str, supervision: str = "trace", train_lengths=None, max_length: int = 4096,
-                 machine_params: dict | None = None, max_steps: int | None = None, name: str | None = None):
+                 machine_params: dict | None = None, max_steps: int | None = None, name: str | None = None,
+                 definition: str | None = None):
         from .task import check_range
         given = machine if isinstance(machine, Machine) else None
         machine = given.name or "machine" if given is not None else machine
@@ -155,11 +157,18 @@ class TraceTask:
         self.supervision, self.spec = supervision, str(machine)
         self.machine_params = dict(_MACHINE_DEFAULTS.get(self.spec, {}), **(machine_params or {}))
         self._given = given
-        self.machine = given or _load_machine(self.spec, self.machine_params, self.name)
-        self.min_length = 0
+        self.definition = definition
+        self.machine = given or _load_machine(self.spec, self.machine_params, self.name, definition)
+        self.from_library = given is None and definition is None and self.spec in library.names()
+        # the empty input: the busy beavers' (a blank tape), and any machine file's; a library
+        # transducer's inputs start at one symbol (binary_add's at "+" alone: both operands empty)
+        self.min_length = 0 if self.spec in _BLANK_START or not self.from_library else 1
         default = (0, 0) if self.spec in _BLANK_START else (1, 8)
-        self.train_lengths = check_range(self.name, "train_lengths", train_lengths or default, lowest=0)
         self.max_length = int(max_length)
+        self.train_lengths = check_range(self.name, "train_lengths", train_lengths or default, lowest=self.min_length)
+        if self.train_lengths[1] > self.max_length:
+            raise TaskError(f"{self.name}: train_lengths go to {self.train_lengths[1]}, above max_length "
+                            f"{self.max_length} (raise it: [task_params] max_length in a --config file)")
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
             raise TaskError(f"{self.name}: max_steps must be a positive integer or absent, got {max_steps!r}")
         self.max_steps = max_steps
@@ -270,24 +279,41 @@ class TraceTask:
     def with_supervision(self, supervision: str) -> "TraceTask":
         """The same task at another level of the ladder."""
         return TraceTask(self._given or self.spec, supervision, self.train_lengths, self.max_length, self.machine_params,
-                         self.max_steps)
+                         self.max_steps, definition=self.definition)
+
+    def machine_definition(self) -> str | None:
+        """The machine as JSON text when it came from a file (None for a library machine): `ntm train`
+        keeps it in the run's config (task parameter ``definition``), so the run reloads this
+        machine wherever it is opened, whatever became of the file."""
+        if self.from_library or self._given is not None:
+            return None
+        from turing.formats import dumps
+        return self.definition or dumps(self.machine, "json")
 
 
 # ---------------------------------------------------------------- machines and inputs
 
-def _load_machine(spec: str, params: dict, name: str) -> Machine:
-    """A library machine by name, or a machine file. Raises TaskError naming the spec."""
+def _load_machine(spec: str, params: dict, name: str, definition: str | None = None) -> Machine:
+    """A library machine by name (``NAME`` or ``library:NAME``), a machine file, or, when given,
+    `definition` (the machine as JSON text, kept in a run's config so that the run does not depend
+    on the file any more). Raises TaskError naming the spec."""
     from turing.errors import TuringError
+    import turing
     try:
+        if definition is not None:
+            return turing.loads(definition, "json", source=f"{name} (definition)")
+        spec = spec[len("library:"):] if spec.startswith("library:") else spec
         if spec in library.names():
             return library.get(spec, **params)
         if params:
             raise TaskError(f"{name}: machine_params apply to library machines only")
         path = Path(spec)
         if not path.is_file():
-            raise TaskError(f"{name}: {spec!r} is neither a library machine ({', '.join(library.names())}) "
+            import difflib
+            near = difflib.get_close_matches(spec.lower(), library.names(), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else ""
+            raise TaskError(f"{name}: {spec!r} is neither a library machine{hint} ({', '.join(library.names())}) "
                             "nor a machine file")
-        import turing
         return turing.load(path)
     except TuringError as e:
         raise TaskError(f"{name}: {e}") from None

@@ -130,3 +130,10 @@ def test_ntm_has_no_import_cycle():
     assert graph.number_of_edges() > 30
     cycles = list(nx.simple_cycles(graph))
     assert not cycles, cycles[:5]
+
+
+def test_a_bad_flag_is_one_line():
+    """argparse's own errors (an unknown choice, a missing argument) are one line, exit 2."""
+    for args in (["train", "--optimizer", "bogus"], ["compare"], ["trainn"]):
+        code, _, err = run_cli(*args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "--help" in err, err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import turing
-from ntm.analysis.trace_compare import compare_trace, free_run
+from ntm.analysis.trace_compare import free_run
 from ntm.analysis.verify import search
 from ntm.models import build_model, predict
 from ntm.models.trace_ntm import Decisions, TraceNTM
@@ -226,6 +227,18 @@ def test_cli_trace_run_end_to_end(tmp_path):
     assert p.returncode == 0 and (run / "plots" / "spacetime.png").exists(), p.stderr
     p = run_cli("train", "--out", str(run), "--resume", "--steps", "400", "--quiet")
     assert p.returncode == 0, p.stderr
+    path.rename(tmp_path / "moved.json")                  # the run keeps the machine, not the path
+    p = run_cli("compare", str(run), "--lengths", "6", "--samples", "8", cwd="/")
+    assert p.returncode == 0 and "1.0000" in p.stdout, p.stderr
+
+
+def test_default_run_directory_of_a_machine_file_is_one_folder(tmp_path):
+    from ntm.cli.train import _default_out
+    assert _default_out("trace:sub/dir/flip.yaml", "trace_ntm", 0) == Path("runs/trace-flip-trace_ntm-seed0")
+    assert _default_out("trace:binary_add", "trace_ntm", 1) == Path("runs/trace-binary_add-trace_ntm-seed1")
+    with pytest.raises(TaskError, match="did you mean binary_add"):
+        get_task("trace:binary_ad")
+    assert get_task("trace:library:bb2").machine.name == get_task("trace:bb2").machine.name
 
 
 @pytest.mark.parametrize("args, message", [
@@ -246,3 +259,21 @@ def test_tasks_show_a_trace_task():
     p = run_cli("tasks", "show", "trace:binary_add", "--length", "3")
     assert p.returncode == 0, p.stderr
     assert "machine steps:   7" in p.stdout and "copy_a" in p.stdout and "memory:" in p.stdout
+
+
+def test_head_forcing_anneals_and_never_applies_at_evaluation():
+    task = get_task("trace:reverse")
+    model = model_for(task, head_forcing=4)
+    batch = task.sample(np.random.default_rng(0), 4, 5)
+    model.train()
+    weights = [model.forcing()]
+    for _ in range(5):
+        predict(model, batch)
+        weights.append(model.forcing())
+    assert weights == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    model.eval()
+    assert model.forcing() == 0.0
+    fresh = model_for(task, head_forcing=4).train()
+    forced, free = predict(fresh, batch), predict(model_for(task).train(), batch)
+    assert not torch.allclose(forced.move[:, 2:], free.move[:, 2:])   # the forced heads read other cells
+    assert "runs" in fresh.state_dict()                              # saved: a resumed run anneals on

@@ -333,6 +333,35 @@ def spacetime(machine, word: Sequence[str] = (), path="spacetime.png", max_steps
 
 
 # ---------------------------------------------------------------- a run's figures
+def open_run(run_dir, device, out, log, length: int | None = None):
+    """What every run's figures start from: (model, task, config, run directory, output folder,
+    a title prefix, [learning_curve.png written from metrics.jsonl, when there is one]). `length`,
+    when given, is checked against the task before anything is written.
+
+    Raises:
+        CheckpointError: the run cannot be loaded; ConfigError: out is not writable;
+        tasks.errors.TaskError: a length the task does not take.
+    """
+    import os
+
+    from ntm.training.run_dir import load_run
+    model, task, config = load_run(run_dir, device)
+    if length is not None:
+        task.check_lengths(1, int(length))
+    run = Path(config["run_dir"])
+    out = Path(out) if out is not None else run / "plots"
+    if out.parent.exists() and not os.access(out.parent, os.W_OK):
+        raise ConfigError(f"{out.parent} is not writable; pass an output folder (--out DIR)")
+    name = f"{task.name} · {config['model']['name']}"
+    written = []
+    if (run / "metrics.jsonl").exists():
+        written.append(learning_curve(read_metrics(run / "metrics.jsonl"), out / "learning_curve.png",
+                                      title=f"{name}: learning curve"))
+    else:
+        log(f"{run / 'metrics.jsonl'}: missing, no learning curve")
+    return model, task, config, run, out, name, written
+
+
 def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: int = 0,
              log=print) -> list[Path]:
     """Write a run's figures: learning_curve.png (from metrics.jsonl), accuracy_by_length.png
@@ -349,27 +378,13 @@ def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: i
     Raises:
         CheckpointError: the run cannot be loaded; ConfigError: out is not writable.
     """
-    import os
-
     from ntm.models import memory_rows
     from ntm.training import checkpoint as ckpt
-    from ntm.training.run_dir import load_run
 
     from .compare import compare, default_compare_lengths
     from .verify import model_device
 
-    model, task, config = load_run(run_dir, device)
-    run = Path(config["run_dir"])
-    out = Path(out) if out is not None else run / "plots"
-    if out.parent.exists() and not os.access(out.parent, os.W_OK):
-        raise ConfigError(f"{out.parent} is not writable; pass an output folder (--out DIR)")
-    name = f"{task.name} · {config['model']['name']}"
-    written = []
-    if (run / "metrics.jsonl").exists():
-        written.append(learning_curve(read_metrics(run / "metrics.jsonl"), out / "learning_curve.png",
-                                      title=f"{name}: learning curve"))
-    else:
-        log(f"{run / 'metrics.jsonl'}: missing, no learning curve")
+    model, task, config, run, out, name, written = open_run(run_dir, device, out, log, length)
     if (run / "comparison.json").exists():
         rows = ckpt.read_json(run / "comparison.json")["lengths"]
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ntm.analysis.figures import _symbol_colors, learning_curve, new_figure, read_metrics, save_figure
+from ntm.analysis.figures import _symbol_colors, new_figure, open_run, save_figure
 from ntm.analysis.trace_compare import free_run
 
 
@@ -93,28 +93,21 @@ def plot_trace_run(run_dir, device="cpu", out=None, length: int | None = None, s
                    log=print) -> list[Path]:
     """A trace run's figures (`ntm plot` on a trace run): learning_curve.png, exact_by_length.png
     (from comparison.json, or computed) and spacetime.png, the learned run beside the machine's at
-    `length` (default 4x the longest training length, where a learned rule shows), into RUN/plots.
+    `length` (default: the shortest compared length where some run leaves the machine, else 4x the
+    longest training length), into RUN/plots. The example is input `seed` of that length: at a
+    length where most runs are exact it may be an exact one (`ntm verify` finds one that is not).
 
     Raises:
-        CheckpointError: the run cannot be loaded.
+        CheckpointError: the run cannot be loaded; ConfigError: out is not writable.
     """
     from ntm.training import checkpoint as ckpt
-    from ntm.training.run_dir import load_run
 
     from .trace_compare import compare_trace
-    model, task, config = load_run(run_dir, device)
-    run = Path(config["run_dir"])
-    out = Path(out) if out is not None else run / "plots"
-    name = f"{task.name} · {config['model']['name']}"
-    written = []
-    if (run / "metrics.jsonl").exists():
-        written.append(learning_curve(read_metrics(run / "metrics.jsonl"), out / "learning_curve.png",
-                                      title=f"{name}: learning curve"))
-    else:
-        log(f"{run / 'metrics.jsonl'}: missing, no learning curve")
+    model, task, config, run, out, name, written = open_run(run_dir, device, out, log, length)
     rows = (ckpt.read_json(run / "comparison.json")["lengths"] if (run / "comparison.json").exists()
             else compare_trace(model, task))
-    n = max(1, 4 * task.train_lengths[1]) if length is None else int(length)
+    diverging = [r["length"] for r in rows if r["step_exact"] < 1 or r["seq_accuracy"] < 1]
+    n = int(length) if length is not None else min(diverging, default=max(1, 4 * task.train_lengths[1]))
     return written + [exact_by_length(rows, out / "exact_by_length.png", tuple(task.train_lengths),
                                       f"{name}: against the machine"),
                       spacetime_pair(model, task, n, seed, out / "spacetime.png")]

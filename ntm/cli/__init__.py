@@ -25,8 +25,17 @@ class UsageError(Exception):
     """A command-line value that makes no sense (the message says which and the fix)."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported as one line (argparse prints its whole usage first) that
+    names the command to ask for help; exit code 2 as before. Subcommands' parsers are of this
+    class too (argparse makes them with the parent's class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ntm", description=__doc__.splitlines()[0])
+    parser = Parser(prog="ntm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)

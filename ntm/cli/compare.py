@@ -19,7 +19,7 @@ def parse_lengths(text: str | None) -> list[int] | None:
     if text is None:
         return None
     try:
-        lengths = [int(x) for x in text.replace(" ", "").split(",") if x]
+        lengths = [int(x) for x in text.replace(" ", "").split(",")]
     except ValueError:
         raise ConfigError(f"--lengths must be integers separated by commas, e.g. 1,10,20; got {text!r}") from None
     if not lengths or min(lengths) < 0:

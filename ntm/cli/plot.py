@@ -10,15 +10,15 @@ from ntm.cli.compare import run_arguments
 
 def cmd_plot(args) -> int:
     from ntm.analysis.figures import plot_run
+    from ntm.analysis.trace_figures import plot_trace_run
     from ntm.training.run_dir import read_config, resolve_run
     name = str(read_config(resolve_run(args.run))["task"]["name"])
     if name == "universal":
         from ntm.cli import UsageError
         raise UsageError("ntm plot does not draw universal runs yet (one machine per sample); use ntm compare "
                          "RUN and bench/bench_universal.py (docs/universal.md)")
-    if name.startswith("trace:"):
-        from ntm.analysis.trace_figures import plot_trace_run as plot_run   # noqa: F811 (a trace run's figures)
-    for path in plot_run(args.run, args.device, out=args.out, length=args.length, seed=args.seed):
+    trace = name.startswith("trace:")
+    for path in (plot_trace_run if trace else plot_run)(args.run, args.device, out=args.out, length=args.length, seed=args.seed):
         print(f"wrote {path}")
     return 0
 
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "beside the machine's).")
     run_arguments(p)
     p.add_argument("--out", help="output folder (default RUN/plots)")
-    p.add_argument("--length", type=int, help="input length of the example (default: the longest training length)")
+    p.add_argument("--length", type=int, help="input length of the example (default: the longest training length; for a trace "
+                                       "run the shortest compared length where the model leaves the machine, else 4x it)")
     p.add_argument("--seed", type=int, default=0, help="which example (default 0)")
     p.set_defaults(func=cmd_plot)

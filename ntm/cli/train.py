@@ -8,7 +8,12 @@ from pathlib import Path
 
 
 def _default_out(task: str, model: str, seed: int) -> Path:
-    base = Path("runs") / f"{task}-{model}-seed{seed}"
+    """runs/TASK-MODEL-seedS, the task's name made one plain folder name (``trace:m.yaml`` and
+    ``trace:dir/m.yaml`` both give ``trace-m``: no ':' and no '/')."""
+    import re
+    if task.startswith("trace:"):
+        task = "trace-" + Path(task[len("trace:"):]).stem
+    base = Path("runs") / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', task)}-{model}-seed{seed}"
     out, i = base, 2
     while out.exists():  # never overwrite an earlier run: number the new one
         out, i = Path(f"{base}-{i}"), i + 1

@@ -33,7 +33,7 @@ Controllers (`controller` option):
 
 The reference torch path only: the NTM's fused numba path computes a sequence-to-sequence loss on
 outputs (`ntm.models.fused`), while a trace needs every step's head outputs with the memory loaded
-from the tape. Costs measured in bench/README.md ("Traces").
+from the tape. Costs: docs/traces.md and bench/README.md ("Learning from traces").
 """
 
 from __future__ import annotations
@@ -61,10 +61,15 @@ class TraceNTMConfig:
     controller: str = "ff"      # "ff" | "lstm" (module docstring)
     hidden: int = 64            # units per controller layer
     gamma: float = 2.0          # sharpening exponent of every head (eq. 9), fixed
+    # teacher forcing of the head addresses: for this many training runs (batches) the weighting
+    # after each move is pulled toward the machine's head position, by a weight annealed linearly
+    # from 1 to 0 (0: off); never at evaluation, where the model runs free
+    head_forcing: int = 0
 
     def __post_init__(self):
         for name in ("symbols", "states", "tapes", "hidden"):
             check_int("trace NTM", name, getattr(self, name))
+        check_int("trace NTM", "head_forcing", self.head_forcing, 0)
         if self.symbols < 2:
             raise ConfigError(f"trace NTM option symbols must be >= 2 (the blank and one more), got {self.symbols}")
         if self.controller not in CONTROLLERS:
@@ -121,6 +126,9 @@ class TraceNTM(nn.Module):
         self.out = nn.Linear(c.hidden, self.Q + self.k * (self.G + 3) + 1)
         # one erase vector per head: 1 on its own tape's block (eq. 3), a constant
         self.register_buffer("e", torch.eye(self.k).repeat_interleave(self.W, 1), persistent=False)
+        # training runs so far, for the head forcing's annealing (saved with the weights, so a
+        # resumed run anneals on; a float, as the weights' moving average expects of a buffer)
+        self.register_buffer("runs", torch.zeros(()))
 
     @property
     def feeds_state(self) -> bool:
@@ -167,7 +175,10 @@ class TraceNTM(nn.Module):
             q = torch.softmax(d.state, -1) if q_next is None else q_next
         else:
             q = s.q
-        on = torch.as_tensor(active, device=M.device).to(M.dtype)              # (B,) 1 acts, 0 stays
+        on = torch.as_tensor(active, device=M.device)                          # (B,) True acts, False stays
+        if bool(on.all()):                     # the usual case: skip a pass over the memory
+            return TraceState(M, w, q, core)
+        on = on.to(M.dtype)
         keep = lambda new, old: torch.lerp(old, new, on.view((-1,) + (1,) * (old.dim() - 1)))  # noqa: E731
         return TraceState(keep(M, s.M), keep(w, s.w), keep(q, s.q) if q.numel() else q,
                           tuple(keep(n, o) for n, o in zip(core, s.core)))
@@ -175,7 +186,8 @@ class TraceNTM(nn.Module):
     # ------------------------------------------------------------ a whole run (training)
     def run(self, batch) -> TraceOutputs:
         """Every step's logits on a `tasks.trace.TraceBatch`, each sample run for exactly its machine's
-        steps (at the trace level the machine's state is fed back: teacher forcing).
+        steps (at the trace level the machine's state is fed back: teacher forcing; with
+        `head_forcing`, the head addresses too, annealed over the first training runs).
 
         Returns `TraceOutputs` on the model's device.
         """
@@ -185,6 +197,7 @@ class TraceNTM(nn.Module):
         s = self.initial_state(t(batch.tape), t(batch.heads[:, 0]), int(batch.state[0, 0]))
         forced = batch.supervision == "trace" and self.feeds_state
         states = t(batch.state) if forced else None
+        alpha = self.forcing()
         outs = []
         for i in range(S + 1):
             d, core = self.decide(s)
@@ -192,9 +205,21 @@ class TraceNTM(nn.Module):
             if i < S:
                 q = F.one_hot(states[:, i + 1], self.Q).to(s.M.dtype) if forced else None
                 s = self.act(s, d, core, q, i < steps)
+                if alpha > 0:                  # pull the heads toward the machine's (teacher forcing)
+                    on = (alpha * (i < steps)).to(s.w.dtype).view(-1, 1, 1)
+                    s = s._replace(w=torch.lerp(s.w, F.one_hot(t(batch.heads[:, i + 1]), s.w.shape[-1]).to(s.w.dtype), on))
+        if self.training:
+            self.runs += 1
         return TraceOutputs(torch.stack([d.state for d in outs], 1), torch.stack([d.write for d in outs], 1),
                             torch.stack([d.move for d in outs], 1), torch.stack([d.halt for d in outs], 1),
                             self.tape_log_probs(s.M))
+
+    def forcing(self) -> float:
+        """The head forcing's weight for the next training run: 1 - runs / head_forcing, at least 0;
+        0 at evaluation."""
+        if not self.training or not self.config.head_forcing:
+            return 0.0
+        return max(0.0, 1.0 - float(self.runs) / self.config.head_forcing)
 
     def tape_log_probs(self, M: Tensor) -> Tensor:
         """M (B, N, k W) -> (B, k, N, |Γ|) log-probabilities of each cell's class (blank: 1 - sum)."""

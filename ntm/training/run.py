@@ -92,7 +92,7 @@ def _threads(cfg: TrainConfig, device: torch.device, task=None) -> None:
     """torch's CPU threads and the NTM kernels' batch split, as the config says (results depend on
     the kernels' split in the last bits). A trace task defaults to one torch thread: its steps are
     many small tensor operations, which a second thread slows (palindrome's comparison at length
-    128: 6.8 s on one thread, 209 s on two with the other core busy; bench/README.md "Traces")."""
+    128: 6.8 s on one thread, 209 s on two with the other core busy; docs/traces.md)."""
     threads = cfg.threads if cfg.threads is not None or task is None or task.loss_kind != "trace" else 1
     if threads is not None and device.type == "cpu":
         torch.set_num_threads(threads)
@@ -127,6 +127,9 @@ def train(cfg: TrainConfig, run_dir, *, progress: bool = True, log=print, evalua
     if (run_dir / "config.json").exists():
         raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or --out for a new one")
     parts = _assemble(cfg, source)
+    definition = getattr(parts.task, "machine_definition", lambda: None)()
+    if definition is not None:         # a machine file: the run keeps the machine, not the path
+        cfg.task_params = {**cfg.task_params, "definition": definition}
     if cfg.init_from:                  # fine-tuning: the same architecture, weights from elsewhere
         src = Path(cfg.init_from)
         src = src / "weights.safetensors" if src.is_dir() else src

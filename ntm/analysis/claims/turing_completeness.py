@@ -14,8 +14,9 @@ What this cannot show: a network with a fixed N has a fixed, finite memory, so i
 linear-bounded automaton (a machine with a tape of N cells), not a Turing machine; Turing
 completeness needs memory (or, in Siegelmann & Sontag's construction, precision) that grows without
 bound. And "can approximate any algorithm" by training is a different claim, not measured by this
-row: no learned interpreter (trained on outputs, or supervised by a machine's trace) is run here;
-the trained models' accuracy by length is what ``ntm compare`` reports.
+row: no learned interpreter is run here. The trained models' accuracy by length is what ``ntm compare``
+reports, and a controller trained on a machine's trace (``ntm train --task trace:MACHINE``,
+docs/traces.md) is compared with the machine step by step and with the compiled NTM there.
 """
 
 from __future__ import annotations
