@@ -10,7 +10,9 @@
 
 `Task` and `Batch` are in `tasks.task`, one module per task beside it, the names in
 `tasks.registry`, length curricula in `tasks.curriculum`; the trace tasks (``trace:MACHINE``: learn a
-machine's step from its execution trace) in `tasks.trace`. The names below load on first use, so
+machine's step from its execution trace) in `tasks.trace`, and ``universal`` (random machines whose
+tables sit in the model's memory: one interpreter for every machine) in `tasks.universal`.
+The names below load on first use, so
 ``import tasks.errors`` (the command line's error handling) does not load torch.
 """
 
