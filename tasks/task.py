@@ -382,14 +382,7 @@ class Task(abc.ABC):
         """The fixed evaluation batch at `length`: seeded by crc32 of (task name, length), so it
         is the same in every process and run (Python's `hash` is salted per process). Cached:
         repeated calls return the same `Batch` object; do not modify it in place."""
-        cache = self.__dict__.setdefault("_eval_cache", {})
-        key = (int(length), int(batch_size))
-        if key not in cache:
-            seed = zlib.crc32(f"{self.name}/{int(length)}".encode())
-            cache[key] = self.sample(np.random.default_rng(seed), batch_size, int(length))
-            while len(cache) > 32:  # a long run evaluates a few lengths; keep memory bounded
-                cache.pop(next(iter(cache)))
-        return cache[key]
+        return fixed_batch(self, f"{self.name}/{int(length)}", length, batch_size, keep=32)
 
     # ------------------------------------------------ decoding
     def decode(self, outputs: torch.Tensor, mask: torch.Tensor | None = None, *,
@@ -422,6 +415,19 @@ class Task(abc.ABC):
     def __repr__(self):
         return (f"{type(self).__name__}(name={self.name!r}, machine={self.machine_label!r}, "
                 f"input_size={self.input_size}, output_size={self.output_size})")
+
+
+def fixed_batch(task, seed_text: str, length: int, batch_size: int, keep: int):
+    """``task.sample`` seeded by crc32 of `seed_text` (the same in every process: Python's `hash` is
+    salted), cached on the task under (length, batch_size), at most `keep` batches (a long run
+    evaluates a few lengths; memory stays bounded). Every task's `eval_batch` is this."""
+    cache = task.__dict__.setdefault("_eval_cache", {})
+    key = (int(length), int(batch_size))
+    if key not in cache:
+        cache[key] = task.sample(np.random.default_rng(zlib.crc32(seed_text.encode())), batch_size, int(length))
+        while len(cache) > keep:
+            cache.pop(next(iter(cache)))
+    return cache[key]
 
 
 MAX_WIDTH = 16   # bits per vector: the machines have 2**width data symbols (65,536 at 16)

@@ -33,7 +33,6 @@ that a machine does not handle is still a run to learn from: it stops with no tr
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,14 +266,8 @@ class TraceTask:
 
     def eval_batch(self, length: int, batch_size: int = 256) -> TraceBatch:
         """The fixed evaluation batch at `length` (seeded by crc32 of the name and length; cached)."""
-        cache = self.__dict__.setdefault("_eval_cache", {})
-        key = (int(length), int(batch_size))
-        if key not in cache:
-            seed = zlib.crc32(f"{self.name}/{int(length)}".encode())
-            cache[key] = self.sample(np.random.default_rng(seed), batch_size, int(length))
-            while len(cache) > 8:
-                cache.pop(next(iter(cache)))
-        return cache[key]
+        from .task import fixed_batch
+        return fixed_batch(self, f"{self.name}/{int(length)}", length, batch_size, keep=8)
 
     def with_supervision(self, supervision: str) -> "TraceTask":
         """The same task at another level of the ladder."""

@@ -39,7 +39,6 @@ measured (bench/README.md, "Universal interpreter").
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -286,14 +285,8 @@ class UniversalTask:
 
     def eval_batch(self, length: int, batch_size: int = 256) -> UniversalBatch:
         """The fixed evaluation batch at `length` (seeded by crc32 of the name, sizes and length; cached)."""
-        cache = self.__dict__.setdefault("_eval_cache", {})
-        key = (int(length), int(batch_size))
-        if key not in cache:
-            seed = zlib.crc32(f"{self.name}/{self.states}/{int(length)}".encode())
-            cache[key] = self.sample(np.random.default_rng(seed), batch_size, int(length))
-            while len(cache) > 8:
-                cache.pop(next(iter(cache)))
-        return cache[key]
+        from .task import fixed_batch
+        return fixed_batch(self, f"{self.name}/{self.states}/{int(length)}", length, batch_size, keep=8)
 
     def with_supervision(self, supervision: str) -> "UniversalTask":
         return UniversalTask(self.states, supervision, self.train_lengths, self.max_length, self.max_steps,

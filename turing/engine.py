@@ -244,6 +244,24 @@ def _find(reads, lo, hi, read):
 
 
 @njit(cache=True)
+def _claim_k(head, move, lo, hi, used, max_cells):
+    """The cells k heads reach by `move` (k,) that are new to lo..hi (updated in place): the count
+    of cells used after the step, or -1 when it would pass max_cells (lo, hi then unchanged)."""
+    new = 0
+    for j in range(head.size):
+        to = head[j] + move[j]
+        if to < lo[j] or to > hi[j]:
+            new += 1
+    if new:
+        if used + new > max_cells:
+            return -1
+        for j in range(head.size):
+            to = head[j] + move[j]
+            lo[j], hi[j] = min(lo[j], to), max(hi[j], to)
+    return used + new
+
+
+@njit(cache=True)
 def _loop_k(tape, head, state, step, max_steps, lo, hi, max_cells, edge, row_ptr, reads, next_state, writes, moves):
     """Run k tapes (tape (k, L); head, lo, hi (k,) updated in place) from (state, step); return
     (state, step, why it stopped). `edge` is also |Γ|, the row_ptr stride of a state."""
@@ -264,18 +282,9 @@ def _loop_k(tape, head, state, step, max_steps, lo, hi, max_cells, edge, row_ptr
         t = _find(reads, row_ptr[base + read[0]], row_ptr[base + read[0] + 1], read)
         if t < 0:
             return state, step, STOP
-        new = 0
-        for j in range(k):
-            to = head[j] + moves[t, j]
-            if to < lo[j] or to > hi[j]:
-                new += 1
-        if new:
-            if used + new > max_cells:
-                return state, step, CELL
-            used += new
-            for j in range(k):
-                to = head[j] + moves[t, j]
-                lo[j], hi[j] = min(lo[j], to), max(hi[j], to)
+        used = _claim_k(head, moves[t], lo, hi, used, max_cells)
+        if used < 0:
+            return state, step, CELL
         for j in range(k):
             tape[j, head[j]] = writes[t, j]
             head[j] += moves[t, j]
@@ -369,19 +378,10 @@ def _trace_loop_k(tape, head, state, step, max_steps, lo, hi, max_cells, edge, r
         if t < 0:
             stop = STOP
             break
-        new = 0
-        for j in range(k):
-            to = head[j] + moves[t, j]
-            if to < lo[j] or to > hi[j]:
-                new += 1
-        if new:
-            if used + new > max_cells:
-                stop = CELL
-                break
-            used += new
-            for j in range(k):
-                to = head[j] + moves[t, j]
-                lo[j], hi[j] = min(lo[j], to), max(hi[j], to)
+        used = _claim_k(head, moves[t], lo, hi, used, max_cells)
+        if used < 0:
+            stop = CELL
+            break
         t_state[step] = state
         for j in range(k):
             t_heads[step, j], t_read[step, j] = head[j] - offset, read[j]

@@ -84,8 +84,7 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
     result = {k: np.full(B, -1, np.int64) for k in names} | {"steps": np.zeros(B, np.int64)}
     tapes = np.zeros_like(batch.final_tape)
     live = np.arange(B)                                   # the batch rows still in the run
-    start = getattr(model, "start_state", None)         # a model that lays out more than the tape (universal)
-    s = start(batch, dev) if start else model.initial_state(t_(batch.tape), t_(batch.heads[:, 0]), int(batch.state[0, 0]))
+    s = model.start_state(batch, dev)
     first = {k: torch.full((B,), -1, dtype=torch.long, device=dev) for k in names}
     running = torch.ones(B, dtype=torch.bool, device=dev)
     model_steps = torch.zeros(B, dtype=torch.long, device=dev)
@@ -105,20 +104,15 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
         else:
             running = t < steps
         if t < S:
-            real = (t < steps) & running
-            _mark(first["write"], (d.write.argmax(-1) != t_(batch.write[live, t])).any(1), real, t)
-            _mark(first["move"], (d.move.argmax(-1) != t_(batch.move[live, t])).any(1), real, t)
-            if level == "trace":           # below it, a state the model invents has no names to compare
-                _mark(first["state"], d.state.argmax(-1) != t_(batch.state[live, t + 1]), real, t)
+            _mark_decisions(first, d, batch, live, t, (t < steps) & running, t_)
         if t == limit or not bool(running.any()):
             break
         q = F.one_hot(d.state.argmax(-1), model.Q).to(s.M.dtype) if hard else None
         s = model.act(s, d, core, q, running)
         model_steps += running.long()
         if not record and t % 64 == 63 and int(running.sum()) < 0.75 * len(live):   # let the stopped ones go
-            keep = running
-            _save(model, s, live, ~keep, first, model_steps, result, tapes)
-            live = live[keep.cpu().numpy()]
+            _save(model, s, live, ~running, first, model_steps, result, tapes)
+            keep, live = running, live[running.cpu().numpy()]
             s = TraceState(*(x[keep] for x in s[:3]), tuple(x[keep] for x in s.core))
             first = {k: v[keep] for k, v in first.items()}
             model_steps, running, steps, stopped = model_steps[keep], running[keep], steps[keep], stopped[keep]
@@ -127,6 +121,15 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
     return FreeRun(_earliest([result[k] for k in names], B), _earliest([result[k] for k in SUPERVISED[level]], B),
                    result["steps"], (tapes != batch.final_tape).sum((1, 2)), {k: result[k] for k in names}, tapes,
                    history)
+
+
+def _mark_decisions(first, d, batch, live, t: int, real, t_) -> None:
+    """Step t's written symbols, moves and (trace level) next state against the machine's, for the
+    live rows whose machine and model are both still running (`real`)."""
+    _mark(first["write"], (d.write.argmax(-1) != t_(batch.write[live, t])).any(1), real, t)
+    _mark(first["move"], (d.move.argmax(-1) != t_(batch.move[live, t])).any(1), real, t)
+    if batch.supervision == "trace":       # below it, a state the model invents has no names to compare
+        _mark(first["state"], d.state.argmax(-1) != t_(batch.state[live, t + 1]), real, t)
 
 
 def _decoded(model, s, d, running) -> dict:

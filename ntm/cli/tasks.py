@@ -159,7 +159,7 @@ def _show_universal(task, batch, n: int, seed: int) -> int:
     print(f"task:            {task.name} — run any machine from its transition table in memory (docs/universal.md)")
     print(f"machine:         {m.name}, drawn (seed {seed}); table (state read -> write move next):")
     print(table_text(m))
-    print(f"state codes:     " + ", ".join(f"{q}={int(c)}" for q, c in zip(m.states, batch.codes[0])) +
+    print("state codes:     " + ", ".join(f"{q}={int(c)}" for q, c in zip(m.states, batch.codes[0])) +
           f" ({task.code_bits} bits; code 0 = halt)")
     print(f"supervision:     {task.supervision}")
     print(f"length:          {n}, input word {_symbols(batch.input_symbols[0])}")

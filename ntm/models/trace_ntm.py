@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -146,6 +147,13 @@ class TraceNTM(nn.Module):
         core = () if self.feeds_state else (M.new_zeros(B, self.config.hidden),) * 2
         return TraceState(M, w, q, core)
 
+    def start_state(self, batch, device=None) -> TraceState:
+        """The state before step 0 of a `tasks.trace.TraceBatch` (`initial_state` of its tape, heads
+        and start state), on `device` (default: the model's)."""
+        dev = device or self.out.weight.device
+        t = lambda x: torch.as_tensor(np.ascontiguousarray(x), device=dev)  # noqa: E731
+        return self.initial_state(t(batch.tape), t(batch.heads[:, 0]), int(batch.state[0, 0]))
+
     # ------------------------------------------------------------ one step
     def decide(self, s: TraceState) -> tuple[Decisions, tuple]:
         """The controller's decisions in configuration `s` (reads happen here), and its new core."""
@@ -175,13 +183,7 @@ class TraceNTM(nn.Module):
             q = torch.softmax(d.state, -1) if q_next is None else q_next
         else:
             q = s.q
-        on = torch.as_tensor(active, device=M.device)                          # (B,) True acts, False stays
-        if bool(on.all()):                     # the usual case: skip a pass over the memory
-            return TraceState(M, w, q, core)
-        on = on.to(M.dtype)
-        keep = lambda new, old: torch.lerp(old, new, on.view((-1,) + (1,) * (old.dim() - 1)))  # noqa: E731
-        return TraceState(keep(M, s.M), keep(w, s.w), keep(q, s.q) if q.numel() else q,
-                          tuple(keep(n, o) for n, o in zip(core, s.core)))
+        return carry(active, TraceState(M, w, q, core), s)
 
     # ------------------------------------------------------------ a whole run (training)
     def run(self, batch) -> TraceOutputs:
@@ -191,28 +193,10 @@ class TraceNTM(nn.Module):
 
         Returns `TraceOutputs` on the model's device.
         """
-        dev = self.out.weight.device
-        t = lambda x: torch.as_tensor(x, device=dev)  # noqa: E731
-        steps, S = t(batch.steps), batch.write.shape[1]
-        s = self.initial_state(t(batch.tape), t(batch.heads[:, 0]), int(batch.state[0, 0]))
-        forced = batch.supervision == "trace" and self.feeds_state
-        states = t(batch.state) if forced else None
-        alpha = self.forcing()
-        outs = []
-        for i in range(S + 1):
-            d, core = self.decide(s)
-            outs.append(d)
-            if i < S:
-                q = F.one_hot(states[:, i + 1], self.Q).to(s.M.dtype) if forced else None
-                s = self.act(s, d, core, q, i < steps)
-                if alpha > 0:                  # pull the heads toward the machine's (teacher forcing)
-                    on = (alpha * (i < steps)).to(s.w.dtype).view(-1, 1, 1)
-                    s = s._replace(w=torch.lerp(s.w, F.one_hot(t(batch.heads[:, i + 1]), s.w.shape[-1]).to(s.w.dtype), on))
+        out = teacher_forced(self, batch, batch.supervision == "trace" and self.feeds_state, self.forcing())
         if self.training:
             self.runs += 1
-        return TraceOutputs(torch.stack([d.state for d in outs], 1), torch.stack([d.write for d in outs], 1),
-                            torch.stack([d.move for d in outs], 1), torch.stack([d.halt for d in outs], 1),
-                            self.tape_log_probs(s.M))
+        return out
 
     def forcing(self) -> float:
         """The head forcing's weight for the next training run: 1 - runs / head_forcing, at least 0;
@@ -230,3 +214,42 @@ class TraceNTM(nn.Module):
 
     def forward(self, *args, **kwargs):
         raise TypeError("the trace NTM runs on trace batches: use model.run(batch) (tasks.trace.TraceBatch)")
+
+
+# ---------------------------------------------------------------- what every trace model shares
+
+def carry(active, new: TraceState, old: TraceState) -> TraceState:
+    """`new` where `active` (B,) is true, `old` elsewhere (a sample past its run stays put). A step
+    where every sample acts returns `new` as it is: no pass over the memory."""
+    on = torch.as_tensor(active, device=new.M.device)
+    if bool(on.all()):
+        return new
+    on = on.to(new.M.dtype)
+    keep = lambda n, o: torch.lerp(o, n, on.view((-1,) + (1,) * (o.dim() - 1)))  # noqa: E731
+    return TraceState(keep(new.M, old.M), keep(new.w, old.w), keep(new.q, old.q) if new.q.numel() else new.q,
+                      tuple(keep(n, o) for n, o in zip(new.core, old.core)))
+
+
+def teacher_forced(model, batch, forced: bool, alpha: float = 0.0) -> TraceOutputs:
+    """A trace model (``start_state``, ``decide``, ``act``, ``tape_log_probs``) run over a trace
+    batch, each sample for exactly its machine's steps: the logits of every step and the final
+    tapes. `forced`: feed back the machine's next state (one-hot); `alpha` > 0 pulls each head's
+    weighting that far toward the machine's head position after every move (head forcing)."""
+    dev = model.out.weight.device
+    t = lambda x: torch.as_tensor(np.ascontiguousarray(x), device=dev)  # noqa: E731
+    steps, S = t(batch.steps), batch.write.shape[1]
+    s = model.start_state(batch, dev)
+    states = t(batch.state) if forced else None
+    outs = []
+    for i in range(S + 1):
+        d, core = model.decide(s)
+        outs.append(d)
+        if i < S:
+            q = F.one_hot(states[:, i + 1], model.Q).to(s.M.dtype) if forced else None
+            s = model.act(s, d, core, q, i < steps)
+            if alpha > 0:
+                on = (alpha * (i < steps)).to(s.w.dtype).view(-1, 1, 1)
+                s = s._replace(w=torch.lerp(s.w, F.one_hot(t(batch.heads[:, i + 1]), s.w.shape[-1]).to(s.w.dtype), on))
+    return TraceOutputs(torch.stack([d.state for d in outs], 1), torch.stack([d.write for d in outs], 1),
+                        torch.stack([d.move for d in outs], 1), torch.stack([d.halt for d in outs], 1),
+                        model.tape_log_probs(s.M))

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 from ntm.errors import ConfigError
 from ntm.models import memory
 from ntm.models.inputs import check_int
-from ntm.models.trace_ntm import Decisions, TraceOutputs, TraceState
+from ntm.models.trace_ntm import Decisions, TraceOutputs, TraceState, carry, teacher_forced
 
 
 @dataclass
@@ -109,7 +109,7 @@ class UniversalNTM(nn.Module):
         dev = device or self.out.weight.device
         t = lambda x: torch.as_tensor(np.ascontiguousarray(x), device=dev)  # noqa: E731
         tape, table, N = t(batch.tape), t(batch.table), batch.tape_rows
-        B, R, D = tape.shape[0], tape.shape[2], self.D
+        B, R = tape.shape[0], tape.shape[2]
         dtype = self.out.weight.dtype
         M = torch.zeros(B, R, self.width, dtype=dtype, device=dev)
         M[..., 0] = (tape[:, 0] == 1).to(dtype)
@@ -149,29 +149,13 @@ class UniversalNTM(nn.Module):
         M = memory.write(s.M, s.w, self.e.expand(s.M.shape[0], -1, -1).to(s.M.dtype), a)
         w = memory.sharpen(memory.shift(s.w, torch.softmax(d.move, -1)), s.w.new_tensor(self.config.gamma))
         q = torch.softmax(d.state, -1) if q_next is None else q_next
-        on = torch.as_tensor(active, device=M.device).to(M.dtype)
-        keep = lambda new, old: torch.lerp(old, new, on.view((-1,) + (1,) * (old.dim() - 1)))  # noqa: E731
-        return TraceState(keep(M, s.M), keep(w, s.w), keep(q, s.q), ())
+        return carry(active, TraceState(M, w, q, ()), s)
 
     # ------------------------------------------------------------ a whole run (training)
     def run(self, batch) -> TraceOutputs:
         """Every step's logits on a `UniversalBatch`, each sample run for exactly its machine's steps
         (at the "trace" level the machine's next state is fed back: teacher forcing)."""
-        dev = self.out.weight.device
-        steps, S = torch.as_tensor(batch.steps, device=dev), batch.write.shape[1]
-        s = self.start_state(batch, dev)
-        forced = batch.supervision == "trace"
-        states = torch.as_tensor(batch.state, device=dev) if forced else None
-        outs = []
-        for i in range(S + 1):
-            d, core = self.decide(s)
-            outs.append(d)
-            if i < S:
-                q = F.one_hot(states[:, i + 1], self.Q).to(s.M.dtype) if forced else None
-                s = self.act(s, d, core, q, i < steps)
-        return TraceOutputs(torch.stack([d.state for d in outs], 1), torch.stack([d.write for d in outs], 1),
-                            torch.stack([d.move for d in outs], 1), torch.stack([d.halt for d in outs], 1),
-                            self.tape_log_probs(s.M))
+        return teacher_forced(self, batch, batch.supervision == "trace")
 
     def tape_log_probs(self, M: Tensor) -> Tensor:
         """M (B, R, width) -> (B, 1, R, 2) log-probabilities of each row's cell class (table rows
