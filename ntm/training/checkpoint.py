@@ -107,6 +107,27 @@ def check_layout(path: Path) -> None:
     def bad(why: str) -> CheckpointError:
         return CheckpointError(f"{path}: {why}; not a safetensors file `ntm train` wrote")
 
+    header, buffer = _read_header(path, bad)
+    spans = sorted(_tensor_spans(header, buffer, bad))
+    reach, holder = 0, None                     # the furthest end so far, and whose it is
+    for begin, end, name in spans:              # overlaps first: the worse fault
+        if begin < reach and begin < end:
+            raise bad(f"tensors {holder!r} and {name!r} overlap (both hold bytes {begin:,}–"
+                      f"{min(end, reach):,} of the data)")
+        if end > reach:
+            reach, holder = end, name
+    covered = 0
+    for begin, end, name in spans:
+        if begin > covered:
+            raise bad(f"bytes {covered:,}–{begin:,} of the data belong to no tensor (a gap before {name!r})")
+        covered = max(covered, end)
+    if covered != buffer:
+        raise bad(f"bytes {covered:,}–{buffer:,} of the data belong to no tensor")
+
+
+def _read_header(path: Path, bad) -> tuple[dict, int]:
+    """`check_layout`'s first part: the header as a dict, and the data buffer's size in bytes.
+    `bad(why)` makes the error to raise."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -129,7 +150,12 @@ def check_layout(path: Path) -> None:
         raise bad(f"its header is not valid JSON ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     if not isinstance(header, dict):
         raise bad("its header is not a JSON object")
-    buffer = size - 8 - n
+    return header, size - 8 - n
+
+
+def _tensor_spans(header: dict, buffer: int, bad) -> list[tuple[int, int, str]]:
+    """`check_layout`'s second part: each tensor's (begin, end, name), its dtype, shape and offsets
+    checked, its range within the `buffer` bytes and holding exactly shape x dtype bytes."""
     spans = []
     for name, info in header.items():
         if name == "__metadata__":
@@ -150,21 +176,7 @@ def check_layout(path: Path) -> None:
             raise bad(f"tensor {name!r}: data_offsets [{begin}, {end}] hold {end - begin:,} bytes, its "
                       f"{info['dtype']} shape {info['shape']} needs {want:,}")
         spans.append((begin, end, name))
-    spans.sort()
-    reach, holder = 0, None                     # the furthest end so far, and whose it is
-    for begin, end, name in spans:              # overlaps first: the worse fault
-        if begin < reach and begin < end:
-            raise bad(f"tensors {holder!r} and {name!r} overlap (both hold bytes {begin:,}–"
-                      f"{min(end, reach):,} of the data)")
-        if end > reach:
-            reach, holder = end, name
-    covered = 0
-    for begin, end, name in spans:
-        if begin > covered:
-            raise bad(f"bytes {covered:,}–{begin:,} of the data belong to no tensor (a gap before {name!r})")
-        covered = max(covered, end)
-    if covered != buffer:
-        raise bad(f"bytes {covered:,}–{buffer:,} of the data belong to no tensor")
+    return spans
 
 
 def load_tensors(path: Path, device="cpu") -> dict[str, torch.Tensor]:
