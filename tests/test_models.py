@@ -20,7 +20,8 @@ SMALL = {"ntm": dict(N=8, M=4, controller_size=16), "lstm": dict(hidden_size=12,
          "gru": dict(hidden_size=12, layers=2), "rnn": dict(hidden_size=12, layers=2),
          "bilstm": dict(hidden_size=12, layers=2), "dnc": dict(N=6, W=4, read_heads=2, controller_size=12),
          "stack_rnn": dict(hidden_size=12, stack_size=5, stack_cell_size=3),
-         "tape_rnn": dict(hidden_size=12, tape_size=7, tape_cell_size=3, mlp_size=8)}
+         "tape_rnn": dict(hidden_size=12, tape_size=7, tape_cell_size=3, mlp_size=8),
+         "mlp": dict(hidden_size=12, hidden_layers=2, max_T_in=4, max_T_out=3)}
 
 
 def small(name, dtype=torch.float64, seed=0, **options):
@@ -386,3 +387,37 @@ def test_compile_falls_back_to_eager_when_it_fails(monkeypatch):
     g_eager = torch.autograd.grad(eager(x, 3, lens).sum(), list(eager.parameters()))
     for a, b in zip(g, g_eager):
         torch.testing.assert_close(a, b)
+
+
+# ---------------------------------------------------------------- the MLP's window, the BiLSTM's summary readout
+
+@pytest.mark.parametrize("align, seen", [("start", slice(0, 4)), ("end", slice(2, 6))])
+def test_mlp_sees_only_its_window_and_has_no_answer_beyond_it(align, seen):
+    model = small("mlp", align=align)                           # max_T_in 4, max_T_out 3
+    x = torch.randn(2, 6, C_IN, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, 3), model(x[:, seen], 3))       # 2 of the 6 steps are cut
+        y = model(x, 5)
+        assert (y[:, 3:] == 0).all() and not (y[:, :3] == 0).all()         # logits 0 beyond max_T_out
+        outside = x.clone()
+        outside[:, 5 if align == "start" else 0] += 1
+        torch.testing.assert_close(model(outside, 3), model(x, 3))
+        inside = x.clone()
+        inside[:, seen.start] += 1
+        assert not torch.allclose(model(inside, 3), model(x, 3))
+    with pytest.raises(ConfigError, match="align"):
+        small("mlp", align="middle")
+
+
+def test_bilstm_summary_readout_batches_exactly_and_answers_from_the_first_input():
+    model = small("bilstm", readout="summary")
+    x, lens = right_aligned([4, 2, 1], 4, seed=5)
+    with torch.no_grad():
+        y = model(x, 2, lens)
+        torch.testing.assert_close(y, one_by_one(model, x, lens, 2), rtol=1e-10, atol=1e-10)
+        assert torch.equal(y[:, 0], y[:, 1])                               # one summary for every output step
+        first = x.clone()
+        first[0, 0] += 1                                                   # sample 0's first input
+        assert not torch.allclose(model(first, 2, lens)[0], y[0])
+    with pytest.raises(ConfigError, match="readout"):
+        small("bilstm", readout="middle")

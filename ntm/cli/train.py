@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--task", help=f"task name (see `ntm tasks list`), or trace:MACHINE to learn a machine's "
                    f"step from its trace (a library machine or a machine file; default {d.task})")
-    p.add_argument("--model", help=f"ntm | dnc | stack_rnn | tape_rnn | lstm | gru | rnn | bilstm; trace_ntm for trace tasks, "
+    p.add_argument("--model", help=f"ntm | dnc | stack_rnn | tape_rnn | lstm | gru | rnn | bilstm | mlp; trace_ntm for trace tasks, "
                    f"universal_ntm for universal (default {d.model}; trace_ntm for trace:MACHINE, universal_ntm for universal)")
     p.add_argument("--supervision", choices=("trace", "writes", "moves", "output"),
                    help="trace tasks: what the loss sees of the machine's run (default trace; see tasks.trace)")

@@ -4,14 +4,16 @@ Rooms: `ntm` (the paper's NTM: config, state, one step, an episode), `memory` (i
 function per equation; `memory_step`: the fused path's step with its gradient by hand), `heads` (the head-output layout, defined once, and the activations),
 `controller`; the fast paths `fused` (one autograd node per episode) and `kernels` (numba); the
 `baselines` (RNN, LSTM, GRU, BiLSTM); the other memory models `dnc` (Graves et al. 2016),
-`stack_rnn` and `tape_rnn` (Delétang et al. 2023); `trace_ntm` (the NTM whose memory is a machine's
+`stack_rnn` and `tape_rnn` (Delétang et al. 2023); `mlp` (a feed-forward network over a fixed
+window: the universal approximator, for `ntm claims`); `trace_ntm` (the NTM whose memory is a machine's
 tape, trained on the trace tasks: its ``run(batch)`` replaces ``forward``); `universal_ntm` (tape and
 transition table in memory, one model for every machine: the universal task); `inputs` (what every
 forward shares).
 
 The options are the fields of the model's config dataclass (`NTMConfig` for ``ntm``,
-`DNCConfig`, `StackRNNConfig`, `TapeRNNConfig`, `RecurrentConfig` for the baselines and
-`LSTMConfig`, with the forget-gate bias, for the LSTMs), so a saved config rebuilds its model:
+`DNCConfig`, `StackRNNConfig`, `TapeRNNConfig`, `MLPConfig`, `RecurrentConfig` for the baselines,
+`LSTMConfig`, with the forget-gate bias, for the LSTM and `BiLSTMConfig`, with the readout, for the
+BiLSTM), so a saved config rebuilds its model:
 ``build_model(name, input_size, output_size, **dataclasses.asdict(model.config))``.
 Every model has ``forward(inputs (B, T_in, C_in), T_out, input_lengths=None, output_lengths=None)
 -> logits (B, T_out, C_out)`` and a class attribute ``has_memory``.
@@ -24,8 +26,9 @@ import dataclasses
 from torch import Tensor, nn
 
 from ntm.errors import ConfigError
-from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, LSTMConfig, RecurrentConfig
+from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, BiLSTMConfig, LSTMConfig, RecurrentConfig
 from ntm.models.dnc import DNC, DNCConfig
+from ntm.models.mlp import MLP, MLPConfig
 from ntm.models.ntm import NTM, NTMConfig
 from ntm.models.online import online_logits
 from ntm.models.stack_rnn import StackRNN, StackRNNConfig
@@ -35,8 +38,9 @@ from ntm.models.universal_ntm import UniversalNTM, UniversalNTMConfig
 
 # name -> (model class, its config dataclass)
 MODELS = {"ntm": (NTM, NTMConfig), "lstm": (LSTM, LSTMConfig), "gru": (GRU, RecurrentConfig),
-          "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, LSTMConfig),
+          "rnn": (RNN, RecurrentConfig), "bilstm": (BiLSTM, BiLSTMConfig),
           "dnc": (DNC, DNCConfig), "stack_rnn": (StackRNN, StackRNNConfig), "tape_rnn": (TapeRNN, TapeRNNConfig),
+          "mlp": (MLP, MLPConfig),
           "trace_ntm": (TraceNTM, TraceNTMConfig), "universal_ntm": (UniversalNTM, UniversalNTMConfig)}
 #: the models that train on trace tasks (tasks.trace), and only there
 TRACE_MODELS = ("trace_ntm", "universal_ntm")

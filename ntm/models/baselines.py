@@ -86,8 +86,7 @@ class _Recurrent(nn.Module):
         own = output_lengths if self.bidirectional else None
         if ((input_lengths is None or bool((input_lengths == T_in).all()))
                 and (own is None or bool((own == T_out).all()))):
-            h = self._run(x, None)                                              # (B, T, H)
-            return self.output(h[:, T_in:])
+            return self._readout(self._run(x, None), T_in, T_out, None)        # h: (B, T, H)
         lengths = (x.new_full((B,), T_in, dtype=torch.long) if input_lengths is None
                    else input_lengths.to(device=x.device, dtype=torch.long))
         pad = T_in - lengths                                                    # (B,) leading padding
@@ -98,7 +97,14 @@ class _Recurrent(nn.Module):
         x = x * (steps.unsqueeze(0) < T - pad.unsqueeze(1)).unsqueeze(2)        # zero the wrapped tail
         ends = lengths + (T_out if own is None else own.to(device=x.device, dtype=torch.long))
         h = self._run(x, ends.clamp(min=1))                                     # packing needs >= 1 step
-        at = (lengths.unsqueeze(1) + torch.arange(T_out, device=x.device)).unsqueeze(2)  # (B, T_out, 1)
+        return self._readout(h, T_in, T_out, lengths)
+
+    def _readout(self, h: Tensor, T_in: int, T_out: int, lengths: Tensor | None) -> Tensor:
+        """Logits (B, T_out, C_out) from the hidden states h (B, T, H) at each sample's output steps:
+        T_in.. (lengths None), else lengths[b].. (the samples shifted to start at step 0)."""
+        if lengths is None:
+            return self.output(h[:, T_in:])
+        at = (lengths.unsqueeze(1) + torch.arange(T_out, device=h.device)).unsqueeze(2)  # (B, T_out, 1)
         return self.output(torch.gather(h, 1, at.expand(-1, -1, h.shape[2])))
 
     def _run(self, x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -134,14 +140,43 @@ class GRU(_Recurrent):
     cell = nn.GRU
 
 
+@dataclass
+class BiLSTMConfig(LSTMConfig):
+    """A BiLSTM's size, forget-gate bias and readout: "steps" (default: each output step reads both
+    directions' states at that step) or "summary" (every output step reads the same summary, the
+    forward direction's state after the last input and the backward direction's after the first:
+    the BiRNN sequence classifier of Schuster & Paliwal 1997 and of Keras' ``Bidirectional`` without
+    ``return_sequences``; meant for one output step)."""
+    readout: str = "steps"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.readout not in ("steps", "summary"):
+            raise ConfigError(f"option readout must be 'steps' or 'summary', got {self.readout!r}")
+
+
 class BiLSTM(LSTM):
-    """Bidirectional LSTM. Unlike the others it reads the WHOLE input, and the zero output-phase
-    steps, in both directions before it answers: the output at step t sees every step, including
-    later ones. A reference for how much a task needs look-ahead, not a causal model. Padding is
-    exact: each sample's backward direction starts at its own last step (packed sequence): the last
-    input step, or with `output_lengths` the last of its own output steps. Without output_lengths
-    every sample reads T_out output steps, so its outputs then depend on the batch's longest output."""
+    """Bidirectional LSTM (Schuster & Paliwal 1997; Graves & Schmidhuber 2005). Unlike the others it
+    reads the WHOLE input, and the zero output-phase steps, in both directions before it answers: the
+    output at step t sees every step, including later ones. A reference for how much a task needs
+    look-ahead, not a causal model. With the read-then-answer interface its backward direction has
+    read only zero output steps when it answers; ``readout="summary"`` (`BiLSTMConfig`) answers from
+    the backward direction's state after it has read the inputs back to the first (what `ntm claims`
+    compares). Padding is exact: each sample's backward direction starts at its own last step (packed
+    sequence): the last input step, or with `output_lengths` the last of its own output steps. Without
+    output_lengths every sample reads T_out output steps, so its outputs then depend on the batch's
+    longest output."""
     bidirectional = True
+    config_class = BiLSTMConfig
+
+    def _readout(self, h: Tensor, T_in: int, T_out: int, lengths: Tensor | None) -> Tensor:
+        if self.config.readout == "steps":
+            return super()._readout(h, T_in, T_out, lengths)
+        H, B = self.config.hidden_size, h.shape[0]
+        last = (h.new_full((B,), T_in, dtype=torch.long) if lengths is None else lengths) - 1
+        forward_last = h[torch.arange(B, device=h.device), last.clamp(min=0), :H]     # (B, H)
+        summary = torch.cat([forward_last, h[:, 0, H:]], dim=1)                       # (B, 2H)
+        return self.output(summary).unsqueeze(1).expand(-1, T_out, -1)                # (B, T_out, C_out)
 
     def _run(self, x: Tensor, lengths: Tensor | None) -> Tensor:
         if lengths is None:

@@ -16,6 +16,10 @@ and its verdict rule, and judges by a small pure function of the measured figure
 - `forget_bias`: the longest delay an LSTM learns to recall a bit over, with forget-gate bias 0, 1, 2;
 - `gru_vs_lstm`: a GRU and an LSTM of the same width with the same budget on the same tasks: error,
   parameters, and the gap between the training length's accuracy and twice its;
+- `birnn`: the longest delay over which a forward LSTM and a BiLSTM (as built, and with the BiRNN
+  classifier's summary readout) recall the first input; copy as the control;
+- `mlp_vs_ntm`: a feed-forward network over a fixed window and the NTM on copy, at the training
+  lengths and beyond (universal approximation against an algorithm);
 - `turing_completeness`: busy beavers compiled into NTM weights (`ntm.compiler`), run in lockstep
   with the machine at several memory sizes: exact until the memory runs out.
 """
@@ -38,6 +42,8 @@ CLAIMS = {
     "clipping": "exploding gradients are not serious: clipping fixes them",
     "forget_bias": "keep the forget gate mostly open (forget-gate bias 0 vs 1 vs 2)",
     "gru_vs_lstm": "a GRU gets about the same results with fewer parameters, and overfits less",
+    "birnn": "a bidirectional RNN keeps information about early inputs that a forward RNN's last state loses",
+    "mlp_vs_ntm": "a three-layer feed-forward network can learn any function",
     "turing_completeness": "an RNN is Turing complete and can approximate any algorithm",
 }
 

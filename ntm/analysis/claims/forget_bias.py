@@ -72,14 +72,15 @@ class FirstOutputEvaluator:
         return wrong.mean().item(), (wrong == 0).float().mean().item()
 
 
-def run_one(bias: float, delay: int, seed: int, steps: int) -> dict:
-    """{"error": the best first-bit error rate, "steps": the steps taken} of one LSTM with forget
-    bias `bias` trained at `delay` (it stops early once the error is at most LEARNED)."""
+def run_one(model: str, options: dict, delay: int, seed: int, steps: int) -> dict:
+    """{"error": the best first-bit error rate, "steps": the steps taken} of one model (`model` with
+    one layer of HIDDEN units and `options`, e.g. {"forget_bias": 1.0}) trained at `delay` (it stops
+    early once the error is at most LEARNED). Also `birnn`'s."""
     from ntm.training import TrainConfig
     from tasks.registry import get_task
     params = {"width": 1, "train_lengths": [delay, delay]}
-    cfg = TrainConfig(task="copy", task_params=params, model="lstm",
-                      model_params={"hidden_size": HIDDEN, "layers": 1, "forget_bias": bias}, steps=steps, lr=LR,
+    cfg = TrainConfig(task="copy", task_params=params, model=model,
+                      model_params={"hidden_size": HIDDEN, "layers": 1, **options}, steps=steps, lr=LR,
                       eval_every=50, target_bits=LEARNED + 1e-9, polish_steps=0, lr_drop_bits=None,
                       compare_lengths=[delay], device="cpu", seed=seed)
     task = get_task("copy", **params)
@@ -89,11 +90,22 @@ def run_one(bias: float, delay: int, seed: int, steps: int) -> dict:
     return {"error": out["result"].best_bits, "steps": out["result"].steps}
 
 
-def longest(climb: dict) -> int:
-    """The longest delay of the climb learned with every shorter one learned (0: none);
-    climb: {delay: {"error": best error rate, ...}}, the climb's delays in order."""
+def climb(model: str, options: dict, delays, seed: int, steps: int) -> dict:
+    """{delay: run_one's dict} for the delays in order, up to the first one not learned (included)."""
+    runs = {}
+    for delay in delays:
+        with torch_threads(1):
+            runs[delay] = run_one(model, options, delay, seed, steps)
+        if runs[delay]["error"] > LEARNED:
+            break
+    return runs
+
+
+def longest(runs: dict) -> int:
+    """The longest delay of a climb learned with every shorter one learned (0: none);
+    runs: {delay: {"error": best error rate, ...}}, the climb's delays in order."""
     best = 0
-    for delay, one in climb.items():
+    for delay, one in runs.items():
         if one["error"] > LEARNED:
             break
         best = delay
@@ -101,19 +113,11 @@ def longest(climb: dict) -> int:
 
 
 def measure(quick: bool) -> dict:
-    """{"biases": {b: {"climbs": [per seed {delay: run_one's dict}], "longest": [per seed], "median"}}, ...}."""
+    """{"biases": {b: {"climbs": [per seed `climb`'s dict], "longest": [per seed], "median"}}, ...}."""
     delays, steps, seeds = (QUICK_DELAYS, QUICK_STEPS, QUICK_SEEDS) if quick else (DELAYS, STEPS, SEEDS)
     biases = {}
     for bias in BIASES:
-        climbs = []
-        for seed in range(seeds):
-            climb = {}
-            for delay in delays:
-                with torch_threads(1):
-                    climb[delay] = run_one(bias, delay, seed, steps)
-                if climb[delay]["error"] > LEARNED:
-                    break
-            climbs.append(climb)
+        climbs = [climb("lstm", {"forget_bias": bias}, delays, seed, steps) for seed in range(seeds)]
         lengths = [longest(c) for c in climbs]
         biases[f"{bias:g}"] = {"climbs": [{str(k): v for k, v in c.items()} for c in climbs], "longest": lengths,
                                "median": statistics.median(lengths)}
@@ -133,16 +137,22 @@ def verdict(figures: dict) -> tuple[str, str]:
 
 
 def plot(figures: dict, path) -> None:
+    """`plot_climbs` of each bias's first seed."""
+    lines = {f"forget bias {bias} (longest learned: {b['median']:g})": b["climbs"][0]
+             for bias, b in figures["biases"].items()}
+    plot_climbs(lines, figures, f"LSTM (H = {figures['hidden']}), {figures['steps']} steps per delay at most; "
+                "the climb stops at the first delay not learned", path)
+
+
+def plot_climbs(lines: dict, figures: dict, title: str, path) -> None:
     """The first bit's best error rate, and the steps taken, against the delay (log x), one line per
-    bias (first seed)."""
+    climb; lines: {label: `climb`'s dict}; figures: {"delays", "steps", "learned"}. Also `birnn`'s."""
     fig = new_figure(9, 3.6)
     panels = fig.subplots(1, 2)
-    for bias, b in figures["biases"].items():
-        climb = b["climbs"][0]
-        delays = [int(d) for d in climb]
-        panels[0].plot(delays, [c["error"] for c in climb.values()], marker="o",
-                       label=f"forget bias {bias} (longest learned: {b['median']:g})")
-        panels[1].plot(delays, [c["steps"] for c in climb.values()], marker="o", label=f"forget bias {bias}")
+    for label, runs in lines.items():
+        delays = [int(d) for d in runs]
+        panels[0].plot(delays, [c["error"] for c in runs.values()], marker="o", label=label)
+        panels[1].plot(delays, [c["steps"] for c in runs.values()], marker="o", label=label.split(" (")[0])
     panels[0].axhline(0.5, color="k", linestyle="--", linewidth=1, label="chance")
     panels[0].axhline(figures["learned"], color="k", linestyle=":", linewidth=1, label="learned at or below")
     panels[0].set_ylabel("first bit's best error rate")
@@ -152,8 +162,7 @@ def plot(figures: dict, path) -> None:
         ax.set_xticks(figures["delays"], [str(d) for d in figures["delays"]])
         ax.set_xlabel("delay T (the bit read first, recalled at step T + 1)")
         ax.legend(fontsize=7)
-    fig.suptitle(f"LSTM (H = {figures['hidden']}), {figures['steps']} steps per delay at most; the climb stops at "
-                 "the first delay not learned", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     save_figure(fig, path)
 
 
