@@ -33,6 +33,12 @@ and a machine with fewer states leaves its last rows zero. `UniversalBatch.tape`
 rows (the table rows as blanks: the tape head never writes there in an exact run), so the trace
 tasks' comparison and objective apply unchanged; ``state`` holds code indices.
 
+Partial tables. A machine given with undefined transitions (bbchallenge's ``---``, as in the
+Cryptid Antihydra) runs as its completion (`complete`): an undefined δ(q, a) writes a, stays and goes
+to a halt state, the step the bbchallenge convention counts as the halting step. The run, its trace
+and the table the model reads are the completion's, so a run that ends on an undefined transition is
+one step longer than the partial machine's run in `turing.engine`, which stops before it.
+
 Supervision: the trace tasks' ladder (`tasks.trace.SUPERVISION`); the "trace" level is the one
 measured (bench/README.md, "Universal interpreter").
 """
@@ -130,9 +136,27 @@ def _classes(m: Machine) -> dict:
     return {a: 0 if a == m.blank else 1 for a in m.tape_alphabet}
 
 
+def complete(m: Machine) -> Machine:
+    """`m` with every undefined δ(q, a) of a non-halting q set to (halt, a, "S"): write what was read,
+    stay, halt (module docstring, "Partial tables"); the halt state is one of m's halting states, or
+    a new one named "Z" (primes added until the name is free). `m` itself when δ is total."""
+    live = [q for q in m.states if not m.is_halting(q)]
+    missing = [(q, a) for q in live for a in m.tape_alphabet if m.transition(q, a) is None]
+    if not missing:
+        return m
+    halts = sorted(m.halt | m.accept | m.reject)
+    stop = halts[0] if halts else HALT
+    while stop in m.states and not halts:
+        stop += "'"
+    delta = {**m.delta, **{(q, a): (stop, a, "S") for q, a in missing}}
+    return Machine(states=m.states + (() if halts else (stop,)), input_alphabet=m.input_alphabet,
+                   tape_alphabet=m.tape_alphabet, blank=m.blank, start=m.start, delta=delta, accept=m.accept,
+                   reject=m.reject, halt=m.halt | ({stop} if not halts else set()), name=m.name)
+
+
 def check_machine(m: Machine, bits: int) -> None:
-    """A machine the universal model can be given: one tape, 2 symbols, δ total on the non-halting
-    states, fewer states than codes. Raises TaskError naming what is wrong."""
+    """A machine the universal model can be given: one tape, 2 symbols, fewer states than codes
+    (undefined transitions are completed: `complete`). Raises TaskError naming what is wrong."""
     if m.tapes != 1 or len(m.tape_alphabet) != 2:
         raise TaskError(f"universal: machine {m.name or '?'} must have one tape and 2 symbols "
                         f"(has {m.tapes} tapes, symbols {m.tape_alphabet})")
@@ -140,9 +164,6 @@ def check_machine(m: Machine, bits: int) -> None:
     if len(live) >= 2 ** bits:
         raise TaskError(f"universal: machine {m.name or '?'} has {len(live)} states; code_bits={bits} names at most "
                         f"{2 ** bits - 1}")
-    missing = [(q, a) for q in live for a in m.tape_alphabet if m.transition(q, a) is None]
-    if missing:
-        raise TaskError(f"universal: machine {m.name or '?'} has no transition for {missing[0]} (δ must be total)")
 
 
 def machine_batch(machines: list, words: list, rng: np.random.Generator, max_steps: int,
@@ -155,6 +176,7 @@ def machine_batch(machines: list, words: list, rng: np.random.Generator, max_ste
     from turing.engine import STATUSES
     from turing.errors import TuringError
     B = len(machines)
+    machines = [complete(m) for m in machines]                  # undefined entries: halt (module docstring)
     stop_codes = [STATUSES.index(x) for x in _STOPS]
     runs, given = [], codes
     Qmax = max(len(m.states) for m in machines)
@@ -165,7 +187,7 @@ def machine_batch(machines: list, words: list, rng: np.random.Generator, max_ste
         codes[b, :len(m.states)] = HALT_CODE
         codes[b, live] = 1 + rng.choice(2 ** code_bits - 1, size=len(live), replace=False)
         if given is not None:
-            codes[b, :len(m.states)] = given[b]
+            codes[b, :len(given[b])] = given[b]             # a completion's new halt state keeps HALT_CODE
         try:
             r = engine.run_batch(m, [w], max_steps=max_steps, trace=True)
         except TuringError as e:

@@ -16,7 +16,7 @@ from ntm.training.objective import TraceObjective
 from tasks.errors import TaskError
 from tasks.registry import get_task
 from tasks.task import machine_trace
-from tasks.universal import HALT_CODE, UniversalTask, machine_batch, random_tables, state_codes
+from tasks.universal import HALT_CODE, UniversalTask, complete, machine_batch, random_tables, state_codes
 from turing import Machine, library
 
 
@@ -85,10 +85,22 @@ def test_bad_options_and_machines():
         UniversalTask(supervision="all")
     with pytest.raises(TaskError, match="2 symbols"):
         machine_batch([library.get("binary_increment")], [("1",)], np.random.default_rng(0), 10)
-    partial = Machine(states=("A", "Z"), input_alphabet=("1",), tape_alphabet=("0", "1"), blank="0", start="A",
-                      delta={("A", "0"): ("Z", "1", "R")}, halt={"Z"})
-    with pytest.raises(TaskError, match="no transition"):
-        machine_batch([partial], [()], np.random.default_rng(0), 10)
+
+
+def test_partial_tables_run_as_their_completion():
+    """An undefined δ(q, a) writes a, stays and halts: one step more than the partial machine's run
+    (the engine stops before it); the constructed model runs it exactly, Antihydra (a Cryptid with
+    an undefined entry and no halt state) included."""
+    partial = Machine(states=("A", "B"), input_alphabet=("1",), tape_alphabet=("0", "1"), blank="0", start="A",
+                      delta={("A", "0"): ("B", "1", "R"), ("A", "1"): ("A", "1", "L"), ("B", "0"): ("A", "1", "L")})
+    whole = complete(partial)
+    assert whole.transition("B", "1") == ("Z", "1", "S") and whole.halt == {"Z"} and complete(whole) is whole
+    cut = turing.run(partial, (), max_steps=50)
+    batch = machine_batch([partial], [()], np.random.default_rng(0), 50)
+    assert batch.stopped[0] and int(batch.steps[0]) == cut.steps + 1
+    exact = model_for(UniversalTask(), exact=True)
+    rows = compare_machines(exact, [partial, library.get("antihydra")], max_steps=300)
+    assert [r["first_divergence"] for r in rows] == [None, None] and all(r["tape_exact"] for r in rows)
 
 
 def test_registry_and_model_registry():
@@ -222,6 +234,10 @@ def test_cli_universal_end_to_end(tmp_path):
     assert p.returncode == 2 and "2 symbols" in p.stderr, p.stderr
     p = run_cli("verify", str(run), "--max-examples", "3")
     assert p.returncode in (0, 1) and "Traceback" not in p.stderr, p.stderr
+    p = run_cli("plot", str(run), "--length", "2")
+    assert p.returncode == 0, p.stderr
+    for name in ("learning_curve", "spacetime_bb4", "spacetime_random"):
+        assert (run / "plots" / f"{name}.png").stat().st_size > 1000
     p = run_cli("tasks", "show", "universal", "--seed", "3")
     assert p.returncode == 0 and "table rows" in p.stdout and "A 0 ->" in p.stdout, p.stderr
     p = run_cli("train", "--task", "universal", "--controller", "lstm", "--out", str(tmp_path / "r2"), "--steps", "1")

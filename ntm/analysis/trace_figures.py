@@ -1,5 +1,6 @@
 """Figures of trace runs: the learned run beside the machine's as space-time diagrams, and
-step-exact / tape-exact fractions against length (`ntm plot` on a trace run)."""
+step-exact / tape-exact fractions against length (`ntm plot` on a trace run); for a universal run,
+its runs of BB(4) and of a held-out random machine beside the machine's (`plot_universal_run`)."""
 
 from __future__ import annotations
 
@@ -25,27 +26,34 @@ def machine_tapes(batch, b: int = 0) -> np.ndarray:
 
 def spacetime_pair(model, task, length: int, seed: int = 0, path="trace_spacetime.png",
                    max_steps: int = 400) -> Path:
-    """The machine's run and the model's free run on one input as space-time diagrams (time runs
-    down, one column per memory row, one colour per symbol, the head outlined), a panel pair per
-    tape, the first step where they part marked with a red line.
+    """The machine's run and the model's free run on one input as space-time diagrams (`draw_pair`).
 
     Args:
         length, seed: the input (``task.sample(default_rng(seed), 1, length)``).
         max_steps: draw at most this many steps.
     """
+    batch = task.sample(np.random.default_rng(seed), 1, int(length))
+    names = (task.machine.blank,) + task.symbols
+    return draw_pair(model, batch, names, f"{task.name}, length {length}", path, max_steps)
+
+
+def draw_pair(model, batch, names: tuple, title: str, path, max_steps: int = 400) -> Path:
+    """Run 0 of a trace batch, the machine's beside the model's free run, as space-time diagrams
+    (time runs down, one column per tape row, one colour per symbol (`names`: the cell classes'
+    symbols, the blank first), the head outlined), a panel pair per tape, the first step where they
+    part marked with a red line. A universal batch's table rows are not drawn (``tape_rows``)."""
     from matplotlib.patches import Rectangle
 
-    batch = task.sample(np.random.default_rng(seed), 1, int(length))
     r = free_run(model, batch, record=True)
-    want = machine_tapes(batch)[:max_steps + 1]                           # (Tm, k, N)
-    got = np.stack([h["tape"][0] for h in r.history])[:max_steps + 1]     # (Tg, k, N)
+    N = getattr(batch, "tape_rows", 0) or batch.rows
+    want = machine_tapes(batch)[:max_steps + 1, :, :N]                         # (Tm, k, N)
+    got = np.stack([h["tape"][0] for h in r.history])[:max_steps + 1, :, :N]   # (Tg, k, N)
     heads_m = batch.heads[0, :len(want)]
     heads_g = np.stack([h["heads"][0] for h in r.history])[:len(got)]
     first = int(r.first_divergence[0])
-    names = (task.machine.blank,) + task.symbols
-    colors = _symbol_colors(names, task.machine.blank)
+    colors = _symbol_colors(names, names[0])
     palette = np.array([colors[a] for a in names])                         # class -> RGBA
-    T, k, N = max(len(want), len(got)), task.tapes, batch.rows
+    T, k = max(len(want), len(got)), want.shape[1]
     fig = new_figure(min(16, 2 + 0.12 * N * 2 * k), min(18, 2 + (0.2 if T <= 60 else 12 / T) * T))
     for i in range(k):
         for j, (label, tapes, heads) in enumerate((("machine", want, heads_m), ("model", got, heads_g))):
@@ -66,8 +74,7 @@ def spacetime_pair(model, task, length: int, seed: int = 0, path="trace_spacetim
                 ax.set_ylabel("step")
     verdict = "step-exact" if first < 0 else f"parts from the machine at step {first}"
     tape = "tape-exact" if r.cells_wrong[0] == 0 else f"{int(r.cells_wrong[0])} cells wrong at the end"
-    fig.suptitle(f"{task.name}, length {length}: {int(batch.steps[0])} machine steps; the model {verdict}, {tape}",
-                 fontsize=9)
+    fig.suptitle(f"{title}: {int(batch.steps[0])} machine steps; the model {verdict}, {tape}", fontsize=9)
     return save_figure(fig, path)
 
 
@@ -111,3 +118,35 @@ def plot_trace_run(run_dir, device="cpu", out=None, length: int | None = None, s
     return written + [exact_by_length(rows, out / "exact_by_length.png", tuple(task.train_lengths),
                                       f"{name}: against the machine"),
                       spacetime_pair(model, task, n, seed, out / "spacetime.png")]
+
+
+def plot_universal_run(run_dir, device="cpu", out=None, length: int | None = None, seed: int = 0,
+                       log=print) -> list[Path]:
+    """A universal run's figures (`ntm plot` on a universal run), into RUN/plots: learning_curve.png,
+    spacetime_bb4.png (the model running BB(4) from the blank tape to its halt, 107 steps, beside
+    the machine) and spacetime_random.png (held-out random machine `seed`, drawn from seed 12345 +
+    `seed` as `ntm.analysis.universal_compare` draws them, on input 1^length, default the longest
+    training length, to the halt or the task's step bound).
+
+    Raises:
+        CheckpointError: the run cannot be loaded; ConfigError: out is not writable.
+    """
+    from tasks.universal import machine_batch
+    from turing import library
+    model, task, config, run, out, name, written = open_run(run_dir, device, out, log, length)
+    bb4 = library.get("bb4")
+    batch = machine_batch([bb4], [()], np.random.default_rng(seed), 1000, "trace", model.config.code_bits)
+    written.append(draw_pair(model, batch, _names(bb4), f"{name}: BB(4) from the blank tape",
+                             out / "spacetime_bb4.png"))
+    n = int(length) if length is not None else task.train_lengths[1]
+    batch = task.sample(np.random.default_rng(12345 + seed), 1, n)
+    m = batch.machines[0]
+    written.append(draw_pair(model, batch, _names(m), f"{name}: held-out machine {seed} "
+                             f"({sum(not m.is_halting(q) for q in m.states)} states), input 1^{n}",
+                             out / "spacetime_random.png"))
+    return written
+
+
+def _names(machine) -> tuple:
+    """The two cell classes' symbols of a 2-symbol machine: (blank, the other)."""
+    return (machine.blank,) + tuple(a for a in machine.tape_alphabet if a != machine.blank)
