@@ -1,6 +1,7 @@
 """One learned interpreter for every machine (issue 22): train, then run held-out and named machines.
 
     python bench/bench_universal.py [--seeds 0,1,2] [--budget 900] [--long 16]
+    python bench/bench_universal.py --hard RUN | --named RUN [--max-steps 100000]
 
 Per seed: one `ntm.training.train` run of the ``universal`` task (random BB-style tables of 2–4
 states, 2 symbols, inputs 1^n with n in 0–3, runs cut at 64 steps; the universal NTM; the trace
@@ -83,10 +84,15 @@ def main() -> int:
     p.add_argument("--out", default=str(RESULTS / "universal.json"))
     p.add_argument("--hard", metavar="RUN", help="instead: RUN (and the hand-set weights) on machines whose runs use "
                    "most of their tables (writes bench/results/universal_hard.json)")
+    p.add_argument("--named", metavar="RUN", help="instead: RUN (and the hand-set weights) on BB(5) and Antihydra "
+                   "from the blank tape for --max-steps steps (writes bench/results/universal_named.json)")
+    p.add_argument("--max-steps", type=int, default=100_000, help="--named: steps per machine (default 100,000)")
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.hard:
         return hard(args.hard)
+    if args.named:
+        return named(args.named, args.max_steps)
     task = UniversalTask()
     exact = construct(UniversalNTM(task.input_size, task.output_size))
     report = {"host": platform.node(), "cpus": os.cpu_count(), "torch": torch.__version__,
@@ -132,6 +138,26 @@ def hard(run: str) -> int:
             report[f"{label}_{states[0]}_{states[1]}"] = r
             print(label, states, r, flush=True)
     (RESULTS / "universal_hard.json").write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def named(run: str, max_steps: int) -> int:
+    """BB(5) (47,176,870 steps to its halt; 568 cells in its first 10^5 steps, 2,001 in 10^6) and
+    Antihydra (a Cryptid: 6 states, one undefined entry, run as its completion) from the blank tape,
+    `max_steps` steps each, one machine at a time (one memory row per visited cell)."""
+    task = UniversalTask()
+    report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
+              "max_steps": max_steps, "load_before": os.getloadavg()[0], "rows": []}
+    out = RESULTS / "universal_named.json"
+    for label, model in (("constructed", construct(UniversalNTM(task.input_size, task.output_size))),
+                         ("learned", load_run(run)[0])):
+        for name in ("bb5", "antihydra"):
+            t0 = time.perf_counter()
+            row = compare_machines(model, [library.get(name)], max_steps=max_steps)[0]
+            row.update(weights=label, seconds=round(time.perf_counter() - t0, 1))
+            report["rows"].append(row)
+            print(row, flush=True)
+            out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
