@@ -14,9 +14,9 @@ import pytest
 
 import ntm.sweep.sweep
 from ntm.cli import build_parser, main
-from ntm.errors import ClusterError
+from ntm.errors import ClusterError, DivergenceError
 from ntm.sweep import run_sweep
-from ntm.sweep.cluster import host_port
+from ntm.sweep.cluster import RETRIES, _error, host_port
 
 GRID = ["--tasks", "copy", "--models", "lstm", "--seeds", "0"]
 
@@ -90,6 +90,29 @@ def test_the_cli_hands_the_address_to_run_sweep(monkeypatch, tmp_path):
     monkeypatch.setattr(ntm.sweep.sweep, "run_sweep", fake)
     assert main(["sweep", *GRID, "--address", "head:6379", "--out", str(tmp_path)]) == 0
     assert seen["address"] == "head:6379" and seen["workers"] is None
+
+
+def test_a_cells_error_is_its_own_and_a_dead_worker_says_how_to_resume():
+    class RayError(Exception):
+        pass
+
+    class RayTaskError(RayError):
+        def __init__(self, cause):
+            self.cause = cause
+
+    class WorkerCrashedError(RayError):
+        pass
+
+    def ray_with(error):
+        def get(_):
+            raise error
+        return types.SimpleNamespace(get=get, exceptions=types.SimpleNamespace(RayError=RayError,
+                                                                               RayTaskError=RayTaskError))
+    assert _error(types.SimpleNamespace(get=lambda _: None), "ref") is None
+    assert _error(ray_with(RayTaskError(DivergenceError("NaN at\nstep 7"))), "ref") == "DivergenceError: NaN at step 7"
+    said = _error(ray_with(WorkerCrashedError("the worker died")), "ref")
+    assert said.startswith("WorkerCrashedError: the worker died") and f"after {RETRIES} retries" in said
+    assert "run the sweep again to resume this cell" in said
 
 
 # ---------------------------------------------------------------- a Ray cluster that loses a node
