@@ -15,3 +15,8 @@ class CheckpointError(NTMError):
 
 class DivergenceError(NTMError):
     """Training produced NaN or Inf (names the step); no checkpoint holds the bad weights."""
+
+
+class ClusterError(NTMError):
+    """A sweep's Ray cluster cannot be used: Ray is not installed, or the address is malformed or
+    unreachable (names the address and the fix)."""

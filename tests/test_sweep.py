@@ -173,7 +173,6 @@ def test_a_killed_sweep_started_again_has_one_row_per_cell(tmp_path):
     (["--tasks", "copy", "--models", "lstm", "--seeds", "0", "--protocol", "chomsky"], "not 'copy'"),
     (["--tasks", "copy", "--models", "lstm", "--seeds", "0", "--steps", "0"], "steps must be >= 1"),
     (["--tasks", "copy", "--models", "lstm", "--seeds", "0", "--config-dir", "/nonexistent"], "not a directory"),
-    (["--tasks", "copy", "--models", "lstm", "--seeds", "0", "--address", "127.0.0.1:1"], "not implemented yet"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, says):
     assert main(["sweep", *args, "--out", str(tmp_path / "out")]) == 2

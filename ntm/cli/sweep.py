@@ -1,5 +1,6 @@
 """`ntm sweep`: train every task × model × seed of a grid (each cell an ordinary run directory
-under OUT/cells/), resumably, and write OUT/results.jsonl, OUT/table.md and OUT/plots/."""
+under OUT/cells/), resumably, on this machine or a Ray cluster (--address), and write
+OUT/results.jsonl, OUT/table.md and OUT/plots/."""
 
 from __future__ import annotations
 
@@ -7,13 +8,10 @@ import argparse
 
 
 def cmd_sweep(args) -> int:
-    from ntm.cli import UsageError
     from ntm.sweep import run_sweep
-    if args.address is not None:
-        raise UsageError("--address: Ray cluster runs are not implemented yet; run without it for a local sweep")
     res = run_sweep(args.tasks, args.models, args.seeds, out=args.out, config_dir=args.config_dir, steps=args.steps,
                     budget_seconds=args.budget_seconds, device=args.device, workers=args.workers,
-                    protocol=args.protocol, progress=not args.quiet)
+                    protocol=args.protocol, address=args.address, progress=not args.quiet)
     print(f"{len(res.ran)} cells run, {len(res.reused)} already finished, {len(res.failed)} failed; "
           f"results in {res.out / 'results.jsonl'}")
     if res.table is not None:
@@ -33,10 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-seconds", type=float, help="wall-clock budget of each cell (seconds)")
     p.add_argument("--device", help="auto | cpu | cuda | mps (default: the recipe's, auto)")
     p.add_argument("--workers", type=int, help="worker processes (default: one per core, at most one per cell; "
-                   "the NTM kernels' threads are split between them)")
+                   "the NTM kernels' threads are split between them); not with --address")
     p.add_argument("--protocol", choices=("chomsky",), help="chomsky: train on 1-40 (Adam, clipping 1), score "
                    "per-token accuracy at 41, 60, 100, 200, 300, 500 (reverse, duplicate, binary_addition)")
-    p.add_argument("--address", help=argparse.SUPPRESS)   # Ray: not implemented yet (says so, exit 2)
+    p.add_argument("--address", help="run the cells on a Ray cluster: HOST:PORT, ray://HOST:PORT, auto, or "
+                   "local (start Ray in this process, to try it); its nodes must share --out's filesystem; "
+                   "needs the cluster extra: pip install -e '.[cluster]'")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="the sweep's directory (made; a second call resumes it)")
     p.set_defaults(func=cmd_sweep)

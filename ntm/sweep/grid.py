@@ -113,8 +113,11 @@ def cell_config(cell: Cell, *, config_dir=None, steps=None, max_seconds=None, de
 
 
 def plan(tasks: str, models: str, seeds: str, *, config_dir=None, steps=None, max_seconds=None,
-         device=None, workers=None, protocol=None) -> tuple[list[tuple[Cell, object]], int]:
-    """Every cell of the grid with its config, and the worker count, all checked.
+         device=None, workers=None, protocol=None,
+         kernel_threads: int | None = None) -> tuple[list[tuple[Cell, object]], int]:
+    """Every cell of the grid with its config, and the worker count, all checked. `kernel_threads`
+    (a cell's NTM kernel threads, where the recipe sets none) defaults to this machine's cores
+    split among the workers; a Ray sweep gives 1, its cells running on other machines.
 
     Returns:
         ([(cell, TrainConfig), ...] in task, model, seed order, workers).
@@ -137,6 +140,7 @@ def plan(tasks: str, models: str, seeds: str, *, config_dir=None, steps=None, ma
             check_protocol(protocol, t)
     cells = [Cell(t, m, s) for t in task_list for m in model_list for s in seed_list]
     n_workers, kthreads = split_workers(workers, len(cells))
+    kthreads = kernel_threads or kthreads
     out = [(c, cell_config(c, config_dir=config_dir, steps=steps, max_seconds=max_seconds, device=device,
                            kernel_threads=kthreads, protocol=protocol)) for c in cells]
     _check_builds([cfg for _, cfg in out])

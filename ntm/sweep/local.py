@@ -1,6 +1,6 @@
-"""Running cells on this machine: one cell (`run_cell`, what a worker process runs) and many
-(`run_cells`: a spawn-context process pool, or this process for one worker), with a progress bar
-over cells."""
+"""Running cells on this machine: one cell (`run_cell`, what a worker process or a Ray task runs)
+and many (`run_cells`: a spawn-context process pool, or this process for one worker), with a
+progress bar over cells (`Tally`, shared with `ntm.sweep.cluster`)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ from typing import Callable
 def run_cell(cfg, run_dir) -> None:
     """Train one cell in `run_dir`, or resume it when the directory holds a started run (its own
     config; `cfg.steps` raises its step limit, `cfg.max_seconds` is this session's budget in
-    seconds). One-line messages go to RUN/sweep.log. Picklable arguments: runs in a spawned worker.
+    seconds). One-line messages go to RUN/sweep.log. Picklable arguments: runs in a spawned worker
+    or a Ray task. A finished cell (comparison.json there) is left as it is.
 
     Raises:
         whatever `ntm.training.train` / `resume` raise (ConfigError, CheckpointError, DivergenceError).
     """
+    from ntm.sweep.results import finished
     from ntm.training import resume, train
     from ntm.training.checkpoint import read_json
     run_dir = Path(run_dir)
+    if finished(run_dir):       # a retried Ray task whose first attempt died after finishing: not run twice
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "sweep.log", "a", encoding="utf-8") as f:
         def log(msg: str) -> None:
@@ -36,7 +40,8 @@ def run_cell(cfg, run_dir) -> None:
             train(cfg, run_dir, progress=False, log=log)
 
 
-def _one_line(e: BaseException) -> str:
+def one_line(e: BaseException) -> str:
+    """A cell's error as one line: its type and message (a dead pool worker says how to resume)."""
     if type(e).__name__ == "BrokenProcessPool":
         return "a worker process died (killed?); run the sweep again to resume this cell"
     return f"{type(e).__name__}: {' '.join(str(e).split())}"
@@ -66,33 +71,49 @@ class _Bar:
             self.progress.stop()
 
 
+class Tally:
+    """The cells finished and failed so far, and the progress bar over them: what every scheduler
+    (this module's, `ntm.sweep.cluster`'s) reports the same way. `on_done(name)` is called when a
+    cell's run ends without error and returns an error message (its row could not be read) or None."""
+
+    def __init__(self, total: int, on_done: Callable[[str], str | None], progress: bool):
+        self.failed: dict[str, str] = {}
+        self.done = 0
+        self.on_done = on_done
+        self.bar = _Bar(total, progress)
+
+    def finish(self, name: str, error: str | None) -> None:
+        """Record a cell's end: `error` is its one-line error, None when its run ended well."""
+        msg = error if error is not None else self.on_done(name)
+        if msg is None:
+            self.done += 1
+        else:
+            self.failed[name] = msg
+
+    def show(self, running: int) -> None:
+        self.bar.update(self.done, running, len(self.failed))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run_cells(jobs: list[tuple[str, object, Path]], workers: int, on_done: Callable[[str], str | None], *,
               progress: bool = True) -> dict[str, str]:
     """Run every (name, cfg, run_dir) job; `on_done(name)` is called in this process when a cell
     finishes and returns an error message or None. Returns {cell name: one-line error} of the
     cells that failed (the others finished)."""
-    failed: dict[str, str] = {}
-    done = 0
-    bar = _Bar(len(jobs), progress)
-
-    def finish(name: str, error: BaseException | None) -> None:
-        nonlocal done
-        msg = _one_line(error) if error is not None else on_done(name)
-        if msg is None:
-            done += 1
-        else:
-            failed[name] = msg
+    tally = Tally(len(jobs), on_done, progress)
     try:
         if workers == 1:                      # one worker: this process, one cell after another
             for name, cfg, run_dir in jobs:
-                bar.update(done, 1, len(failed))
+                tally.show(1)
                 try:
                     run_cell(cfg, run_dir)
-                    finish(name, None)
+                    tally.finish(name, None)
                 except Exception as e:        # noqa: BLE001 - one cell's failure must not stop the grid
-                    finish(name, e)
-            bar.update(done, 0, len(failed))
-            return failed
+                    tally.finish(name, one_line(e))
+            tally.show(0)
+            return tally.failed
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(min(workers, max(1, len(jobs))), mp_context=ctx) as pool:
             futures = {pool.submit(run_cell, cfg, run_dir): name for name, cfg, run_dir in jobs}
@@ -100,8 +121,8 @@ def run_cells(jobs: list[tuple[str, object, Path]], workers: int, on_done: Calla
             while pending:
                 finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 for f in finished:
-                    finish(futures[f], f.exception())
-                bar.update(done, sum(f.running() for f in pending), len(failed))
-        return failed
+                    tally.finish(futures[f], one_line(f.exception()) if f.exception() is not None else None)
+                tally.show(sum(f.running() for f in pending))
+        return tally.failed
     finally:
-        bar.close()
+        tally.close()

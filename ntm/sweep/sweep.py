@@ -1,12 +1,14 @@
-"""`run_sweep`: the whole grid as one call (``ntm sweep`` is a thin layer over it)."""
+"""`run_sweep`: the whole grid as one call, on this machine or a Ray cluster (``ntm sweep`` is a
+thin layer over it)."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ntm.errors import CheckpointError, ConfigError
-from ntm.sweep import results
+from ntm.sweep import cluster, results
 from ntm.sweep.grid import plan
 from ntm.sweep.local import run_cells
 from ntm.sweep.plots import write_plots
@@ -31,7 +33,8 @@ def _text(x) -> str:
 
 def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None = None,
               budget_seconds: float | None = None, device: str | None = None, workers: int | None = None,
-              protocol: str | None = None, progress: bool = True, log=print) -> SweepResult:
+              protocol: str | None = None, address: str | None = None, progress: bool = True,
+              log=print) -> SweepResult:
     """Train every task × model × seed cell into ``OUT/cells/TASK-MODEL-seedS/`` (an ordinary run
     directory), then write OUT/results.jsonl, OUT/table.md and OUT/plots/TASK.png.
 
@@ -46,8 +49,11 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         steps: the step limit of every cell; budget_seconds: each cell's wall-clock budget (seconds);
             device: auto | cpu | cuda | mps.
         workers: worker processes (default one per core, at most one per cell; 1 runs the cells in
-            this process); the NTM kernels' threads are split between them.
+            this process); the NTM kernels' threads are split between them. Local sweeps only.
         protocol: None, or "chomsky" (see `ntm.sweep.protocol`).
+        address: run the cells as Ray tasks on the cluster there (``HOST:PORT``, ``ray://HOST:PORT``,
+            ``auto``, or ``local`` to start Ray in this process), whose nodes share OUT's
+            filesystem; None runs them on this machine (see `ntm.sweep.cluster`).
         progress: a progress bar over cells.
 
     Returns:
@@ -55,20 +61,46 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         on the next call).
 
     Raises:
-        ConfigError: a bad name, seed range, recipe, option or protocol, or OUT is a file (nothing
-            is written then).
+        ConfigError: a bad name, seed range, recipe, option or protocol, OUT is a file, or workers
+            given with an address (nothing is written then).
+        ClusterError: an address, and Ray is not installed or the address is malformed or
+            unreachable (nothing is written then).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a directory")
+    if address is not None and workers is not None:
+        raise ConfigError("--workers is for local sweeps; with --address every cell is one Ray task, placed by Ray")
     grid, n_workers = plan(_text(tasks), _text(models), _text(seeds) if not isinstance(seeds, int) else str(seeds),
                            config_dir=config_dir, steps=steps, max_seconds=budget_seconds, device=device,
-                           workers=workers, protocol=protocol)
-    (out / "cells").mkdir(parents=True, exist_ok=True)
-    res = SweepResult(out)
+                           workers=workers, protocol=protocol, kernel_threads=1 if address is not None else None)
+    with cluster.connected(address) if address is not None else nullcontext():
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+        res = SweepResult(out)
+        jobs = _reuse_finished(res, grid, protocol, log)
+        cells = {c.name: c for c, _ in grid}
+
+        def on_done(name: str) -> str | None:
+            try:
+                results.append(out / "results.jsonl", results.row_from_run(out / "cells" / name, cells[name], protocol))
+            except CheckpointError as e:
+                return f"CheckpointError: {e}"
+            res.ran.append(name)
+            return None
+        if address is None:
+            res.failed.update(run_cells(jobs, n_workers, on_done, progress=progress))
+        else:
+            res.failed.update(cluster.run_cells_ray(jobs, on_done, progress=progress))
+    _report(res, set(cells), protocol, log)
+    return res
+
+
+def _reuse_finished(res: SweepResult, grid, protocol: str | None, log) -> list[tuple[str, object, Path]]:
+    """Take the grid's finished cells' rows (noting those trained under another config), rewrite
+    OUT/results.jsonl without rows of cells that will run, and return the jobs left to run."""
+    out = res.out
     path = out / "results.jsonl"
     names = {c.name for c, _ in grid}
-    cells = {c.name: c for c, _ in grid}
     kept = [r for r in results.read_rows(path) if r["cell"] not in names]   # other grids' cells: kept as they are
     for cell, cfg in grid:
         if results.finished(out / "cells" / cell.name):
@@ -84,21 +116,10 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         fields = sorted({f for fs in res.stale.values() for f in fs})
         log(f"{len(res.stale)} finished cells were trained under another config ({', '.join(fields)} differ): "
             "kept as they are (their rows carry its hash); delete a cell's comparison.json to run it again")
-    jobs = [(c.name, cfg, out / "cells" / c.name) for c, cfg in grid
-            if c.name not in res.reused and c.name not in res.failed]
     if res.reused:
         log(f"{len(res.reused)} of {len(grid)} cells already finished (not run again)")
-
-    def on_done(name: str) -> str | None:
-        try:
-            results.append(path, results.row_from_run(out / "cells" / name, cells[name], protocol))
-        except CheckpointError as e:
-            return f"CheckpointError: {e}"
-        res.ran.append(name)
-        return None
-    res.failed.update(run_cells(jobs, n_workers, on_done, progress=progress))
-    _report(res, names, protocol, log)
-    return res
+    return [(c.name, cfg, out / "cells" / c.name) for c, cfg in grid
+            if c.name not in res.reused and c.name not in res.failed]
 
 
 def _report(res: SweepResult, names: set[str], protocol: str | None, log) -> None:
