@@ -1,7 +1,7 @@
 """One learned interpreter for every machine (issue 22): train, then run held-out and named machines.
 
     python bench/bench_universal.py [--seeds 0,1,2] [--budget 900] [--long 16]
-    python bench/bench_universal.py --hard RUN | --named RUN [--max-steps 100000]
+    python bench/bench_universal.py --hard RUN | --named RUN [--max-steps 100000] [--machines bb5,antihydra]
 
 Per seed: one `ntm.training.train` run of the ``universal`` task (random BB-style tables of 2–4
 states, 2 symbols, inputs 1^n with n in 0–3, runs cut at 64 steps; the universal NTM; the trace
@@ -87,12 +87,14 @@ def main() -> int:
     p.add_argument("--named", metavar="RUN", help="instead: RUN (and the hand-set weights) on BB(5) and Antihydra "
                    "from the blank tape for --max-steps steps (writes bench/results/universal_named.json)")
     p.add_argument("--max-steps", type=int, default=100_000, help="--named: steps per machine (default 100,000)")
+    p.add_argument("--machines", default="bb5,antihydra", help="--named: library machines (default bb5,antihydra)")
+    p.add_argument("--weights", default="constructed,learned", help="--named: constructed, learned or both")
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.hard:
         return hard(args.hard)
     if args.named:
-        return named(args.named, args.max_steps)
+        return named(args.named, args.max_steps, args.machines.split(","), args.weights.split(","))
     task = UniversalTask()
     exact = construct(UniversalNTM(task.input_size, task.output_size))
     report = {"host": platform.node(), "cpus": os.cpu_count(), "torch": torch.__version__,
@@ -141,17 +143,20 @@ def hard(run: str) -> int:
     return 0
 
 
-def named(run: str, max_steps: int) -> int:
-    """BB(5) (47,176,870 steps to its halt; 568 cells in its first 10^5 steps, 2,001 in 10^6) and
-    Antihydra (a Cryptid: 6 states, one undefined entry, run as its completion) from the blank tape,
-    `max_steps` steps each, one machine at a time (one memory row per visited cell)."""
+def named(run: str, max_steps: int, machines: list, weights: list) -> int:
+    """Library machines from the blank tape, `max_steps` steps each, one machine at a time (one memory
+    row per visited cell): by default BB(5) (47,176,870 steps to its halt; 568 cells in its first
+    10^5 steps, 2,001 in 10^6) and Antihydra (a Cryptid: 6 states, one undefined entry, run as its
+    completion). Writes bench/results/universal_named_MAXSTEPS.json."""
     task = UniversalTask()
     report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
               "max_steps": max_steps, "load_before": os.getloadavg()[0], "rows": []}
-    out = RESULTS / "universal_named.json"
-    for label, model in (("constructed", construct(UniversalNTM(task.input_size, task.output_size))),
-                         ("learned", load_run(run)[0])):
-        for name in ("bb5", "antihydra"):
+    out = RESULTS / f"universal_named_{max_steps}.json"
+    models = {"constructed": lambda: construct(UniversalNTM(task.input_size, task.output_size)),
+              "learned": lambda: load_run(run)[0]}
+    for label in weights:
+        model = models[label]()
+        for name in machines:
             t0 = time.perf_counter()
             row = compare_machines(model, [library.get(name)], max_steps=max_steps)[0]
             row.update(weights=label, seconds=round(time.perf_counter() - t0, 1))

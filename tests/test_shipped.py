@@ -35,3 +35,16 @@ def test_retraining_the_shipped_model_from_scratch_converges(tmp_path):
     cfg.device = "cpu"
     res = train(cfg, tmp_path / "run", progress=False, log=lambda *_: None)
     assert res.converged and res.best_bits < 0.01
+
+
+def test_shipped_universal_interpreter_runs_machines_it_never_saw():
+    """universal-s0 (trained on 2-4-state machines) follows BB(4) to its halt and the 6-state
+    Antihydra for its first 300 steps exactly, and 32 held-out 5-6-state machines to 200 steps."""
+    from ntm.analysis.universal_compare import compare_family, compare_machines
+    from tasks.universal import UniversalTask
+    from turing import library
+    model, task, config = load_run("shipped:universal-s0")
+    assert "universal-s0" in shipped_runs() and config["task"]["name"] == "universal"
+    rows = compare_machines(model, [library.get("bb4"), library.get("antihydra")], max_steps=300)
+    assert [r["first_divergence"] for r in rows] == [None, None] and rows[0]["halted"]
+    assert compare_family(model, UniversalTask(states=(5, 6), max_steps=200), samples=32, seed=7)["step_exact"] == 1.0
