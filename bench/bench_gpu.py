@@ -30,6 +30,7 @@ Dry run on a CPU-only machine (tiny batches 2/4/8, 2 iterations, 10 s of trainin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime
 import gc
@@ -38,6 +39,7 @@ import os
 import platform
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -71,9 +73,50 @@ def environment(device: str) -> dict:
     return {"torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
             "device": device, "device_name": torch.cuda.get_device_name(device) if cuda else None,
             "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "tf32_matmul_default": torch.backends.cuda.matmul.allow_tf32,
-            "tf32_cudnn_default": torch.backends.cudnn.allow_tf32}
+            "date": datetime.datetime.now().isoformat(timespec="seconds"), "fp32_precision_default": tf32_settings()}
+
+
+def _knobs() -> dict:
+    """torch's per-backend float32 precision settings (torch >= 2.9), {} on an older torch."""
+    b = torch.backends
+    knobs = {"cuda_matmul": b.cuda.matmul, "cudnn_conv": getattr(b.cudnn, "conv", None),
+             "cudnn_rnn": getattr(b.cudnn, "rnn", None)}
+    return knobs if all(hasattr(k, "fp32_precision") for k in knobs.values()) else {}
+
+
+def tf32_settings() -> dict:
+    """What float32 matmuls and cuDNN (the LSTM's RNN kernels too) may use: "tf32" / "ieee" ("none":
+    unset, cuBLAS then does IEEE float32); the legacy allow_tf32 flags on an older torch."""
+    knobs = _knobs()
+    if knobs:
+        return {name: k.fp32_precision for name, k in knobs.items()}
+    return {"matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32}
+
+
+@contextlib.contextmanager
+def strict_fp32():
+    """TF32 off for cuBLAS and cuDNN inside the block. The per-backend API where torch has it:
+    torch >= 2.9 raises when it is mixed with the legacy allow_tf32 flags, which are used only
+    on an older torch."""
+    knobs = _knobs()
+    if knobs:
+        old = {name: k.fp32_precision for name, k in knobs.items()}
+        try:
+            for k in knobs.values():
+                k.fp32_precision = "ieee"
+            yield
+        finally:
+            for name, k in knobs.items():
+                k.fp32_precision = old[name]
+    else:
+        old = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
+        try:
+            with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+                yield
+        finally:
+            torch.set_float32_matmul_precision(old)
 
 
 # ---------------------------------------------------------------- agreement
@@ -139,14 +182,9 @@ def agree_one(name: str, batch, device: str) -> dict:
         row["cpu_torch_backend_vs_numba"] = differences(ref, on_cpu(twin, batch, 1))
     dev = copy.deepcopy(net).to(device)
     row["device_default"] = differences(ref, logits_and_grads(dev, batch, device))
-    if device.startswith("cuda"):                   # TF32 off: the float32 the tolerance is for
-        old = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision("highest")
-        try:
-            with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-                row["device_strict_fp32"] = differences(ref, logits_and_grads(dev, batch, device))
-        finally:
-            torch.set_float32_matmul_precision(old)
+    if device.startswith("cuda"):     # TF32 off (cuDNN's RNN defaults to it): the float32 the tolerance is for
+        with strict_fp32():
+            row["device_strict_fp32"] = differences(ref, logits_and_grads(dev, batch, device))
     return row
 
 
@@ -163,12 +201,19 @@ def part_agreement(args) -> dict:
 # ---------------------------------------------------------------- training
 
 def part_train(args) -> dict:
-    """`ntm train --task copy --seed 0 --device DEVICE`, polishing off, within args.budget seconds."""
-    run_dir = Path(args.out) / "train-copy-s0"
-    shutil.rmtree(run_dir, ignore_errors=True)          # this script's own run directory, from a rerun
+    """`ntm train --task copy --seed 0 --device DEVICE`, polishing off, within args.budget seconds.
+    The run directory is temporary (the device tool returns few files); its metrics.jsonl is
+    copied to OUT/train_metrics.jsonl, the trainer's last log lines go into the JSON."""
     cfg = TrainConfig(task="copy", device=args.device, seed=0, polish_steps=0, max_seconds=args.budget)
+    log: list[str] = []
     t0 = time.perf_counter()
-    res = train(cfg, run_dir, progress=False, log=lambda *a: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = Path(tmp) / "run" / "metrics.jsonl"
+        try:
+            res = train(cfg, metrics.parent, progress=False, log=log.append)
+        finally:                                     # the curve so far, also when training raised
+            if metrics.exists():
+                shutil.copy(metrics, Path(args.out) / "train_metrics.jsonl")
     return {"config": {"task": "copy", "seed": 0, "polish_steps": 0, "max_seconds": args.budget,
                        "device": args.device},
             "converged": res.converged, "steps": res.steps, "sequences": res.sequences,
@@ -176,7 +221,8 @@ def part_train(args) -> dict:
             "wall_seconds_with_comparison": round(time.perf_counter() - t0, 1),
             "best_bits": res.best_bits, "restarts": res.restarts, "rollbacks": res.rollbacks,
             "comparison": [{k: r[k] for k in ("length", "bit_errors_per_seq", "seq_accuracy")}
-                           for r in res.comparison]}
+                           for r in res.comparison],
+            "log_tail": [str(line) for line in log[-15:]]}
 
 
 # ---------------------------------------------------------------- throughput
