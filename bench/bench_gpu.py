@@ -70,8 +70,9 @@ PARTS = ("agreement", "train", "throughput")
 def environment(device: str) -> dict:
     """What ran: versions, the GPU's name (None on the CPU), CPU count, date, TF32 defaults."""
     cuda = device.startswith("cuda")
+    name = torch.cuda.get_device_name(device) if cuda and torch.cuda.is_available() else None
     return {"torch": torch.__version__, "cuda": torch.version.cuda, "python": platform.python_version(),
-            "device": device, "device_name": torch.cuda.get_device_name(device) if cuda else None,
+            "device": device, "device_name": name,
             "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "date": datetime.datetime.now().isoformat(timespec="seconds"), "fp32_precision_default": tf32_settings()}
 
@@ -148,7 +149,8 @@ def differences(ref: dict, other: dict) -> dict:
     torch.allclose checks); the worst gradient's name; passed."""
     def one(a, b):
         d = (b - a).abs()
-        return d.max().item(), d.max().item() / max(a.abs().max().item(), 1e-30), (d / (ATOL + RTOL * a.abs())).max().item()
+        scale = max(a.abs().max().item(), 1e-30)
+        return d.max().item(), d.max().item() / scale, (d / (ATOL + RTOL * a.abs())).max().item()
     logits = one(ref["logits"], other["logits"])
     grads = {k: one(ref[k], other[k]) for k in ref if k != "logits"}
     worst = max(grads, key=lambda k: grads[k][2])
@@ -159,13 +161,15 @@ def differences(ref: dict, other: dict) -> dict:
 
 
 def on_cpu(net, batch, threads: int) -> dict:
-    """logits_and_grads on the CPU with `threads` torch threads and as many NTM kernel threads."""
+    """logits_and_grads on the CPU with `threads` torch threads and as many NTM kernel threads
+    (afterwards: torch's count as before, the kernels' default, one per CPU)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
     kernels.set_threads(threads)
     try:
         return logits_and_grads(net, batch, "cpu")
     finally:
-        torch.set_num_threads(1)
+        torch.set_num_threads(before)
         kernels.set_threads(None)
 
 
