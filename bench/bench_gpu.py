@@ -12,8 +12,9 @@ every part, so a run cut off at its limit keeps what finished.
   agreement   one copy batch (B = 32, lengths 1-20 per sample, so the padding path runs too), the
               NTM and the LSTM built once on the CPU with seed 0 and deep-copied to the device (same
               weights): logits and the gradients of the masked loss (ntm.training.masked_loss) on
-              the device against the CPU at 1 torch thread and 1 kernel thread. The floor is the
-              same comparison CPU (all cores) vs CPU (1 thread). On CUDA, twice: with torch's
+              the device against the CPU at 1 torch thread and 1 kernel thread. The floor: CPU (all
+              cores) vs CPU (1 thread), and the NTM's PyTorch backend vs its numba kernels on the
+              CPU. On CUDA, twice: with torch's
               default TF32 settings (what training gets) and with TF32 off (strict float32).
   train       the trainer (`ntm train`'s) on copy, lengths 1-20, seed 0, on the device, polishing
               off, stopped at convergence or after --budget seconds.
@@ -22,7 +23,8 @@ every part, so a run cut off at its limit keeps what finished.
               iterations after warm-up, synchronised); a CUDA out-of-memory is recorded per case.
               Then the CPU at batch 32 with the trainer's defaults, for the ratio.
 
-Dry run on a CPU-only machine (tiny batches 2/4/8, 2 iterations, 10 s of training, ~1-2 minutes):
+Dry run on a CPU-only machine (tiny batches 2/4/8, 2 iterations, 10 s of training; ~20 s, +~25 s
+the first time numba compiles the NTM kernels):
 
     python bench/bench_gpu.py --dry-run --out /tmp/gpu-dry
 """
@@ -132,7 +134,8 @@ def copy_batch(batch: int, length: int, seed: int = 0):
 
 
 def logits_and_grads(net, batch, device: str) -> dict[str, torch.Tensor]:
-    """The logits and every parameter's gradient of the masked BCE loss (nats per sequence), on the CPU."""
+    """The logits and every parameter's gradient of the masked BCE loss (nats per sequence) on
+    `device`, returned as float64 CPU tensors by name ("logits", "grad.<parameter>")."""
     net.zero_grad(set_to_none=True)
     batch = batch.to(device)
     logits = predict(net, batch)
