@@ -14,8 +14,8 @@ every part, so a run cut off at its limit keeps what finished.
               weights): logits and the gradients of the masked loss (ntm.training.masked_loss) on
               the device against the CPU at 1 torch thread and 1 kernel thread. The floor: CPU (all
               cores) vs CPU (1 thread), and the NTM's PyTorch backend vs its numba kernels on the
-              CPU. On CUDA, twice: with torch's
-              default TF32 settings (what training gets) and with TF32 off (strict float32).
+              CPU. On CUDA, twice: with torch's default TF32 settings (what training gets) and
+              with TF32 off (strict float32).
   train       the trainer (`ntm train`'s) on copy, lengths 1-20, seed 0, on the device, polishing
               off, stopped at convergence or after --budget seconds.
   throughput  training seq/s (forward + masked BCE + backward + Adam: bench_model.run_case) of the
