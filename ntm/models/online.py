@@ -94,11 +94,16 @@ def _step_online(model: nn.Module, inputs: Tensor, chunk: int = STEP_CHUNK) -> T
     because these models' forward is exactly that loop (`_steps_alike`); gradients flow by autograd
     (the NTM runs its per-equation reference step, not the fused episode).
 
-    Answering in one batched step rather than one answer step per input (2T step calls): measured
-    with forward + backward at n = 200, batch 16, 1 thread, about 30 % faster for the DNC,
-    Stack-RNN and Tape-RNN and no slower for the NTM (bench/README.md "Dynamic N-grams: the NTM
-    beside the LSTM"); `chunk` bounds the memory the kept states take without gradients (an
-    evaluation batch of 256 at n = 400 would otherwise keep 102,144 NTM memories at once)."""
+    Why batched answers rather than one answer step after each input (2T step calls): forward +
+    backward at n = 200, batch 16, 1 thread, medians of 5 (`bench/bench_online.py`, bench/README.md
+    "Dynamic N-grams: the NTM beside the LSTM"), chunks of 32 took 0.64 s against 1.01 s for the
+    NTM, 0.54 against 0.94 for the DNC, 0.13 against 0.18 for the Stack-RNN, 0.17 against 0.22 for
+    the Tape-RNN; all answers at the end (one chunk) was no faster (NTM 0.84 s). `chunk` also bounds
+    the memory the kept states take without gradients (an evaluation batch of 256 at n = 400 would
+    otherwise keep 102,144 NTM memories at once).
+
+    Raises whatever the model's step raises (inputs are checked by `online_logits`).
+    """
     B, T, C = inputs.shape
     zero = inputs.new_zeros(B * min(chunk, T), C)
     state, kept, ys = model.initial_state(B), [], []
