@@ -9,7 +9,7 @@ n = 200 bits (199 predictions each), the masked BCE loss, backward, Adam (1 torc
 - "answers": forward + backward of the step models' online logits with the answer steps taken one
   per input (2T step calls), in chunks of 32 inputs (`STEP_CHUNK`, what ships), or all at the end.
 
-    python bench/bench_online.py        # writes bench/results/online_step.json (~3 min on 2 busy cores)
+    python bench/bench_online.py        # writes bench/results/online_step.json (~4 min on 2 busy cores)
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def timed(fn, rounds: int) -> list[float]:
 
 
 def training_steps(build_model, online_logits, prefix_logits, masked_loss, batch) -> list[dict]:
-    """One training step (logits, loss, backward, Adam) per model and path; the prefix path of the
-    NTM takes tens of seconds a step, so it gets 2 rounds, the rest 5."""
+    """One training step (logits, loss, backward, Adam) per model and path, after one untimed; the
+    prefix path of the NTM takes seconds a step, so it gets 2 timed rounds, the rest 5."""
     import torch
     rows = []
     for name, params in (("ntm", {}), ("lstm", {"hidden_size": 100, "layers": 1})):
@@ -61,6 +61,7 @@ def training_steps(build_model, online_logits, prefix_logits, masked_loss, batch
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+            step()                              # warm-up, untimed: the numba kernels load on first use
             times = timed(step, 2 if (name, path) == ("ntm", "prefix_logits") else 5)
             rows.append({"model": name, "path": path, "seconds_per_step": times,
                          "median": statistics.median(times), "seq_per_s": BATCH / statistics.median(times)})

@@ -96,11 +96,11 @@ def _step_online(model: nn.Module, inputs: Tensor, chunk: int = STEP_CHUNK) -> T
 
     Why batched answers rather than one answer step after each input (2T step calls): forward +
     backward at n = 200, batch 16, 1 thread, medians of 5 (`bench/bench_online.py`, bench/README.md
-    "Dynamic N-grams: the NTM beside the LSTM"), chunks of 32 took 0.64 s against 1.01 s for the
-    NTM, 0.54 against 0.94 for the DNC, 0.13 against 0.18 for the Stack-RNN, 0.17 against 0.22 for
-    the Tape-RNN; all answers at the end (one chunk) was no faster (NTM 0.84 s). `chunk` also bounds
-    the memory the kept states take without gradients (an evaluation batch of 256 at n = 400 would
-    otherwise keep 102,144 NTM memories at once).
+    "Dynamic N-grams: the NTM beside the LSTM"), chunks of 32 took 0.52 s against 0.69 s for the
+    NTM, 0.61 against 1.07 for the DNC, 0.155 against 0.21 for the Stack-RNN, 0.19 against 0.26 for
+    the Tape-RNN; all answers at the end (one chunk) was slower for the NTM (0.58 s) and within 5 %
+    for the others. `chunk` also bounds the memory the kept states take without gradients (an
+    evaluation batch of 256 at n = 400 would otherwise keep 102,144 NTM memories at once).
 
     Raises whatever the model's step raises (inputs are checked by `online_logits`).
     """
