@@ -183,6 +183,13 @@ def test_step_models_one_pass_equals_the_prefix_definition(name, monkeypatch, on
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
+def test_step_models_online_checks_the_channels():
+    from ntm.errors import ConfigError
+    model = build_model("ntm", 1, 1, **STEP_MODELS["ntm"])
+    with pytest.raises(ConfigError, match="inputs must be a tensor"):
+        online_logits(model, torch.zeros(2, 5, 3))
+
+
 def test_tape_rnn_with_jumps_keeps_the_prefix_definition(one_thread):
     """With jumps the distance is each prefix's length, so no state is shared: the definition's path."""
     torch.manual_seed(2)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from ntm.errors import ConfigError
 from ntm.models.baselines import _Recurrent
 from ntm.models.dnc import DNC
+from ntm.models.inputs import check_inputs
 from ntm.models.ntm import NTM
 from ntm.models.stack_rnn import StackRNN
 from ntm.models.tape_rnn import TapeRNN
@@ -102,9 +103,11 @@ def _step_online(model: nn.Module, inputs: Tensor, chunk: int = STEP_CHUNK) -> T
     for the others. `chunk` also bounds the memory the kept states take without gradients (an
     evaluation batch of 256 at n = 400 would otherwise keep 102,144 NTM memories at once).
 
-    Raises whatever the model's step raises (inputs are checked by `online_logits`).
+    Raises:
+        ConfigError: inputs whose channels are not the model's input_size (as its forward would).
     """
-    B, T, C = inputs.shape
+    B, T = check_inputs(inputs, 1, None, model.input_size)
+    C = inputs.shape[2]
     zero = inputs.new_zeros(B * min(chunk, T), C)
     state, kept, ys = model.initial_state(B), [], []
     for t in range(T):
