@@ -22,8 +22,9 @@ and target steps are ALIGNED (not the read-then-answer layout of the other tasks
 The models read all their inputs before answering, so a batch of this task is never given to
 ``model(inputs, T_out)`` whole (the model would see the future): `ntm.models.online_logits`
 makes the prediction at step t from the prefix of bits 0..t only (the model reads it, then one
-step of zero input, and answers once). Predictions of bits 1..4 are scored too; the estimator gives
-them 1/2 (they are uniform), so they cost 1 bit each to both.
+step of zero input, and answers once), in O(n) steps for every model but the BiLSTM and the
+Tape-RNN with jumps (which take one call per prefix). Predictions of bits 1..4 are scored too; the
+estimator gives them 1/2 (they are uniform), so they cost 1 bit each to both.
 """
 
 from __future__ import annotations

@@ -151,6 +151,71 @@ def test_recurrent_one_pass_equals_the_prefix_definition(name):
     np.testing.assert_allclose(online_logits(model, x).detach(), prefix_logits(model, x).detach(), atol=1e-12)
 
 
+# small configs of the models with a step (ntm.models.online._step_online)
+STEP_MODELS = {"ntm": {"N": 8, "M": 4, "controller_size": 8},
+               "dnc": {"N": 6, "W": 4, "read_heads": 2, "controller_size": 8},
+               "stack_rnn": {"hidden_size": 8, "stack_size": 5, "stack_cell_size": 3},
+               "tape_rnn": {"hidden_size": 8, "tape_size": 6, "tape_cell_size": 3, "mlp_size": 4, "jump": False}}
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as the trainer runs: the prefix definition's many tiny steps take seconds
+    with two threads on a busy 2-core box (thread hand-offs) and well under one with one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", list(STEP_MODELS))
+def test_step_models_one_pass_equals_the_prefix_definition(name, monkeypatch, one_thread):
+    """Every step t of a mixed-length (left-aligned, padded) batch, in float64; T = 39 crosses a
+    chunk of answer steps (STEP_CHUNK = 32). The one pass never calls the model per prefix."""
+    torch.manual_seed(1)
+    model = build_model(name, 1, 1, **STEP_MODELS[name]).double()
+    x = get_task("ngrams").sample(np.random.default_rng(5), 3, [7, 40, 12]).inputs.double()   # (3, 39, 1)
+    with torch.no_grad():                                  # gradients: the test below
+        want = prefix_logits(model, x)
+        monkeypatch.setattr("ntm.models.online.prefix_logits", lambda *a: pytest.fail("took the prefix path"))
+        got = online_logits(model, x)
+    assert got.shape == want.shape == (3, 39, 1)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_step_models_online_checks_the_channels():
+    from ntm.errors import ConfigError
+    model = build_model("ntm", 1, 1, **STEP_MODELS["ntm"])
+    with pytest.raises(ConfigError, match="inputs must be a tensor"):
+        online_logits(model, torch.zeros(2, 5, 3))
+
+
+def test_tape_rnn_with_jumps_keeps_the_prefix_definition(one_thread):
+    """With jumps the distance is each prefix's length, so no state is shared: the definition's path."""
+    torch.manual_seed(2)
+    model = build_model("tape_rnn", 1, 1, **{**STEP_MODELS["tape_rnn"], "jump": True}).double()
+    x = get_task("ngrams").sample(np.random.default_rng(5), 2, 12).inputs.double()
+    np.testing.assert_allclose(online_logits(model, x).detach(), prefix_logits(model, x).detach(), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(STEP_MODELS))
+def test_step_models_online_gradients_flow(name, one_thread):
+    """Backward through the one pass: finite gradients for every parameter, equal to the
+    definition's (float64)."""
+    torch.manual_seed(3)
+    model = build_model(name, 1, 1, **STEP_MODELS[name]).double()
+    b = get_task("ngrams").sample(np.random.default_rng(8), 2, 15)
+    x, y = b.inputs.double(), b.targets.double()
+    grads = []
+    for logits_of in (online_logits, prefix_logits):
+        model.zero_grad()
+        nn.functional.binary_cross_entropy_with_logits(logits_of(model, x), y).backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+    assert all(torch.isfinite(g).all() for g in grads[0]) and any(g.abs().sum() > 0 for g in grads[0])
+    for got, want in zip(*grads):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", ["lstm", "bilstm", "ntm"])
 def test_a_prediction_never_sees_the_future(name):
     """Flipping input bits from step 6 on leaves predictions 0..5 unchanged (also for the BiLSTM)."""
@@ -209,6 +274,18 @@ def test_two_training_steps_of_an_lstm_on_ngrams(tmp_path):
     text = "\n".join(map(str, lines))
     assert "optimal bits/seq" in text and "comparison with the Bayes-optimal estimator" in text
     assert "excess bits/seq" in text
+
+
+def test_three_training_steps_of_an_ntm_on_ngrams(tmp_path):
+    """The NTM trains on ngrams end to end through the one-pass online path."""
+    from ntm.training import TrainConfig, train
+    cfg = TrainConfig(task="ngrams", task_params={"length": 20}, model="ntm",
+                      model_params={"N": 8, "M": 4, "controller_size": 16}, batch_size=4, steps=3, eval_every=3,
+                      eval_samples=8, checkpoint_every=3, compare_lengths=[20], target_bits=-1.0, device="cpu")
+    res = train(cfg, tmp_path / "run", progress=False, log=lambda _: None)
+    assert res.steps == 3
+    (row,) = res.comparison
+    assert math.isfinite(row["excess_bits_per_seq"]) and row["model_bits_per_seq"] > 0
 
 
 def test_training_evaluation_scores_ngrams_by_excess_cross_entropy():
