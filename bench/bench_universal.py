@@ -2,6 +2,7 @@
 
     python bench/bench_universal.py [--seeds 0,1,2] [--budget 900] [--long 16]
     python bench/bench_universal.py --hard RUN | --named RUN [--max-steps 100000] [--machines bb5,antihydra]
+    python bench/bench_universal.py --families RUN [--samples 256] [--max-steps 10000]
 
 Per seed: one `ntm.training.train` run of the ``universal`` task (random BB-style tables of 2–4
 states, 2 symbols, inputs 1^n with n in 0–3, runs cut at 64 steps; the universal NTM; the trace
@@ -86,6 +87,9 @@ def main() -> int:
                    "most of their tables (writes bench/results/universal_hard.json)")
     p.add_argument("--named", metavar="RUN", help="instead: RUN (and the hand-set weights) on BB(5) and Antihydra "
                    "from the blank tape for --max-steps steps (writes bench/results/universal_named.json)")
+    p.add_argument("--families", metavar="RUN", help="instead: RUN on --samples held-out machines of 2-4, 5 and 6 "
+                   "states to the halt or --max-steps (writes bench/results/universal_families_MAXSTEPS.json)")
+    p.add_argument("--samples", type=int, default=256, help="--families: machines a family (default 256)")
     p.add_argument("--max-steps", type=int, default=100_000, help="--named: steps per machine (default 100,000)")
     p.add_argument("--machines", default="bb5,antihydra", help="--named: library machines (default bb5,antihydra)")
     p.add_argument("--weights", default="constructed,learned", help="--named: constructed, learned or both")
@@ -93,6 +97,8 @@ def main() -> int:
     torch.set_num_threads(1)
     if args.hard:
         return hard(args.hard)
+    if args.families:
+        return families(args.families, args.samples, args.max_steps)
     if args.named:
         return named(args.named, args.max_steps, args.machines.split(","), args.weights.split(","))
     task = UniversalTask()
@@ -163,6 +169,23 @@ def named(run: str, max_steps: int, machines: list, weights: list) -> int:
             report["rows"].append(row)
             print(row, flush=True)
             out.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def families(run: str, samples: int, max_steps: int) -> int:
+    """The issue's 10^4-step target at scale: `samples` held-out machines (seed 12345) of 2–4
+    states (the training size), of 5 and of 6 states, each to its halt or `max_steps`."""
+    report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
+              "max_steps": max_steps, "samples": samples, "load_before": os.getloadavg()[0], "families": {}}
+    out = RESULTS / f"universal_families_{max_steps}.json"
+    model = load_run(run)[0]
+    for label, states in (("2-4 states", (2, 4)), ("5 states", (5, 5)), ("6 states", (6, 6))):
+        t0 = time.perf_counter()
+        r = compare_family(model, UniversalTask(states=states, max_steps=max_steps), samples=samples, chunk=32)
+        r["seconds"] = round(time.perf_counter() - t0, 1)
+        report["families"][label] = r
+        print(label, r, flush=True)
+        out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
