@@ -288,6 +288,19 @@ def test_three_training_steps_of_an_ntm_on_ngrams(tmp_path):
     assert math.isfinite(row["excess_bits_per_seq"]) and row["model_bits_per_seq"] > 0
 
 
+@pytest.mark.parametrize("task, params, restarted", [("ngrams", {"length": 12}, False),
+                                                     ("copy", {"width": 2, "train_lengths": [1, 12]}, True)])
+def test_the_restart_rule_never_restarts_an_online_task(tmp_path, task, params, restarted):
+    """A memory model with a restart rule set to fire at once (1 step, 0 bits) restarts on copy but
+    not on ngrams, whose error is bits above the optimal estimator."""
+    from ntm.training import TrainConfig, train
+    cfg = TrainConfig(task=task, task_params=params, model="ntm", model_params={"N": 8, "M": 4, "controller_size": 8},
+                      batch_size=4, steps=4, eval_every=2, eval_samples=8, checkpoint_every=4, compare_lengths=[12],
+                      target_bits=-1.0, restart_steps=1, restart_bits=0.0, device="cpu")
+    res = train(cfg, tmp_path / "run", progress=False, log=lambda _: None)
+    assert (res.restarts > 0) == restarted
+
+
 def test_training_evaluation_scores_ngrams_by_excess_cross_entropy():
     """The trainer's error for ngrams is the cross-entropy above the estimator (0 for the estimator
     itself), not thresholded bit errors (which the estimator has plenty of)."""

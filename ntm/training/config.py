@@ -71,7 +71,8 @@ class TrainConfig:
     restart_bits: float = 10.0         # this many steps after its start begins again from new random
     max_restarts: int = 2              # weights (copy finds its memory algorithm by step ~500-750 at the
                                        # default lr, or for some seeds never: bench/README.md "Training").
-                                       # Tuned on copy; models without memory never restart
+                                       # Tuned on copy; models without memory never restart,
+                                       # nor does any model on an online task (ngrams)
     lr_drop_bits: float | None = 1.0   # once the evaluation error is below this, multiply the learning
     lr_drop_factor: float = 0.5        # rate by lr_drop_factor (once): smaller steps to polish the solution
     ema_decay: float = 0.99            # also score the weights' exponential moving average (decay per step)

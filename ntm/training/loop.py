@@ -69,11 +69,13 @@ class Trainer:
     `averaged_state`, and the `rng` (numpy Generator) in its saved state.
 
     make_model: a fresh, randomly initialised model of the same kind (for restarts).
+    restarts: whether the restart rule applies (None: to memory models, ``model.has_memory``).
     """
 
     def __init__(self, cfg, model, *, make_model, sample, curriculum, evaluator, rng, device,
                  objective=None, state: TrainState | None = None, best_weights: dict | None = None,
-                 optimizer_state=None, averaged_state: dict | None = None, callbacks=(), log=print):
+                 optimizer_state=None, averaged_state: dict | None = None, callbacks=(), log=print,
+                 restarts: bool | None = None):
         self.cfg, self.model, self.make_model = cfg, model, make_model
         self.sample, self.curriculum, self.evaluator = sample, curriculum, evaluator
         self.rng, self.device, self.callbacks, self.log = rng, device, list(callbacks), log
@@ -85,7 +87,8 @@ class Trainer:
             optimizer_from_flat(self.optimizer, *optimizer_state)
         self.averaged = moving_average(cfg, model, averaged_state)
         self.adaptive = callable(getattr(curriculum, "advance", None))   # it moves on with mastery
-        self.rules = policies.rules(has_memory=getattr(model, "has_memory", False))
+        restarts = getattr(model, "has_memory", False) if restarts is None else restarts
+        self.rules = policies.rules(has_memory=restarts)
         self.max_length = None                                            # the curriculum's, last step
 
     # ------------------------------------------------------------ the loop

@@ -223,7 +223,10 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
                       objective=objective or objective_for(task), state=state,
                       best_weights=None if c is None else c["best"],
                       optimizer_state=None if c is None else (c["optimizer"], c["state"].get("optimizer")),
-                      averaged_state=None if c is None else c["averaged"], callbacks=callbacks, log=log)
+                      averaged_state=None if c is None else c["averaged"], callbacks=callbacks, log=log,
+                      # an online task's error is bits above the optimal estimator (ngrams), which stays
+                      # above restart_bits (tuned on copy's wrong bits) for thousands of steps: no restarts
+                      restarts=False if getattr(task, "online", False) else None)
     state = trainer.run()
     return _finish(cfg, run_dir, parts, trainer, log)
 
