@@ -6,7 +6,10 @@ clipping 1, and per-token accuracy at lengths 41–500 averaged over lengths. Th
 every length 41–500 with 512 sequences each after 1,000,000 steps of batch 128; to fit a CPU this
 preset scores lengths `CHOMSKY_EVAL_LENGTHS` with `ntm.training`'s fixed comparison set of
 `COMPARE_SAMPLES` sequences per length, and the step budget is the sweep's (`--steps`), stated
-beside every table and figure. Only the one-hot symbol tasks take it.
+beside every table and figure. Only the one-hot symbol tasks take it. The Stack-RNN's stack and the
+Tape-RNN's tape get a cell for every symbol of the longest evaluated input (`MEMORY_CELLS`; their
+weights do not depend on it): DeepMind's code sets the sizes per experiment (its example: a tape of
+40 cells), and a 40-cell circular tape cannot hold an input of 500.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ CHOMSKY_TRAIN_LENGTHS = [1, 40]
 CHOMSKY_EVAL_LENGTHS = [41, 60, 100, 200, 300, 500]
 COMPARE_SAMPLES = 256          # sequences per length in every run's final comparison (ntm.training.run)
 PROTOCOLS = ("chomsky",)
+#: the memory models whose memory is a fixed number of cells (no weight depends on it): under the
+#: protocol they get one cell per symbol of the longest evaluated input, so that a stack or tape of
+#: the defaults' 30 or 40 cells does not wrap or overflow beyond length 40 (which would score them
+#: on their memory size rather than on what they learned); a recipe's own size wins
+MEMORY_CELLS = {"stack_rnn": "stack_size", "tape_rnn": "tape_size"}
 
 
 def check_protocol(protocol: str, task: str) -> None:
@@ -34,6 +42,8 @@ def apply_protocol(cfg, protocol: str) -> None:
     cfg.task_params = {**cfg.task_params, "train_lengths": list(CHOMSKY_TRAIN_LENGTHS)}
     cfg.curriculum, cfg.optimizer, cfg.clip_norm = "uniform", "adam", 1.0
     cfg.compare_lengths = [CHOMSKY_TRAIN_LENGTHS[1], *CHOMSKY_EVAL_LENGTHS]
+    if cfg.model in MEMORY_CELLS:
+        cfg.model_params = {MEMORY_CELLS[cfg.model]: max(CHOMSKY_EVAL_LENGTHS) + 1, **cfg.model_params}
 
 
 def score_name(protocol: str | None) -> str:
