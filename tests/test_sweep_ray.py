@@ -40,10 +40,12 @@ def _fails(tmp_path, capsys, *args) -> str:
 # ---------------------------------------------------------------- bad input: one line, exit 2, nothing made
 def test_without_ray_the_error_names_the_extra(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)               # `import ray` raises ImportError
-    assert "install the cluster extra: pip install -e '.[cluster]'" in _fails(tmp_path, capsys, "--address", "local")
+    for address in ("local", f"127.0.0.1:{_closed_port()}"):    # before the network is tried
+        assert "install the cluster extra: pip install -e '.[cluster]'" in _fails(tmp_path, capsys, "--address", address)
 
 
-def test_an_unreachable_address_fails_in_seconds(tmp_path, capsys):
+def test_an_unreachable_address_fails_in_seconds(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace())     # Ray present: the network is checked
     port = _closed_port()
     start = time.monotonic()
     assert f"cannot reach 127.0.0.1:{port}" in _fails(tmp_path, capsys, "--address", f"127.0.0.1:{port}")
@@ -68,7 +70,8 @@ def test_workers_are_for_local_sweeps(tmp_path, capsys):
     assert "--workers is for local sweeps" in _fails(tmp_path, capsys, "--address", "local", "--workers", "2")
 
 
-def test_the_library_raises_cluster_error(tmp_path):
+def test_the_library_raises_cluster_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace())     # Ray present: the network is checked
     with pytest.raises(ClusterError, match="cannot reach"):
         run_sweep("copy", "lstm", "0", out=tmp_path / "out", address=f"127.0.0.1:{_closed_port()}", progress=False)
     assert not (tmp_path / "out").exists()

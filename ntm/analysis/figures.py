@@ -349,7 +349,7 @@ def open_run(run_dir, device, out, log, length: int | None = None):
     if length is not None:
         task.check_lengths(1, int(length))
     run = Path(config["run_dir"])
-    out = Path(out) if out is not None else run / "plots"
+    out = Path(out) if out is not None else _plots_dir(run)
     if out.parent.exists() and not os.access(out.parent, os.W_OK):
         raise ConfigError(f"{out.parent} is not writable; pass an output folder (--out DIR)")
     name = f"{task.name} · {config['model']['name']}"
@@ -360,6 +360,14 @@ def open_run(run_dir, device, out, log, length: int | None = None):
     else:
         log(f"{run / 'metrics.jsonl'}: missing, no learning curve")
     return model, task, config, run, out, name, written
+
+
+def _plots_dir(run: Path) -> Path:
+    """RUN/plots, or for a run shipped inside the package (or one this user cannot write) the
+    user's cache, as `ntm.analysis.verify.database_path` does: never the installed package."""
+    from ntm.analysis.verify import database_path
+    db = database_path(run)
+    return run / "plots" if db == run.resolve() / "hypothesis" else db.parent.parent / "plots" / run.name
 
 
 def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: int = 0,

@@ -4,6 +4,7 @@ its runs of BB(4) and of a held-out random machine beside the machine's (`plot_u
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,9 @@ def draw_pair(model, batch, names: tuple, title: str, path, max_steps: int = 400
                 ax.set_ylabel("step")
     verdict = "step-exact" if first < 0 else f"parts from the machine at step {first}"
     tape = "tape-exact" if r.cells_wrong[0] == 0 else f"{int(r.cells_wrong[0])} cells wrong at the end"
-    fig.suptitle(f"{title}: {int(batch.steps[0])} machine steps; the model {verdict}, {tape}", fontsize=9)
+    width = max(30, int(fig.get_figwidth() * 13))                         # characters at fontsize 9
+    fig.suptitle(textwrap.fill(f"{title}: {int(batch.steps[0])} machine steps; the model {verdict}, {tape}", width),
+                 fontsize=9)
     return save_figure(fig, path)
 
 

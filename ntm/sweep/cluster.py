@@ -79,8 +79,9 @@ def connected(address: str) -> Iterator[object]:
         ClusterError: a malformed or unreachable address, Ray not installed, or ray.init could not
             connect (its ConnectionError or TimeoutError, in one line).
     """
+    host_port(address)                  # the address's form first (no network), then Ray itself,
+    ray = _import_ray()                 # without which no address can work, then the network
     check_reachable(address)
-    ray = _import_ray()
     if ray.is_initialized():
         yield ray
         return

@@ -74,7 +74,8 @@ def verdict(figures: dict) -> tuple[str, str]:
 def run(quick: bool, device, out) -> list[ClaimResult]:
     """The BiRNN row and claims-birnn.png in `out` (always on the CPU: small runs)."""
     figures = measure(quick)
-    lines = {f"{label} (longest learned: {m['median']:g})": m["climbs"][0] for label, m in figures["models"].items()}
+    lines = {f"{label} (longest learned: {forget_bias.learned_text(m['median'], figures['delays'])})": m["climbs"][0]
+             for label, m in figures["models"].items()}
     forget_bias.plot_climbs(lines, figures, f"recall the first bit after T steps: one layer of {figures['hidden']} "
                             f"units (per direction), {figures['steps']} steps per delay at most", out / "claims-birnn.png")
     seeds = figures["seeds"]
@@ -86,7 +87,8 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
                   + f"; control: copy (width 4, lengths 1–5), LSTM vs BiLSTM, H = {gru_vs_lstm.HIDDEN}, "
                   f"{figures['control_steps']} steps")
     acc = {m: figures["control"][m]["accuracy"] for m in CONTROL}
-    measured = ("; ".join(f"{label}: longest delay learned {m['median']:g}" for label, m in figures["models"].items())
+    measured = ("; ".join(f"{label}: longest delay learned {forget_bias.learned_text(m['median'], figures['delays'])}"
+                          for label, m in figures["models"].items())
                 + "; control, per-symbol accuracy at 5 / 10: "
                 + ", ".join(f"{m} {acc[m]['5']:.3f} / {acc[m]['10']:.3f}" for m in CONTROL))
     verdict_, reason = verdict(figures)

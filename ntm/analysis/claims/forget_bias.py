@@ -112,6 +112,12 @@ def longest(runs: dict) -> int:
     return best
 
 
+def learned_text(longest_learned: float, delays) -> str:
+    """A longest learned delay as shown: "≥ D (the longest tried)" when the climb never failed."""
+    return (f"≥ {longest_learned:g} (the longest tried)" if longest_learned >= max(delays)
+            else f"{longest_learned:g}")
+
+
 def measure(quick: bool) -> dict:
     """{"biases": {b: {"climbs": [per seed `climb`'s dict], "longest": [per seed], "median"}}, ...}."""
     delays, steps, seeds = (QUICK_DELAYS, QUICK_STEPS, QUICK_SEEDS) if quick else (DELAYS, STEPS, SEEDS)
@@ -138,7 +144,7 @@ def verdict(figures: dict) -> tuple[str, str]:
 
 def plot(figures: dict, path) -> None:
     """`plot_climbs` of each bias's first seed."""
-    lines = {f"forget bias {bias} (longest learned: {b['median']:g})": b["climbs"][0]
+    lines = {f"forget bias {bias} (longest learned: {learned_text(b['median'], figures['delays'])})": b["climbs"][0]
              for bias, b in figures["biases"].items()}
     plot_climbs(lines, figures, f"LSTM (H = {figures['hidden']}), {figures['steps']} steps per delay at most; "
                 "the climb stops at the first delay not learned", path)
@@ -177,7 +183,7 @@ def run(quick: bool, device, out) -> list[ClaimResult]:
                   f"{figures['steps']} steps (learned: error rate ≤ {LEARNED:g}); "
                   + ("seed 0" if seeds == 1 else f"seeds 0–{seeds - 1}, median"))
     measured = "; ".join(
-        f"bias {bias}: longest delay learned {b['median']:g} ("
+        f"bias {bias}: longest delay learned {learned_text(b['median'], figures['delays'])} ("
         + ", ".join(f"T={d}: error {c['error']:.2f} in {c['steps']} steps" for d, c in b["climbs"][0].items()) + ")"
         for bias, b in figures["biases"].items())
     verdict_, reason = verdict(figures)

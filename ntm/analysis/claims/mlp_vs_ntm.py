@@ -96,7 +96,7 @@ def plot(figures: dict, path) -> None:
     ax.set_xlabel("sequence length")
     ax.set_ylabel("per-symbol accuracy")
     ax.set_ylim(-0.02, 1.05)
-    ax.set_title(f"copy (8-bit vectors), {figures['steps']} steps each", fontsize=9)
+    ax.set_title(f"copy (8-bit vectors), at most {figures['steps']} steps each", fontsize=9)
     ax.legend(fontsize=7)
     save_figure(fig, path)
 
