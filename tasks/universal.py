@@ -172,27 +172,11 @@ def machine_batch(machines: list, words: list, rng: np.random.Generator, max_ste
     the B runs out as one `UniversalBatch`; each machine's non-halting states get random distinct
     codes from `rng` (or `codes[b]`: one code per state of ``machine.states``, given). Raises
     TaskError for a machine `check_machine` refuses or a failed run."""
-    from turing import engine
     from turing.engine import STATUSES
-    from turing.errors import TuringError
     B = len(machines)
     machines = [complete(m) for m in machines]                  # undefined entries: halt (module docstring)
     stop_codes = [STATUSES.index(x) for x in _STOPS]
-    runs, given = [], codes
-    Qmax = max(len(m.states) for m in machines)
-    codes = np.full((B, Qmax), -1, np.int64)
-    for b, (m, w) in enumerate(zip(machines, words)):
-        check_machine(m, code_bits)
-        live = [i for i, q in enumerate(m.states) if not m.is_halting(q)]
-        codes[b, :len(m.states)] = HALT_CODE
-        codes[b, live] = 1 + rng.choice(2 ** code_bits - 1, size=len(live), replace=False)
-        if given is not None:
-            codes[b, :len(given[b])] = given[b]             # a completion's new halt state keeps HALT_CODE
-        try:
-            r = engine.run_batch(m, [w], max_steps=max_steps, trace=True)
-        except TuringError as e:
-            raise TaskError(f"universal: machine {m.name or b}: {e}") from None
-        runs.append(r)
+    codes, runs = _codes_and_runs(machines, words, rng, max_steps, code_bits, codes)
     steps = np.array([int(r.steps[0]) for r in runs], np.int64)
     S = int(steps.max())
     heads = [r.trace.heads[0, :int(r.steps[0]) + 1, 0].astype(np.int64) for r in runs]
@@ -231,6 +215,29 @@ def machine_batch(machines: list, words: list, rng: np.random.Generator, max_ste
                           steps=steps, stopped=stopped, origin=lo, lengths=lens, input_symbols=list(words),
                           supervision=supervision, table=table, codes=codes, tape_rows=N, code_bits=code_bits,
                           machines=list(machines))
+
+
+def _codes_and_runs(machines: list, words: list, rng: np.random.Generator, max_steps: int, code_bits: int,
+                    given: list | None) -> tuple[np.ndarray, list]:
+    """(codes (B, Q_max): each machine's state codes, random distinct ones for its non-halting states
+    or `given[b]`, HALT_CODE for its halting ones, -1 past its states; the engine's traced run of
+    machine b on word b). Raises TaskError as `machine_batch` says."""
+    from turing import engine
+    from turing.errors import TuringError
+    codes = np.full((len(machines), max(len(m.states) for m in machines)), -1, np.int64)
+    runs = []
+    for b, (m, w) in enumerate(zip(machines, words)):
+        check_machine(m, code_bits)
+        live = [i for i, q in enumerate(m.states) if not m.is_halting(q)]
+        codes[b, :len(m.states)] = HALT_CODE
+        codes[b, live] = 1 + rng.choice(2 ** code_bits - 1, size=len(live), replace=False)
+        if given is not None:
+            codes[b, :len(given[b])] = given[b]             # a completion's new halt state keeps HALT_CODE
+        try:
+            runs.append(engine.run_batch(m, [w], max_steps=max_steps, trace=True))
+        except TuringError as e:
+            raise TaskError(f"universal: machine {m.name or b}: {e}") from None
+    return codes, runs
 
 
 # ---------------------------------------------------------------- the task

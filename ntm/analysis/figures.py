@@ -271,7 +271,6 @@ def spacetime(machine, word: Sequence[str] = (), path="spacetime.png", max_steps
         ConfigError: max_steps < 0.
     """
     import turing
-    from matplotlib.patches import Patch, Rectangle
 
     if max_steps < 0:
         raise ConfigError(f"max_steps must be >= 0, got {max_steps}")
@@ -295,26 +294,44 @@ def spacetime(machine, word: Sequence[str] = (), path="spacetime.png", max_steps
     annotate = T <= 40 and max(widths) <= 40
 
     for i in range(k):
-        lo, hi = spans[i]
-        img = np.ones((T, widths[i], 4))
-        for t, c in enumerate(configs):
-            for j, a in enumerate(c.tapes[i]):
-                if lo <= c.origins[i] + j <= hi:  # the tape list also holds blank cells beyond
-                    img[t, c.origins[i] + j - lo] = colors[a]
         ax = fig.add_subplot(grid[0, i])
-        ax.imshow(img, aspect="auto", interpolation="nearest", extent=(lo - 0.5, hi + 0.5, T - 0.5, -0.5))
-        for t, c in enumerate(configs):
-            ax.add_patch(Rectangle((c.heads[i] - 0.5, t - 0.5), 1, 1, fill=False, ec="red", lw=1.2))
-            if annotate:
-                for j, a in enumerate(c.tapes[i]):
-                    if a != machine.blank:
-                        ax.text(c.origins[i] + j, t, a, ha="center", va="center", fontsize=6)
+        _tape_panel(ax, configs, i, spans[i], colors, machine.blank, annotate)
         ax.set_xlabel(f"tape {i} cell" if k > 1 else "tape cell")
         ax.set_ylabel("step" if i == 0 else "")
         if i:
             ax.tick_params(labelleft=False)
+    _state_column(fig.add_subplot(grid[0, k]), configs, states, state_colors)
+    shown = "" if final.halted else f", first {max_steps} steps"
+    fig.suptitle(title or f"{machine.name or 'machine'}: {final.status} after {final.steps} steps{shown}",
+                 fontsize=10)
+    return save_figure(fig, path)
 
-    ax = fig.add_subplot(grid[0, k])  # the state of each configuration
+
+def _tape_panel(ax, configs: list, i: int, span: tuple[int, int], colors: dict, blank: str, annotate: bool) -> None:
+    """`spacetime`'s panel for tape i: its cells lo..hi (span) over the configurations, coloured by
+    symbol, the head outlined in red, the symbols written in when `annotate`."""
+    from matplotlib.patches import Rectangle
+    lo, hi = span
+    T = len(configs)
+    img = np.ones((T, hi - lo + 1, 4))
+    for t, c in enumerate(configs):
+        for j, a in enumerate(c.tapes[i]):
+            if lo <= c.origins[i] + j <= hi:  # the tape list also holds blank cells beyond
+                img[t, c.origins[i] + j - lo] = colors[a]
+    ax.imshow(img, aspect="auto", interpolation="nearest", extent=(lo - 0.5, hi + 0.5, T - 0.5, -0.5))
+    for t, c in enumerate(configs):
+        ax.add_patch(Rectangle((c.heads[i] - 0.5, t - 0.5), 1, 1, fill=False, ec="red", lw=1.2))
+        if annotate:
+            for j, a in enumerate(c.tapes[i]):
+                if a != blank:
+                    ax.text(c.origins[i] + j, t, a, ha="center", va="center", fontsize=6)
+
+
+def _state_column(ax, configs: list, states: list, state_colors: dict) -> None:
+    """`spacetime`'s state of each configuration: a coloured column, the names written in for up to
+    40 steps, else a legend."""
+    from matplotlib.patches import Patch
+    T = len(configs)
     img = np.array([[state_colors[c.state]] for c in configs])
     ax.imshow(img, aspect="auto", interpolation="nearest", extent=(-0.5, 0.5, T - 0.5, -0.5))
     ax.set_xticks([])
@@ -326,10 +343,6 @@ def spacetime(machine, word: Sequence[str] = (), path="spacetime.png", max_steps
     else:
         handles = [Patch(color=state_colors[q], label=q) for q in states[:15]]
         ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
-    shown = "" if final.halted else f", first {max_steps} steps"
-    fig.suptitle(title or f"{machine.name or 'machine'}: {final.status} after {final.steps} steps{shown}",
-                 fontsize=10)
-    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- a run's figures
@@ -344,12 +357,12 @@ def open_run(run_dir, device, out, log, length: int | None = None):
     """
     import os
 
-    from ntm.training.run_dir import load_run
+    from ntm.training.run_dir import load_run, output_dir
     model, task, config = load_run(run_dir, device)
     if length is not None:
         task.check_lengths(1, int(length))
     run = Path(config["run_dir"])
-    out = Path(out) if out is not None else _plots_dir(run)
+    out = Path(out) if out is not None else output_dir(run, "plots")
     if out.parent.exists() and not os.access(out.parent, os.W_OK):
         raise ConfigError(f"{out.parent} is not writable; pass an output folder (--out DIR)")
     name = f"{task.name} · {config['model']['name']}"
@@ -360,14 +373,6 @@ def open_run(run_dir, device, out, log, length: int | None = None):
     else:
         log(f"{run / 'metrics.jsonl'}: missing, no learning curve")
     return model, task, config, run, out, name, written
-
-
-def _plots_dir(run: Path) -> Path:
-    """RUN/plots, or for a run shipped inside the package (or one this user cannot write) the
-    user's cache, as `ntm.analysis.verify.database_path` does: never the installed package."""
-    from ntm.analysis.verify import database_path
-    db = database_path(run)
-    return run / "plots" if db == run.resolve() / "hypothesis" else db.parent.parent / "plots" / run.name
 
 
 def plot_run(run_dir, device="cpu", out=None, length: int | None = None, seed: int = 0,

@@ -25,7 +25,6 @@ For users' tests::
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
@@ -37,7 +36,7 @@ from hypothesis.errors import NoSuchExample
 
 from ntm.errors import ConfigError
 from ntm.models import predict
-from ntm.training.run_dir import SHIPPED
+from ntm.training.run_dir import output_dir
 
 SEEDS = 2 ** 32  # seeds drawn in [0, SEEDS)
 
@@ -277,12 +276,8 @@ def database_path(run_dir) -> Path:
     """Where a run's counterexamples are kept: RUN/hypothesis, or, for a run shipped inside the
     package or a run directory this user cannot write, the user's cache
     (``$XDG_CACHE_HOME``, default ~/.cache, ``/ntm-playground/hypothesis/NAME``): never the installed
-    package's folder."""
-    run = Path(run_dir).resolve()
-    if run.is_relative_to(SHIPPED.resolve()) or not os.access(run, os.W_OK):
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        return cache / "ntm-playground" / "hypothesis" / run.name
-    return run / "hypothesis"
+    package's folder (`ntm.training.run_dir.output_dir`)."""
+    return output_dir(run_dir, "hypothesis")
 
 
 def run_database(run_dir):

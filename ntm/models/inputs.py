@@ -89,13 +89,21 @@ def stack(xs: list[Tensor], B: int, width: int, like: Tensor) -> Tensor:
     return torch.stack(xs).reshape(len(xs), B, width)
 
 
+def map_states(fn, states: list):
+    """Apply ``fn(list of tensors) -> tensor`` leaf by leaf over states of one structure (tensors, or
+    NamedTuples / tuples of them, nested); returns that structure. `keep_state` and online
+    prediction's stacking of kept states (`ntm.models.online`) are both this."""
+    first = states[0]
+    if isinstance(first, Tensor):
+        return fn(states)
+    parts = [map_states(fn, list(p)) for p in zip(*states)]
+    return type(first)(*parts) if hasattr(first, "_fields") else tuple(parts)
+
+
 def keep_state(keep: Tensor, old, new):
     """`where` over a whole recurrent state (a NamedTuple or tuple of tensors, nested tuples allowed):
     sample b keeps its old state where keep[b]. Returns the same structure as `new`."""
-    if isinstance(new, Tensor):
-        return where(keep, old, new)
-    return type(new)(*(keep_state(keep, o, n) for o, n in zip(old, new))) if hasattr(new, "_fields") \
-        else tuple(keep_state(keep, o, n) for o, n in zip(old, new))
+    return map_states(lambda pair: where(keep, pair[0], pair[1]), [old, new])
 
 
 def unroll(step, state, inputs: Tensor, T_out: int, input_lengths: Tensor | None):

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ntm.errors import ConfigError
 from ntm.models.baselines import _Recurrent
 from ntm.models.dnc import DNC
-from ntm.models.inputs import check_inputs
+from ntm.models.inputs import check_inputs, map_states
 from ntm.models.ntm import NTM
 from ntm.models.stack_rnn import StackRNN
 from ntm.models.tape_rnn import TapeRNN
@@ -123,8 +123,4 @@ def _step_online(model: nn.Module, inputs: Tensor, chunk: int = STEP_CHUNK) -> T
 def _stack_states(states: list) -> object:
     """k states of batch B (NamedTuples or tuples of (B, ...) tensors, nested) -> one state of batch
     B·k, sample b's state after its j-th kept step at index b·k + j."""
-    first = states[0]
-    if isinstance(first, Tensor):
-        return torch.stack(states, dim=1).flatten(0, 1)                  # (B, k, ...) -> (B·k, ...)
-    parts = [_stack_states(list(p)) for p in zip(*states)]
-    return type(first)(*parts) if hasattr(first, "_fields") else tuple(parts)
+    return map_states(lambda ts: torch.stack(ts, dim=1).flatten(0, 1), states)   # (B, k, ...) -> (B·k, ...)

@@ -25,6 +25,19 @@ from ntm.errors import CheckpointError, ConfigError
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
+def output_dir(run_dir, kind: str) -> Path:
+    """Where files made from a run go (``kind``: "hypothesis" for `ntm verify`'s counterexamples,
+    "plots" for `ntm plot`): RUN/KIND, or, for a run shipped inside the package or a run directory
+    this user cannot write, the user's cache (``$XDG_CACHE_HOME``, default ~/.cache,
+    ``/ntm-playground/KIND/NAME``): never the installed package's folder."""
+    import os
+    run = Path(run_dir).resolve()
+    if run.is_relative_to(SHIPPED.resolve()) or not os.access(run, os.W_OK):
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "ntm-playground" / kind / run.name
+    return run / kind
+
+
 def shipped_runs() -> list[str]:
     """Names of the run directories shipped inside the package."""
     if not SHIPPED.is_dir():
