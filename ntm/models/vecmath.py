@@ -1,0 +1,307 @@
+"""exp, expm1 and log that LLVM can vectorise, for the numba kernels of `ntm.models.kernels`.
+
+Why hand-written (measured, bench/README.md "Models", issue 21): numba lowers `np.exp` in a loop to
+`llvm.exp.v16f32`, which LLVM then calls one lane at a time in libm (~4-6 ns an element here), and
+the llvmlite wheels have no vector maths library (numba's SVML support needs a patched LLVM; glibc's
+libmvec is not picked up). A step of the copy NTM makes ~1,300 such calls per sample, most of its
+forward time. Written from additions, multiplications and bit operations only, the same functions
+vectorise at whatever width the CPU has (SSE, AVX2, AVX-512: nothing here depends on one of them)
+and cost ~0.3-1 ns an element.
+
+The algorithms are the textbook ones (Cody & Waite's range reduction, J.-M. Muller, "Elementary
+Functions", ch. 11; the constants of Cephes' exp/expf): x = n ln2 + r with |r| <= ln2 / 2, then a
+Taylor polynomial in r, scaled by 2^n through the exponent bits; log(x) = e ln2 + 2 atanh(s) with
+x = m 2^e, m in [sqrt(1/2), sqrt(2)) and s = (m - 1) / (m + 1). Accuracy, tested against numpy
+over the whole float range (tests/test_vecmath.py): within 2 ulp in float32 and float64; the
+special values as numpy's (exp: +inf, 0 and NaN; log: -inf at 0, NaN below, +inf), except that
+results near the subnormal range flush to 0 (exp below about -86.6 in float32, -707.7 in float64).
+
+Each function computes in its argument's dtype (float32 or float64): the constants are typed per
+dtype through `numba.extending.overload`, so float32 code stays float32. Called from Python (not
+compiled), they fall back to numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from llvmlite import ir
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+# Same fast-math flags as the kernels (see ntm.models.kernels): no reassociation, so every sum is
+# done in the order written; NaN and Inf propagate. numpy's error model: x / 0 is inf or NaN, not
+# an exception (the check and its branch would stop LLVM from vectorising the loop).
+_OPTIONS = {"fastmath": {"nsz", "arcp"}, "error_model": "numpy"}
+
+
+# ---------------------------------------------------------------- the float's bits
+
+@intrinsic
+def _float_bits(typingctx, x):
+    """The bits of a float32 (float64) as an int32 (int64)."""
+    int_type = {types.float32: types.int32, types.float64: types.int64}.get(x)
+    if int_type is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(int_type.bitwidth))
+    return int_type(x), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, bits):
+    """The float32 (float64) whose bits are an int32 (int64)."""
+    float_type = {types.int32: types.float32, types.int64: types.float64}.get(bits)
+    if float_type is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType() if float_type == types.float32 else ir.DoubleType())
+    return float_type(bits), codegen
+
+
+class _Format(NamedTuple):
+    """One float format's constants as numpy scalars of its dtype (numba freezes a global tuple as
+    typed constants, so float32 arithmetic is not promoted to float64)."""
+    zero: float
+    one: float
+    half: float
+    two: float
+    log2e: float
+    ln2_hi: float                 # Cephes' split of ln 2: n * ln2_hi is exact for the n that occur
+    ln2_lo: float
+    lo: float                     # exp: below lo (2^(2 - bias)) the result is flushed to 0
+    hi: float                     # above hi it overflows to inf
+    inf: float
+    nan: float
+    sqrt2: float
+    tiny: float                   # the smallest normal number
+    scale_up: float               # 2^mantissa bits, scales a subnormal into the normal range
+    mbits: int                    # the mantissa's bits, in the format's integer type
+    bias: int
+    mant_mask: int
+    one_bits: int                 # the bits of 1.0
+    exp_c: tuple                  # 1 / k! for k = exp terms .. 2 (Horner's order)
+    log_c: tuple                  # 1 / (2k + 1) for k = log terms .. 1
+
+
+def _make_format(f, i, mantissa_bits: int, bias: int, exp_terms: int, log_terms: int) -> _Format:
+    """The constants for the float type f (np.float32 / np.float64) with integer type i. The terms:
+    |r|^(terms + 1) / (terms + 1)! and s^(2 terms + 1) / (2 terms + 1) below a quarter ulp."""
+    return _Format(
+        f(0), f(1), f(0.5), f(2), f(1 / math.log(2)), f(0.693359375), f(-2.121944400546905827679e-4),
+        f(-(bias - 2) * math.log(2)), f((bias + 1) * math.log(2)), f(np.inf), f(np.nan), f(math.sqrt(2)),
+        f(2.0 ** (1 - bias)), f(2.0 ** mantissa_bits), i(mantissa_bits), i(bias),
+        i((1 << mantissa_bits) - 1), i(bias << mantissa_bits),
+        tuple(f(1 / math.factorial(k)) for k in range(exp_terms, 1, -1)),
+        tuple(f(1 / (2 * k + 1)) for k in range(log_terms, 0, -1)))
+
+
+_F32 = _make_format(np.float32, np.int32, 23, 127, exp_terms=7, log_terms=5)
+_F64 = _make_format(np.float64, np.int64, 52, 1023, exp_terms=13, log_terms=11)
+_TYPES = {types.float32: (_F32, np.float32, np.int32), types.float64: (_F64, np.float64, np.int64)}
+
+
+def _format(x):
+    """(constants, float type, integer type) for a numba float type, else (None, None, None)."""
+    return _TYPES.get(x, (None, None, None))
+
+
+# ---------------------------------------------------------------- Python fallbacks (the numba versions overload these)
+
+def exp(x):
+    """e^x (numpy outside numba)."""
+    return np.exp(x)
+
+
+def expm1(x):
+    """e^x - 1, accurate near 0 (numpy outside numba)."""
+    return np.expm1(x)
+
+
+def log(x):
+    """The natural logarithm (numpy outside numba)."""
+    return np.log(x)
+
+
+# ---------------------------------------------------------------- the compiled versions
+
+def _core(x):
+    """Stub: see `_core_impl`."""
+
+
+@overload(_core, jit_options=_OPTIONS)
+def _core_impl(x):
+    """The shared core: x -> (p, 2^(n-1)) with x = n ln2 + r and p = e^r - 1 = r + r^2/2! + ...
+    (without its 1, so that expm1 keeps its accuracy near 0). Half the scale, doubled by the caller
+    after the product, so that n = bias (2^n itself overflows) still gives a finite result."""
+    F, f, i = _format(x)
+    if F is None:
+        return None
+    c_exp = F.exp_c
+
+    def impl(x):
+        n = np.floor(x * F.log2e + F.half)                          # nearest integer to x / ln2
+        r = (x - n * F.ln2_hi) - n * F.ln2_lo                       # Cody-Waite: n * ln2_hi is exact
+        q = c_exp[0]
+        for c in c_exp[1:]:                                         # unrolled by numba (a tuple)
+            q = q * r + c
+        p = r + (r * r) * q                                         # e^r - 1
+        half_scale = _bits_float(i((i(n) - 1 + F.bias) << F.mbits))  # 2^(n-1), n in [2 - bias, bias + 1]: normal
+        return p, half_scale
+    return impl
+
+
+@overload(exp, jit_options=_OPTIONS)
+def _exp(x):
+    F, f, i = _format(x)
+    if F is None:
+        return None
+
+    def impl(x):
+        xc = min(max(x, F.lo), F.hi)
+        p, half = _core(xc)
+        y = ((p + F.one) * half) * F.two
+        y = F.zero if x < F.lo else y
+        y = F.inf if x > F.hi else y
+        return x if x != x else y                                   # NaN in, NaN out
+    return impl
+
+
+@overload(expm1, jit_options=_OPTIONS)
+def _expm1(x):
+    F, f, i = _format(x)
+    if F is None:
+        return None
+
+    def impl(x):
+        xc = min(max(x, F.lo), F.hi)
+        p, half = _core(xc)
+        y = (p * half + (half - F.half)) * F.two                   # 2^n (e^r - 1) + (2^n - 1); exact at n = 0
+        y = -F.one if x < F.lo else y
+        y = F.inf if x > F.hi else y
+        return x if x != x else y
+    return impl
+
+
+@overload(log, jit_options=_OPTIONS)
+def _log(x):
+    F, f, i = _format(x)
+    if F is None:
+        return None
+    c_log = F.log_c
+
+    def impl(x):
+        sub = x < F.tiny                                            # subnormal: scale into the normal range
+        xs = x * F.scale_up if sub else x
+        bits = _float_bits(xs)
+        e = (bits >> F.mbits) - F.bias - (F.mbits if sub else i(0))
+        m = _bits_float(i((bits & F.mant_mask) | F.one_bits))     # m in [1, 2)
+        big = m > F.sqrt2
+        m = m * F.half if big else m                                # m in [sqrt(1/2), sqrt(2))
+        ef = f(e) + (F.one if big else F.zero)
+        s = (m - F.one) / (m + F.one)
+        s2 = s * s
+        q = c_log[0]
+        for c in c_log[1:]:
+            q = q * s2 + c
+        t = s + s                                                   # 2 atanh(s) = 2s (1 + s^2/3 + s^4/5 ...)
+        y = ef * F.ln2_hi + (t + (t * s2 * q + ef * F.ln2_lo))      # e ln2 + 2 atanh(s)
+        y = -F.inf if x == F.zero else y
+        y = F.nan if x < F.zero else y
+        y = x if x == F.inf else y
+        return x if x != x else y
+    return impl
+
+
+# ---------------------------------------------------------------- dot products in a fixed order
+
+_LANES = 8
+
+
+def _reduce_codegen(kind: str):
+    """LLVM IR for a reduction over a span of one or two arrays, in 8 vector lanes (k mod 8), then the
+    lanes combined pairwise, then the tail in order. kind: "dot" (sum a b), "sum" (sum a), "max"."""
+
+    def codegen(context, builder, sig, args):
+        two = kind == "dot"
+        arrays = [args[0], args[2]] if two else [args[0]]
+        tys = [sig.args[0], sig.args[2]] if two else [sig.args[0]]
+        starts = [args[1], args[3]] if two else [args[1]]
+        start_tys = [sig.args[1], sig.args[3]] if two else [sig.args[1]]
+        data = [context.make_array(t)(context, builder, v).data for t, v in zip(tys, arrays)]
+        intp = context.get_value_type(types.intp)
+        starts = [context.cast(builder, v, t, types.intp) for v, t in zip(starts, start_tys)]
+        n = context.cast(builder, args[-1], sig.args[-1], types.intp)
+        dtype = tys[0].dtype
+        ft = context.get_value_type(dtype)
+        vt = ir.VectorType(ft, _LANES)
+        align = dtype.bitwidth // 8
+        init = float("-inf") if kind == "max" else 0.0
+
+        def element(k, typ):                         # the summand (or candidate) at offset k
+            vals = [builder.load(builder.gep(d, [builder.add(s0, k)], source_etype=ft), align=align, typ=typ)
+                    for d, s0 in zip(data, starts)]
+            return builder.fmul(*vals) if two else vals[0]
+
+        def combine(acc, x):
+            if kind == "max":
+                return builder.select(builder.fcmp_ordered(">", x, acc), x, acc)
+            return builder.fadd(acc, x)
+
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vt, [init] * _LANES))
+        n_vec = builder.and_(n, ir.Constant(intp, -_LANES))
+        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n_vec, ir.Constant(intp, _LANES)) as (k, _):
+            builder.store(combine(builder.load(acc), element(k, vt)), acc)
+        v = builder.load(acc)
+        lanes = [builder.extract_element(v, ir.Constant(ir.IntType(32), i)) for i in range(_LANES)]
+        while len(lanes) > 1:                                                       # pairwise, fixed
+            lanes = [combine(lanes[i], lanes[i + 1]) for i in range(0, len(lanes), 2)]
+        total = cgutils.alloca_once_value(builder, lanes[0])
+        with cgutils.for_range_slice(builder, n_vec, n, ir.Constant(intp, 1)) as (k, _):
+            builder.store(combine(builder.load(total), element(k, ft)), total)
+        return builder.load(total)
+    return codegen
+
+
+def _float_vector(a) -> bool:
+    return (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+            and a.dtype in (types.float32, types.float64))
+
+
+@intrinsic
+def dot_span(typingctx, a, ia, b, ib, n):
+    """sum_{k < n} a[ia + k] b[ib + k] for 1-d C-contiguous arrays of one float dtype (no bounds
+    check: the caller keeps the spans inside the arrays), in numba code only.
+
+    Why: a sum in one running total waits for each addition in turn, and LLVM may split it into
+    vector lanes only under fast-math's reassociation, which leaves the order to the compiler (the
+    kernels' results then changed between a fresh compile and numba's cache; see kernels._FLAGS).
+    Here the order is written down: 8 lanes (k mod 8) as one vector, the lanes added pairwise, then
+    the tail; the same bits for every build. About 5x a running total on 128 float32 elements."""
+    if not (_float_vector(a) and _float_vector(b) and a.dtype == b.dtype
+            and all(isinstance(x, types.Integer) for x in (ia, ib, n))):
+        return None
+    return a.dtype(a, ia, b, ib, n), _reduce_codegen("dot")
+
+
+@intrinsic
+def sum_span(typingctx, a, ia, n):
+    """sum_{k < n} a[ia + k], in `dot_span`'s fixed order (numba code only, no bounds check)."""
+    if not (_float_vector(a) and isinstance(ia, types.Integer) and isinstance(n, types.Integer)):
+        return None
+    return a.dtype(a, ia, n), _reduce_codegen("sum")
+
+
+@intrinsic
+def max_span(typingctx, a, ia, n):
+    """max_{k < n} a[ia + k] (-inf when n = 0; NaN elements are skipped, so a caller that goes on
+    to use them, as the softmax does, still returns NaN). Numba code only, no bounds check."""
+    if not (_float_vector(a) and isinstance(ia, types.Integer) and isinstance(n, types.Integer)):
+        return None
+    return a.dtype(a, ia, n), _reduce_codegen("max")
