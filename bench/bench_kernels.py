@@ -1,0 +1,188 @@
+"""The CPU kernels against an earlier version of themselves, in one run (issue 21).
+
+    python bench/bench_kernels.py                          # against ec6b300 (before the rewrite)
+    python bench/bench_kernels.py --baseline REV --rounds 3 --iters 10 --out bench/results/kernels.json
+    python bench/bench_kernels.py --main-job [--seed 0]   # `ntm train --task copy` end to end, old then new
+
+Training throughput of the copy NTM (the paper's setup: LSTM 100, memory 128 x 20, one read and one
+write head; forward + backward + clipping + Adam, `bench_model.run_case`) in the trainer's regime:
+one batch of each length 1..20 per iteration, lengths 1..20 once each ("20/b"). Each case runs in a
+fresh process, alternately from this tree and from the baseline (a `git archive` of REV unpacked in
+a temporary folder, imported first on sys.path), `--rounds` times each; the medians of the two sides
+and their ratio are reported, so both see the same box in the same minutes.
+
+FLOP per sequence (`flops_per_sequence`): the dense products counted exactly (2 m n k), the
+memory's addressing, read and writes estimated per element (below), the backward pass as twice the
+forward. GFLOP/s = seq/s x FLOP per sequence. The ceiling beside it: numpy's float32 product
+(32 x 130) @ (130 x 400) on one thread, times the cores. Writes JSON and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "ec6b300"          # main before the kernel rewrite of issue 21
+
+
+def flops_per_step(U=100, M=20, N=128, R=1, W=1, S=3, inputs=10, outputs=8, output_step=False) -> dict:
+    """FLOP of one forward step of the copy NTM, split into dense products and memory work.
+    Products: input projection 2 C 4U, recurrent 2 (RM + U) 4U, heads 2 U P, output layer
+    2 (U + RM) outputs at output steps. Memory: norms 2MN; per head the similarity 2MN + 2N, the
+    softmaxes and interpolation ~11N, the shift 2SN, the log N; reads 2MN each; erase 3MN and add 2MN
+    per write head (an exp or log counts as one)."""
+    H = R + W
+    P = H * M + 3 * H + H * S + 2 * W * M
+    dense = 2 * inputs * 4 * U + 2 * (R * M + U) * 4 * U + 2 * U * P
+    dense += 2 * (U + R * M) * outputs if output_step else 0
+    memory = 2 * M * N + H * (2 * M * N + (13 + 2 * S) * N) + R * 2 * M * N + W * 5 * M * N
+    return {"dense": dense, "memory": memory}
+
+
+def flops_per_sequence(lengths=range(1, 21)) -> dict:
+    """Forward + backward (twice the forward) FLOP per copy sequence, averaged over the lengths."""
+    total = {"dense": 0, "memory": 0}
+    for L in lengths:
+        for t in range(2 * L + 1):
+            for k, v in flops_per_step(output_step=t > L).items():
+                total[k] += 3 * v
+    n = len(list(lengths))
+    return {k: v / n for k, v in total.items()}
+
+
+def ceiling_gflops() -> float:
+    """numpy's float32 (32 x 130) @ (130 x 400) on one thread, GFLOP/s (median of 200 products)."""
+    a = np.random.default_rng(0).standard_normal((32, 130)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((130, 400)).astype(np.float32)
+    times = []
+    for _ in range(200):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * 32 * 130 * 400 / statistics.median(times) / 1e9
+
+
+def unpack(rev: str, into: Path) -> Path:
+    """The tree at rev, from `git archive`, unpacked into a folder (no worktree left behind)."""
+    tar = into / "tree.tar"
+    subprocess.run(["git", "archive", "--format=tar", "-o", str(tar), rev], cwd=ROOT, check=True)
+    with tarfile.open(tar) as t:
+        t.extractall(into / "tree", filter="data")
+    return into / "tree"
+
+
+def run(tree: Path, case: dict, iters: int) -> dict:
+    """One case in a fresh process, through that tree's bench/bench_model.py."""
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(tree / "bench" / "bench_model.py"), "--case", json.dumps(case),
+           "--length", "20", "--iters", str(iters)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tree, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{case} in {tree} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main_job(old_tree: Path, seed: int) -> list[dict]:
+    """The README's main job (`ntm train --task copy --seed S`, polishing included) from each tree in
+    turn, old first: wall clock, sequences and the run's own summary. The trajectories differ (the
+    kernels round differently), so the convergence step differs too; seq/s over the whole run is
+    the like-for-like figure."""
+    rows = []
+    for side, tree in (("old", old_tree), ("new", ROOT)):
+        with tempfile.TemporaryDirectory() as out:
+            env = dict(os.environ, PYTHONPATH=str(tree))
+            t = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "ntm", "train", "--task", "copy", "--seed", str(seed),
+                                   "--out", f"{out}/run", "--quiet"], cwd=tree, env=env, check=True,
+                                  capture_output=True, text=True)
+            wall = time.perf_counter() - t
+        summary = next(line for line in done.stdout.splitlines() if " sequences, " in line)
+        sequences = int(re.search(r"after ([\d,]+) sequences", summary).group(1).replace(",", ""))
+        rows.append(dict(side=side, seconds=round(wall, 1), sequences=sequences,
+                         seq_per_s=round(sequences / wall, 1), summary=summary.strip()))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 128])
+    parser.add_argument("--kernel-threads", type=int, nargs="+", default=[2, 1])
+    parser.add_argument("--rounds", type=int, default=3, help="processes per case and side, alternating")
+    parser.add_argument("--iters", type=int, default=8, help="timed iterations per process")
+    parser.add_argument("--main-job", action="store_true", help="time `ntm train --task copy` end to end instead")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    if args.main_job:
+        out = args.out or ROOT / "bench" / "results" / "kernels_main_job.json"
+        load = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = main_job(unpack(args.baseline, Path(tmp)), args.seed)
+        out.write_text(json.dumps({"benchmark": "ntm train --task copy end to end, old then new", "baseline": args.baseline,
+                                   "seed": args.seed, "load_average_before": round(load, 2),
+                                   "load_average_after": round(os.getloadavg()[0], 2),
+                                   "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
+        print(f"ratio {rows[0]['seconds'] / rows[1]['seconds']:.2f} in seconds; wrote {out}")
+        return 0
+    args.out = args.out or ROOT / "bench" / "results" / "kernels.json"
+
+    flop = flops_per_sequence()
+    flop_seq = flop["dense"] + flop["memory"]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ceiling = ceiling_gflops()
+    load = os.getloadavg()[0]
+    print(f"FLOP per sequence {flop_seq / 1e6:.2f} M ({flop['dense'] / flop_seq:.0%} dense products); "
+          f"ceiling {ceiling:.0f} GFLOP/s a core x {cores}; load {load:.2f}")
+    print(f"{'batch':>5s} {'k.thr':>5s} {'old seq/s':>10s} {'new seq/s':>10s} {'ratio':>6s} {'new GFLOP/s':>11s} {'of ceiling':>10s}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        old_tree = unpack(args.baseline, Path(tmp))
+        for batch in args.batches:
+            for kt in args.kernel_threads:
+                if batch == 1 and kt > 1:
+                    continue                      # one sample cannot be split
+                case = dict(model="ntm", batch=batch, engine="numba", threads=1, mixed=False, per_batch=True,
+                            kernel_threads=kt)
+                seqs = {"old": [], "new": []}
+                for _ in range(args.rounds):
+                    for side, tree in (("old", old_tree), ("new", ROOT)):
+                        seqs[side].append(run(tree, case, args.iters)["seq_per_s"])
+                old, new = statistics.median(seqs["old"]), statistics.median(seqs["new"])
+                gflops = new * flop_seq / 1e9
+                row = dict(batch=batch, kernel_threads=kt, old_seq_per_s=old, new_seq_per_s=new,
+                           ratio=round(new / old, 2), new_gflops=round(gflops, 1), old_gflops=round(old * flop_seq / 1e9, 1),
+                           of_ceiling=round(gflops / (ceiling * kt), 3), runs=seqs)
+                rows.append(row)
+                print(f"{batch:5d} {kt:5d} {old:10.0f} {new:10.0f} {new / old:6.2f} {gflops:11.1f} "
+                      f"{gflops / (ceiling * kt):10.1%}", flush=True)
+    result = {"benchmark": "copy NTM training throughput, this tree against a baseline revision, one run",
+              "baseline": args.baseline, "regime": "one batch of each length 1..20 per iteration (20/b)",
+              "flop_per_sequence": flop, "ceiling_gflops_per_core": round(ceiling, 1), "cores": cores,
+              "statistic": f"median over {args.rounds} processes per side (alternating) of the median of "
+                           f"{args.iters} timed iterations",
+              "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+              "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
