@@ -5,7 +5,8 @@
     python bench/bench_kernels.py --main-job [--seed 0]   # `ntm train --task copy` end to end, old then new
 
 Training throughput of the copy NTM (the paper's setup: LSTM 100, memory 128 x 20, one read and one
-write head; forward + backward + clipping + Adam, `bench_model.run_case`) in the trainer's regime:
+write head; the trainer's step: forward + backward + clipping + its optimizer, `bench_model.run_case`,
+this tree's harness on both sides) in the trainer's regime:
 one batch of each length 1..20 per iteration, lengths 1..20 once each ("20/b"). Each case runs in a
 fresh process, alternately from this tree and from the baseline (a `git archive` of REV unpacked in
 a temporary folder, imported first on sys.path), `--rounds` times each; the medians of the two sides
@@ -32,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")    # the ceiling is one thread's (set before numpy loads)
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "ec6b300"          # main before the kernel rewrite of issue 21
@@ -85,9 +87,10 @@ def unpack(rev: str, into: Path) -> Path:
 
 
 def run(tree: Path, case: dict, iters: int) -> dict:
-    """One case in a fresh process, through that tree's bench/bench_model.py."""
-    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(tree / "bench" / "bench_model.py"), "--case", json.dumps(case),
+    """One case in a fresh process: this tree's bench/bench_model.py (the same harness for both
+    sides: the trainer's step, optimizer and clipping) importing that tree's ntm package."""
+    env = dict(os.environ, PYTHONPATH=str(tree), NTM_TREE=str(tree), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_model.py"), "--case", json.dumps(case),
            "--length", "20", "--iters", str(iters)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tree, env=env)
     if done.returncode != 0:

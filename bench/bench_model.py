@@ -10,7 +10,9 @@ the table): the copy curriculum's average cost per sequence.
 
 Each case runs in its own process (torch.compile caches and thread pools do not leak between cases):
 a few warm-up iterations (which include compiling), then the median of N timed iterations,
-wall clock. The load average of the machine is recorded: other processes on a 2-core machine change
+wall clock. A step is the trainer's: its optimizer (`make_optimizer`: Adam, fused where torch has
+it since issue 21) and gradient-norm clipping (from 2026-12-06 on; earlier rows used plain Adam
+without clipping). The load average of the machine is recorded: other processes on a 2-core machine change
 the numbers a lot.
 
     python bench/bench_model.py                # full table, writes bench/results/model.json
@@ -39,10 +41,12 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     """Time one case in this process; returns its row of the table. engine (NTM only): "numba"
     (ntm.models.kernels, the default on CPU), "torch" (eager) or "compiled" (torch.compile)."""
     import torch
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, os.environ.get("NTM_TREE", str(ROOT)))   # bench_kernels.py: another tree's ntm
     import ntm.models.fused
     from ntm.models import kernels
     from ntm.models import build_model, count_parameters
+    from ntm.training import TrainConfig
+    from ntm.training.loop import make_optimizer
 
     if compile_steps:
         ntm.models.fused.COMPILE_STEPS = compile_steps
@@ -56,7 +60,7 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     else:
         net = build_model(model, CHANNELS, BITS, **options)
     net = net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)     # the trainer's Adam
     gen = torch.Generator().manual_seed(1)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
@@ -79,6 +83,7 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask])
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)      # as the trainer clips
         opt.step()
 
     if per_batch:   # the copy curriculum with one length per batch: one iteration = lengths 1..L once each

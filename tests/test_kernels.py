@@ -210,3 +210,29 @@ def test_a_run_that_compiles_the_kernels_equals_one_that_loads_them(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(tmp_path / name)], env=env, check=True)
     a, b = load_file(tmp_path / "compiled.safetensors"), load_file(tmp_path / "cached.safetensors")
     assert torch.equal(a["y"], b["y"]) and torch.equal(a["g"], b["g"])
+
+
+_SAME_BITS = """
+import hashlib, torch
+from ntm.models import build_model, kernels
+torch.manual_seed(0); kernels.set_threads(1)
+net = build_model("ntm", 10, 8)
+x = torch.rand(4, 9, 10); y = net(x, 8); y.sum().backward()
+blob = y.detach().numpy().tobytes() + b"".join(p.grad.numpy().tobytes() for p in net.parameters())
+print(hashlib.sha256(blob).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_a_fresh_compile_and_numba_s_cache_give_the_same_bits(tmp_path):
+    """The kernels' reductions keep a written order (vecmath), so the code LLVM makes does not depend on
+    whether the kernels were compiled in this process or loaded from the cache (a run repeats bit for
+    bit either way). Two processes on an empty cache folder: the first compiles, the second loads."""
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    digests = [subprocess.run([sys.executable, "-c", _SAME_BITS], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip() for _ in range(2)]
+    assert any((tmp_path / "cache").rglob("*.nbc")), "nothing was cached"
+    assert digests[0] == digests[1]
