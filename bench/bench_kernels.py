@@ -3,6 +3,7 @@
     python bench/bench_kernels.py                          # against ec6b300 (before the rewrite)
     python bench/bench_kernels.py --baseline REV --rounds 3 --iters 10 --out bench/results/kernels.json
     python bench/bench_kernels.py --main-job [--seed 0]   # `ntm train --task copy` end to end, old then new
+    python bench/bench_kernels.py --episode [--batches 32]  # the two kernels alone, us per sample and step
 
 Training throughput of the copy NTM (the paper's setup: LSTM 100, memory 128 x 20, one read and one
 write head; the trainer's step: forward + backward + clipping + its optimizer, `bench_model.run_case`,
@@ -98,6 +99,46 @@ def run(tree: Path, case: dict, iters: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+_EPISODE = """
+import json, statistics, sys, time
+import numpy as np, torch
+from ntm.models import build_model, kernels
+from ntm.models.inputs import array
+torch.manual_seed(0); torch.set_num_threads(1); kernels.set_threads(1)
+net, B, T = build_model("ntm", 10, 8), int(sys.argv[1]), 41
+cfg, P = net.config, net.heads.out_features
+U, R, W, M, N, S = cfg.controller_size, net.R, net.W, cfg.M, cfg.N, net.S
+rng = np.random.default_rng(0)
+gx = rng.standard_normal((T, B, 4 * U)).astype(np.float32)
+keep = np.zeros((T, B), bool)
+mem0 = np.full((B, M, N), 1e-6, np.float32)
+w0 = np.zeros((B, R + W, N), np.float32); w0[:, :, 0] = 1
+r0 = np.zeros((B, R, M), np.float32)
+weights = [array(t.detach()) for t in (net.controller.weight_rh[0].t(), net.heads.weight.t(), net.heads.bias)]
+back = [array(t.detach()) for t in (net.controller.weight_rh[0], net.heads.weight)]
+def forward():
+    saved, handle = kernels.saved_arrays(T, B, U, P, R, W, M, N, np.float32, True)
+    return kernels.episode_forward(gx, keep, mem0, w0, r0, *weights, 20.0, R, S, saved, True), saved, handle
+(Hs, Rs), saved, handle = forward()
+dH, dR = np.ones_like(Hs), np.ones_like(Rs)
+times = {"forward": [], "backward": []}
+for i in range(8):
+    t = time.perf_counter(); _, saved, handle = forward(); times["forward"].append(time.perf_counter() - t)
+    t = time.perf_counter(); kernels.episode_backward(dH, dR, keep, saved, *back, 20.0, R, S)
+    times["backward"].append(time.perf_counter() - t); kernels.release(handle)
+print(json.dumps({k: 1e6 * statistics.median(v[1:]) / (B * T) for k, v in times.items()}))
+"""
+
+
+def episode(tree: Path, batch: int) -> dict:
+    """`episode_forward` (saving for the gradient) and `episode_backward` alone, one thread, float32,
+    41 steps (copy length 20): microseconds per sample and step, median of 7."""
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", _EPISODE, str(batch)], capture_output=True, text=True,
+                          cwd=tree, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main_job(old_tree: Path, seed: int) -> list[dict]:
     """The README's main job (`ntm train --task copy --seed S`, polishing included) from each tree in
     turn, old first: wall clock, sequences and the run's own summary. The trajectories differ (the
@@ -129,6 +170,7 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=8, help="timed iterations per process")
     parser.add_argument("--main-job", action="store_true", help="time `ntm train --task copy` end to end instead")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episode", action="store_true", help="time the two kernels alone instead")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.main_job:
@@ -141,6 +183,16 @@ def main() -> int:
                                    "load_average_after": round(os.getloadavg()[0], 2),
                                    "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
         print(f"ratio {rows[0]['seconds'] / rows[1]['seconds']:.2f} in seconds; wrote {out}")
+        return 0
+    if args.episode:
+        with tempfile.TemporaryDirectory() as tmp:
+            old_tree = unpack(args.baseline, Path(tmp))
+            for batch in args.batches:
+                runs = {side: [episode(tree, batch) for _ in range(args.rounds)]
+                        for side, tree in (("old", old_tree), ("new", ROOT))}
+                med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
+                print(f"batch {batch}: us per sample and step, forward {med['old']['forward']:.2f} -> "
+                      f"{med['new']['forward']:.2f}, backward {med['old']['backward']:.2f} -> {med['new']['backward']:.2f}")
         return 0
     args.out = args.out or ROOT / "bench" / "results" / "kernels.json"
 
