@@ -1,4 +1,5 @@
-"""exp, expm1 and log that LLVM can vectorise, for the numba kernels of `ntm.models.kernels`.
+"""exp, expm1, log and reductions (dot, sum, max) that LLVM can vectorise, for the numba kernels of
+`ntm.models.kernels`.
 
 Why hand-written (measured, bench/README.md "Models", issue 21): numba lowers `np.exp` in a loop to
 `llvm.exp.v16f32`, which LLVM then calls one lane at a time in libm (~4-6 ns an element here), and
@@ -19,6 +20,9 @@ results near the subnormal range flush to 0 (exp below about -86.6 in float32, -
 Each function computes in its argument's dtype (float32 or float64): the constants are typed per
 dtype through `numba.extending.overload`, so float32 code stays float32. Called from Python (not
 compiled), they fall back to numpy.
+
+The reductions (`dot_span`, `sum_span`, `max_span`, at the end) are LLVM IR written out through
+`numba.extending.intrinsic`: 8 vector lanes in a fixed order, for numba code only.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
-
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
