@@ -1,7 +1,7 @@
 """Why the NTM's float32 gradient blows up on some dynamic N-grams batches (issue 18), in two steps.
 
     python bench/ngrams_float32.py find  [--out /tmp/ngrams_blowup.pt]   # ~4 min: train until it happens
-    python bench/ngrams_float32.py probe [--out /tmp/ngrams_blowup.pt]   # that batch in float32 and float64
+    python bench/ngrams_float32.py probe [--out /tmp/ngrams_blowup.pt] [--eps 1e-10]   # that batch, float32 and float64
 
 `find` trains the NTM on ngrams with bench/ngrams_ntm_lstm.py's settings (batch 16, Adam lr 0.003,
 seed 0) and stops at the first step whose float32 gradient norm is above 1e6 or not finite, saving
@@ -56,8 +56,9 @@ def find(out: Path) -> int:
     return 0
 
 
-def gradient(saved: dict, dtype) -> dict:
-    """The saved batch's loss gradient in dtype, with what reaches the memory at each cosine call."""
+def gradient(saved: dict, dtype, eps: float | None = None) -> dict:
+    """The saved batch's loss gradient in dtype, with what reaches the memory at each cosine call;
+    eps: the norm floor of eq. 6 (default memory.EPS)."""
     from ntm.models import build_model, memory, predict
     from ntm.training.objective import objective_for
     from tasks.registry import get_task
@@ -65,12 +66,12 @@ def gradient(saved: dict, dtype) -> dict:
     seen = {"dM": [], "row_norm": []}
     cosine = memory.cosine_similarity
 
-    def probed(k, M, eps=memory.EPS):
+    def probed(k, M, floor=memory.EPS):
         seen["row_norm"].append(M.norm(dim=-1).min().item())
         if M.requires_grad:
             M = M.clone()
             M.register_hook(lambda g: seen["dM"].append(g.abs().max().item()))
-        return cosine(k, M, eps)
+        return cosine(k, M, floor if eps is None else eps)
 
     task = get_task("ngrams")
     model = build_model("ntm", task.input_size, task.output_size)
@@ -85,7 +86,7 @@ def gradient(saved: dict, dtype) -> dict:
     return {"norm": norm, "max_dM": max(seen["dM"]), "min_row_norm": min(seen["row_norm"])}
 
 
-def probe(out: Path) -> int:
+def probe(out: Path, eps: float | None) -> int:
     from tasks.task import Batch
 
     saved = torch.load(out, weights_only=True)
@@ -94,7 +95,7 @@ def probe(out: Path) -> int:
                            online=True)
     print(f"the batch of step {saved['step']} (float32 gradient norm {saved['norm']:.3g} in training)")
     for dtype in (torch.float64, torch.float32):
-        g = gradient(saved, dtype)
+        g = gradient(saved, dtype, eps)
         print(f"{str(dtype):14s} gradient norm {g['norm']:.3g}; largest |dL/dM| at the cosine's memory "
               f"{g['max_dM']:.3g}; smallest memory-row norm {g['min_row_norm']:.3g}")
     return 0
@@ -104,8 +105,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["find", "probe"])
     parser.add_argument("--out", type=Path, default=Path("/tmp/ngrams_blowup.pt"))
+    parser.add_argument("--eps", type=float, default=None, help="probe: another norm floor for eq. 6")
     args = parser.parse_args()
-    return find(args.out) if args.what == "find" else probe(args.out)
+    return find(args.out) if args.what == "find" else probe(args.out, args.eps)
 
 
 if __name__ == "__main__":
