@@ -160,36 +160,32 @@ def _core_impl(x):
     return impl
 
 
-@overload(exp, jit_options=_OPTIONS)
-def _exp(x):
-    F, f, i = _format(x)
-    if F is None:
-        return None
+def _exp_family(minus_one: bool):
+    """The overload of exp (minus_one False) or expm1 (True): the shared core, then the special values
+    (below lo: 0 or -1; above hi: inf; NaN in, NaN out)."""
 
-    def impl(x):
-        xc = min(max(x, F.lo), F.hi)
-        p, half = _core(xc)
-        y = ((p + F.one) * half) * F.two
-        y = F.zero if x < F.lo else y
-        y = F.inf if x > F.hi else y
-        return x if x != x else y                                   # NaN in, NaN out
-    return impl
+    def typer(x):
+        F, f, i = _format(x)
+        if F is None:
+            return None
+        below = -F.one if minus_one else F.zero
+
+        def impl(x):
+            xc = min(max(x, F.lo), F.hi)
+            p, half = _core(xc)
+            if minus_one:                                           # a constant: numba keeps one branch
+                y = (p * half + (half - F.half)) * F.two            # 2^n (e^r - 1) + (2^n - 1); exact at n = 0
+            else:
+                y = ((p + F.one) * half) * F.two
+            y = below if x < F.lo else y
+            y = F.inf if x > F.hi else y
+            return x if x != x else y
+        return impl
+    return typer
 
 
-@overload(expm1, jit_options=_OPTIONS)
-def _expm1(x):
-    F, f, i = _format(x)
-    if F is None:
-        return None
-
-    def impl(x):
-        xc = min(max(x, F.lo), F.hi)
-        p, half = _core(xc)
-        y = (p * half + (half - F.half)) * F.two                   # 2^n (e^r - 1) + (2^n - 1); exact at n = 0
-        y = -F.one if x < F.lo else y
-        y = F.inf if x > F.hi else y
-        return x if x != x else y
-    return impl
+overload(exp, jit_options=_OPTIONS)(_exp_family(minus_one=False))
+overload(expm1, jit_options=_OPTIONS)(_exp_family(minus_one=True))
 
 
 @overload(log, jit_options=_OPTIONS)
