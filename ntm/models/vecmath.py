@@ -244,8 +244,11 @@ def _reduce_codegen(kind: str):
         init = float("-inf") if kind == "max" else 0.0
 
         def element(k, typ):                         # the summand (or candidate) at offset k
-            vals = [builder.load(builder.gep(d, [builder.add(s0, k)], source_etype=ft), align=align, typ=typ)
+            # a pointer cast to the loaded type, not load(..., typ=): the same IR with llvmlite's
+            # typed pointers (older numba) and its opaque ones
+            ptrs = [builder.bitcast(cgutils.gep(builder, d, builder.add(s0, k)), typ.as_pointer())
                     for d, s0 in zip(data, starts)]
+            vals = [builder.load(q, align=align) for q in ptrs]
             return builder.fmul(*vals) if two else vals[0]
 
         def combine(acc, x):
