@@ -10,6 +10,7 @@ Restarts are off for both (they apply to memory models only, and would start the
 weights at step 1200 whenever its error is above 10 bits/seq, which on ngrams it always is then).
 
     python bench/ngrams_ntm_lstm.py [--max-seconds 900]   # bench/results/ngrams_ntm_lstm.json
+    python bench/ngrams_ntm_lstm.py --models ntm --max-seconds 3600 --out bench/results/ngrams_ntm_3600.json
 """
 
 from __future__ import annotations
@@ -42,21 +43,23 @@ def run(model: str, params: dict, max_seconds: float) -> dict:
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
     return {"model": model, "model_params": params, "parameters": count_parameters(build_model(model, 1, 1, **params)),
             "load_average_before": load, "steps": res.steps, "sequences": res.steps * cfg.batch_size,
-            "best_bits_per_seq": res.best_bits, "seconds_total": round(seconds, 1),
+            "best_bits_per_seq": res.best_bits, "seconds_total": round(seconds, 1), "skipped_steps": res.skipped,
             "evaluations": rows, "comparison": res.comparison}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-seconds", type=float, default=900.0)
+    parser.add_argument("--models", nargs="+", choices=[m for m, _ in RUNS], default=[m for m, _ in RUNS])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ngrams_ntm_lstm.json")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import torch
 
-    out = ROOT / "bench" / "results" / "ngrams_ntm_lstm.json"
+    out = args.out
     result = {"torch": torch.__version__, "cpus": os.cpu_count(), "max_seconds": args.max_seconds,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "runs": []}
-    for model, params in RUNS:
+    for model, params in (r for r in RUNS if r[0] in args.models):
         result["runs"].append(run(model, params, args.max_seconds))
         r = result["runs"][-1]
         print(json.dumps({k: r[k] for k in ("model", "steps", "best_bits_per_seq", "seconds_total")}), flush=True)
