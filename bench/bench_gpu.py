@@ -21,7 +21,8 @@ every part, so a run cut off at its limit keeps what finished.
   throughput  training seq/s (forward + masked BCE + backward + Adam: bench_model.run_case) of the
               NTM and the LSTM at batch 32, 1,024 and 8,192, length 20, on the device (median of N
               iterations after warm-up, synchronised); a CUDA out-of-memory is recorded per case.
-              Then the CPU at batch 32 with the trainer's defaults, for the ratio.
+              Then the CPU at batch 32 with the trainer's defaults, for the ratio. The NTM's rows
+              also give GFLOP/s (19.9 MFLOP per sequence of length 20, bench_kernels.py's count).
 
 Dry run on a CPU-only machine (tiny batches 2/4/8, 2 iterations, 10 s of training; ~20 s, +~25 s
 the first time numba compiles the NTM kernels):
@@ -54,6 +55,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_model import run_case  # noqa: E402  (the throughput bench's one timed case)
+from bench_kernels import flops_per_sequence  # noqa: E402
+
+NTM_FLOP_PER_SEQUENCE = sum(flops_per_sequence(lengths=[20]).values())   # copy length 20, fwd + bwd
 
 from ntm.models import build_model, kernels, predict  # noqa: E402
 from ntm.training import TrainConfig, masked_loss, train  # noqa: E402
@@ -253,6 +257,7 @@ def part_throughput(args, result: dict, save) -> dict:
     """Every model at every batch on the device, then batch 32 on the CPU; rows go into
     result["throughput"] as they come, saved after each case (a run cut off keeps them)."""
     out = result["throughput"] = {"length": 20, "iterations": args.iters, "warmup": args.warmup,
+           "ntm_flop_per_sequence": NTM_FLOP_PER_SEQUENCE,
            "cpu_settings": "torch threads 1, NTM kernel threads one per CPU (the trainer's defaults)",
            "rows": []}
     cases = [(m, b, args.device) for m in MODELS for b in args.batches]
@@ -262,6 +267,8 @@ def part_throughput(args, result: dict, save) -> dict:
         row = timed_case(model, batch, device, args.iters, args.warmup)
         out["rows"].append({k: row.get(k) for k in ("model", "batch", "device", "seq_per_s", "ms_per_iter",
                                                     "ms_per_iter_min", "warmup_s", "parameters", "error")})
+        if model == "ntm" and row.get("seq_per_s"):           # FLOP as bench_kernels.py counts them
+            out["rows"][-1]["gflops"] = round(row["seq_per_s"] * NTM_FLOP_PER_SEQUENCE / 1e9, 1)
         print(f"  {model:5s} {device:5s} B={batch:5d} {row.get('seq_per_s', row.get('error'))} seq/s", flush=True)
         save()
     return out
