@@ -161,6 +161,77 @@ def main_job(old_tree: Path, seed: int) -> list[dict]:
     return rows
 
 
+def record_main_job(args) -> int:
+    """--main-job: both trees' main job, written to JSON."""
+    out = args.out or ROOT / "bench" / "results" / "kernels_main_job.json"
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = main_job(unpack(args.baseline, Path(tmp)), args.seed)
+    out.write_text(json.dumps({"benchmark": "ntm train --task copy end to end, old then new", "baseline": args.baseline,
+                               "seed": args.seed, "load_average_before": round(load, 2),
+                               "load_average_after": round(os.getloadavg()[0], 2),
+                               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
+    print(f"ratio {rows[0]['seconds'] / rows[1]['seconds']:.2f} in seconds; wrote {out}")
+    return 0
+
+
+def print_episodes(args) -> int:
+    """--episode: the two kernels alone, old then new, per batch size (printed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        old_tree = unpack(args.baseline, Path(tmp))
+        for batch in args.batches:
+            runs = {side: [episode(tree, batch) for _ in range(args.rounds)]
+                    for side, tree in (("old", old_tree), ("new", ROOT))}
+            med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
+            print(f"batch {batch}: us per sample and step, forward {med['old']['forward']:.2f} -> "
+                  f"{med['new']['forward']:.2f}, backward {med['old']['backward']:.2f} -> {med['new']['backward']:.2f}")
+    return 0
+
+
+def throughput_table(args) -> int:
+    """The default: seq/s of both trees per batch size and kernel threads, alternating processes."""
+    out = args.out or ROOT / "bench" / "results" / "kernels.json"
+    flop = flops_per_sequence()
+    flop_seq = flop["dense"] + flop["memory"]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ceiling = ceiling_gflops()
+    load = os.getloadavg()[0]
+    print(f"FLOP per sequence {flop_seq / 1e6:.2f} M ({flop['dense'] / flop_seq:.0%} dense products); "
+          f"ceiling {ceiling:.0f} GFLOP/s a core x {cores}; load {load:.2f}")
+    print(f"{'batch':>5s} {'k.thr':>5s} {'old seq/s':>10s} {'new seq/s':>10s} {'ratio':>6s} {'new GFLOP/s':>11s} {'of ceiling':>10s}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        old_tree = unpack(args.baseline, Path(tmp))
+        for batch in args.batches:
+            for kt in [k for k in args.kernel_threads if batch > 1 or k == 1]:   # one sample is not split
+                case = dict(model="ntm", batch=batch, engine="numba", threads=1, mixed=False, per_batch=True,
+                            kernel_threads=kt)
+                seqs = {"old": [], "new": []}
+                for _ in range(args.rounds):
+                    for side, tree in (("old", old_tree), ("new", ROOT)):
+                        seqs[side].append(run(tree, case, args.iters)["seq_per_s"])
+                old, new = statistics.median(seqs["old"]), statistics.median(seqs["new"])
+                gflops = new * flop_seq / 1e9
+                rows.append(dict(batch=batch, kernel_threads=kt, old_seq_per_s=old, new_seq_per_s=new,
+                                 ratio=round(new / old, 2), new_gflops=round(gflops, 1),
+                                 old_gflops=round(old * flop_seq / 1e9, 1),
+                                 of_ceiling=round(gflops / (ceiling * kt), 3), runs=seqs))
+                print(f"{batch:5d} {kt:5d} {old:10.0f} {new:10.0f} {new / old:6.2f} {gflops:11.1f} "
+                      f"{gflops / (ceiling * kt):10.1%}", flush=True)
+    result = {"benchmark": "copy NTM training throughput, this tree against a baseline revision, one run",
+              "baseline": args.baseline, "regime": "one batch of each length 1..20 per iteration (20/b)",
+              "flop_per_sequence": flop, "ceiling_gflops_per_core": round(ceiling, 1), "cores": cores,
+              "statistic": f"median over {args.rounds} processes per side (alternating) of the median of "
+                           f"{args.iters} timed iterations",
+              "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+              "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
@@ -174,69 +245,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.main_job:
-        out = args.out or ROOT / "bench" / "results" / "kernels_main_job.json"
-        load = os.getloadavg()[0]
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = main_job(unpack(args.baseline, Path(tmp)), args.seed)
-        out.write_text(json.dumps({"benchmark": "ntm train --task copy end to end, old then new", "baseline": args.baseline,
-                                   "seed": args.seed, "load_average_before": round(load, 2),
-                                   "load_average_after": round(os.getloadavg()[0], 2),
-                                   "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
-        print(f"ratio {rows[0]['seconds'] / rows[1]['seconds']:.2f} in seconds; wrote {out}")
-        return 0
-    if args.episode:
-        with tempfile.TemporaryDirectory() as tmp:
-            old_tree = unpack(args.baseline, Path(tmp))
-            for batch in args.batches:
-                runs = {side: [episode(tree, batch) for _ in range(args.rounds)]
-                        for side, tree in (("old", old_tree), ("new", ROOT))}
-                med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
-                print(f"batch {batch}: us per sample and step, forward {med['old']['forward']:.2f} -> "
-                      f"{med['new']['forward']:.2f}, backward {med['old']['backward']:.2f} -> {med['new']['backward']:.2f}")
-        return 0
-    args.out = args.out or ROOT / "bench" / "results" / "kernels.json"
-
-    flop = flops_per_sequence()
-    flop_seq = flop["dense"] + flop["memory"]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    ceiling = ceiling_gflops()
-    load = os.getloadavg()[0]
-    print(f"FLOP per sequence {flop_seq / 1e6:.2f} M ({flop['dense'] / flop_seq:.0%} dense products); "
-          f"ceiling {ceiling:.0f} GFLOP/s a core x {cores}; load {load:.2f}")
-    print(f"{'batch':>5s} {'k.thr':>5s} {'old seq/s':>10s} {'new seq/s':>10s} {'ratio':>6s} {'new GFLOP/s':>11s} {'of ceiling':>10s}")
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        old_tree = unpack(args.baseline, Path(tmp))
-        for batch in args.batches:
-            for kt in args.kernel_threads:
-                if batch == 1 and kt > 1:
-                    continue                      # one sample cannot be split
-                case = dict(model="ntm", batch=batch, engine="numba", threads=1, mixed=False, per_batch=True,
-                            kernel_threads=kt)
-                seqs = {"old": [], "new": []}
-                for _ in range(args.rounds):
-                    for side, tree in (("old", old_tree), ("new", ROOT)):
-                        seqs[side].append(run(tree, case, args.iters)["seq_per_s"])
-                old, new = statistics.median(seqs["old"]), statistics.median(seqs["new"])
-                gflops = new * flop_seq / 1e9
-                row = dict(batch=batch, kernel_threads=kt, old_seq_per_s=old, new_seq_per_s=new,
-                           ratio=round(new / old, 2), new_gflops=round(gflops, 1), old_gflops=round(old * flop_seq / 1e9, 1),
-                           of_ceiling=round(gflops / (ceiling * kt), 3), runs=seqs)
-                rows.append(row)
-                print(f"{batch:5d} {kt:5d} {old:10.0f} {new:10.0f} {new / old:6.2f} {gflops:11.1f} "
-                      f"{gflops / (ceiling * kt):10.1%}", flush=True)
-    result = {"benchmark": "copy NTM training throughput, this tree against a baseline revision, one run",
-              "baseline": args.baseline, "regime": "one batch of each length 1..20 per iteration (20/b)",
-              "flop_per_sequence": flop, "ceiling_gflops_per_core": round(ceiling, 1), "cores": cores,
-              "statistic": f"median over {args.rounds} processes per side (alternating) of the median of "
-                           f"{args.iters} timed iterations",
-              "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-              "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
-    return 0
+        return record_main_job(args)
+    return print_episodes(args) if args.episode else throughput_table(args)
 
 
 if __name__ == "__main__":
