@@ -303,13 +303,13 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
 
 # ---------------------------------------------------------------- the episode, forward
 
-@njit(cache=True, fastmath=_FLAGS, nogil=True)
+@njit(cache=True, fastmath=_FLAGS, error_model="numpy", nogil=True)
 def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save):
     """All T steps. Returns (Hs (T, B, U) every step's h_t, Rs (T, B, R*M) every step's r_t); what
     `episode_backward` needs goes to saved (arrays from `saved_arrays`), for every step if save,
     else only the last step's (inference: no history kept). clip <= 0: no clipping of the head output."""
     T, B, G = gx.shape
-    M, N, H = mem0.shape[1], mem0.shape[2], w0.shape[1]
+    M, H = mem0.shape[1], w0.shape[1]
     U, W, RM, dt = G // 4, H - R, R * M, gx.dtype
     mem, w, r = mem0.copy(), w0.copy(), r0.reshape(B, RM).copy()
     h, c = np.zeros((B, U), dt), np.zeros((B, U), dt)
@@ -464,7 +464,7 @@ def _lstm_cell_backward(dh, dc, ifo, g, c_prev, tanh_c, dz):
 
 # ---------------------------------------------------------------- the episode, backward
 
-@njit(cache=True, fastmath=_FLAGS, nogil=True)
+@njit(cache=True, fastmath=_FLAGS, error_model="numpy", nogil=True)
 def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
     """The gradient of `episode_forward` (saved from a run with save=True), last step first.
 
