@@ -153,24 +153,27 @@ STEP_ROWS = 10_000
 
 def run_groups(left, right, rows, steps, chunk: int) -> list:
     """Split machines into batches of at most `chunk` that are cheap to run together: a batch costs
-    about STEP_ROWS x its longest run + (its memory rows) x (the sum of its runs), its memory rows
-    being its tape cells (its leftmost to its rightmost cell) and its largest table. The machines are
-    ordered from the widest leftward through the narrow ones to the widest rightward, and cut there
+    about (STEP_ROWS + its memory rows x its size) x its longest run, its memory rows being its tape
+    cells (its leftmost to its rightmost cell) and its largest table (a machine that stops early
+    costs the batch's longest run too: `free_run` lets stopped samples go only once a quarter of the
+    batch has stopped, and keeps the rest of the batch waiting on them until then). The machines are
+    ordered from the widest leftward through the narrow ones to the widest rightward (like widths
+    by run length), and cut there
     into the contiguous batches of least total cost (dynamic programming). Returns index arrays.
     Only the time depends on it, never a result."""
     left, right, rows, steps = (np.asarray(x, np.int64) for x in (left, right, rows, steps))
     n = len(steps)
     key = np.where(-left > right, left, right)            # signed: the side a machine mostly goes
-    order = np.argsort(key, kind="stable")
+    order = np.lexsort((steps, key))                       # by key, then (like widths) by run length
     best, cut = np.full(n + 1, np.inf), np.zeros(n + 1, np.int64)
     best[0] = 0.0
     for j in range(1, n + 1):                              # best[j]: the first j machines, cut cheapest
-        lo, hi, tab, longest, total = 0, 0, 0, 0, 0
+        lo, hi, tab, longest = 0, 0, 0, 0
         for i in range(j - 1, max(j - chunk, 0) - 1, -1):  # the last batch is order[i:j]
             b = order[i]
             lo, hi = min(lo, left[b]), max(hi, right[b])
-            tab, longest, total = max(tab, rows[b]), max(longest, steps[b]), total + steps[b] + 1
-            c = best[i] + STEP_ROWS * (longest + 1) + (hi - lo + 1 + tab) * total
+            tab, longest = max(tab, rows[b]), max(longest, steps[b])
+            c = best[i] + (STEP_ROWS + (hi - lo + 1 + tab) * (j - i)) * (longest + 1)
             if c < best[j]:
                 best[j], cut[j] = c, i
     groups, j = [], n
