@@ -179,6 +179,24 @@ def test_regrouped_family_gives_every_machine_its_drawn_batch_result(noise):
     assert len(drawn) == 3 and sum(b.batch_size for b in drawn) == 48
 
 
+def test_a_free_run_writes_the_symbol_column_alone_bit_for_bit():
+    """Without gradients `act` writes only the symbol column (free runs): the same memory, bit for bit,
+    as the whole write that training keeps, for active and inactive samples."""
+    task = UniversalTask(states=(2, 4), max_steps=20)
+    model = model_for(task, seed=1)
+    batch = task.sample(np.random.default_rng(2), 6, [0, 1, 2, 3, 1, 0])
+    s = model.start_state(batch)
+    active = torch.tensor([True, False, True, True, False, True])
+    for _ in range(5):
+        d, core = model.decide(s)
+        with torch.no_grad():
+            fast = model.act(s, d, core, None, active)
+        with torch.enable_grad():
+            full = model.act(s, d, core, None, active)
+        assert torch.equal(fast.M, full.M) and torch.equal(fast.w, full.w)
+        s = fast
+
+
 def test_run_groups_puts_wanderers_apart():
     """Every machine in one batch of at most `chunk`; two machines that wander 10^4 cells, one each
     way, do not share a batch (their memory would be 2 x 10^4 rows) nor one with the short runs."""

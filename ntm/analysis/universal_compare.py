@@ -158,9 +158,8 @@ def run_groups(left, right, rows, steps, chunk: int) -> list:
     costs the batch's longest run too: `free_run` lets stopped samples go only once a quarter of the
     batch has stopped, and keeps the rest of the batch waiting on them until then). The machines are
     ordered from the widest leftward through the narrow ones to the widest rightward (like widths
-    by run length), and cut there
-    into the contiguous batches of least total cost (dynamic programming). Returns index arrays.
-    Only the time depends on it, never a result."""
+    by run length), and cut there into the contiguous batches of least total cost (dynamic
+    programming). Returns index arrays. Only the time depends on it, never a result."""
     left, right, rows, steps = (np.asarray(x, np.int64) for x in (left, right, rows, steps))
     n = len(steps)
     key = np.where(-left > right, left, right)            # signed: the side a machine mostly goes

@@ -177,7 +177,8 @@ class UniversalNTM(nn.Module):
 
 def _cosine(k: Tensor, M: Tensor, sq: Tensor) -> Tensor:
     """`memory.cosine_similarity(k, M)` (eq. 6) given M's squared row norms `sq` (..., N): the lookup
-    needs them for its mask too (a zero key has norm 0), so they are summed once."""
+    needs them for its mask too (a key row is zero exactly when its squared norm is: its entries are
+    0, 1 or -1, never written), so they are summed once."""
     dot = torch.matmul(k, M.transpose(-1, -2))                                                 # (..., 1, N)
     k_norm = (k * k).sum(-1, keepdim=True).add(memory.EPS).rsqrt()
     return dot * k_norm * sq.add(memory.EPS).rsqrt().unsqueeze(-2)
