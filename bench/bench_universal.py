@@ -2,7 +2,7 @@
 
     python bench/bench_universal.py [--seeds 0,1,2] [--budget 900] [--long 16]
     python bench/bench_universal.py --hard RUN | --named RUN [--max-steps 100000] [--machines bb5,antihydra]
-    python bench/bench_universal.py --families RUN [--samples 256] [--max-steps 10000]
+    python bench/bench_universal.py --families RUN [--samples 256] [--max-steps 10000] [--only "6 states"]
 
 Per seed: one `ntm.training.train` run of the ``universal`` task (random BB-style tables of 2–4
 states, 2 symbols, inputs 1^n with n in 0–3, runs cut at 64 steps; the universal NTM; the trace
@@ -82,7 +82,8 @@ def main() -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--budget", type=float, default=900, help="training seconds per seed at most")
     p.add_argument("--long", type=int, default=8, help="machines per family run to 10,000 steps")
-    p.add_argument("--out", default=str(RESULTS / "universal.json"))
+    p.add_argument("--out", help="the results file (default bench/results/universal.json; for --families "
+                   "universal_families_MAXSTEPS[_SAMPLES].json)")
     p.add_argument("--hard", metavar="RUN", help="instead: RUN (and the hand-set weights) on machines whose runs use "
                    "most of their tables (writes bench/results/universal_hard.json)")
     p.add_argument("--named", metavar="RUN", help="instead: RUN (and the hand-set weights) on BB(5) and Antihydra "
@@ -90,6 +91,10 @@ def main() -> int:
     p.add_argument("--families", metavar="RUN", help="instead: RUN on --samples held-out machines of 2-4, 5 and 6 "
                    "states to the halt or --max-steps (writes bench/results/universal_families_MAXSTEPS.json)")
     p.add_argument("--samples", type=int, default=256, help="--families: machines a family (default 256)")
+    p.add_argument("--only", default="2-4 states,5 states,6 states",
+                   help="--families: which families, comma-separated (default all three); the rows of the "
+                   "others already in the results file are kept")
+    p.add_argument("--busy-beavers", action="store_true", help="--families: also BB(2)-BB(4) to the halt")
     p.add_argument("--max-steps", type=int, default=100_000, help="--named: steps per machine (default 100,000)")
     p.add_argument("--machines", default="bb5,antihydra", help="--named: library machines (default bb5,antihydra)")
     p.add_argument("--weights", default="constructed,learned", help="--named: constructed, learned or both")
@@ -98,9 +103,11 @@ def main() -> int:
     if args.hard:
         return hard(args.hard)
     if args.families:
-        return families(args.families, args.samples, args.max_steps)
+        return families(args.families, args.samples, args.max_steps, args.only.split(","), args.out,
+                        args.busy_beavers)
     if args.named:
         return named(args.named, args.max_steps, args.machines.split(","), args.weights.split(","))
+    out = args.out or RESULTS / "universal.json"
     task = UniversalTask()
     exact = construct(UniversalNTM(task.input_size, task.output_size))
     report = {"host": platform.node(), "cpus": os.cpu_count(), "torch": torch.__version__,
@@ -120,8 +127,8 @@ def main() -> int:
             row.update(evaluate(load_run(Path(tmp) / f"seed{seed}")[0], args.long))
             report["runs"].append(row)
             print(summary(row), flush=True)
-            Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+            Path(out).write_text(json.dumps(report, indent=1) + "\n")
+    Path(out).write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
@@ -172,19 +179,42 @@ def named(run: str, max_steps: int, machines: list, weights: list) -> int:
     return 0
 
 
-def families(run: str, samples: int, max_steps: int) -> int:
+FAMILIES = {"2-4 states": (2, 4), "5 states": (5, 5), "6 states": (6, 6)}
+
+
+def families(run: str, samples: int, max_steps: int, only: list, out: str | None = None,
+             busy_beavers: bool = False) -> int:
     """The issue's 10^4-step target at scale: `samples` held-out machines (seed 12345) of 2–4
-    states (the training size), of 5 and of 6 states, each to its halt or `max_steps`."""
-    report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
-              "max_steps": max_steps, "samples": samples, "load_before": os.getloadavg()[0], "families": {}}
-    out = RESULTS / f"universal_families_{max_steps}.json"
+    states (the training size), of 5 and of 6 states (those named in `only`), each to its halt or
+    `max_steps`. Drawn 32 at a time (the same machines as before regrouping), run in batches of like
+    span (`compare_family`). Writes bench/results/universal_families_MAXSTEPS.json, or
+    ..._MAXSTEPS_SAMPLES.json when `samples` is not 64 (or `out`); a family not run keeps its row there.
+    With `busy_beavers`, BB(2)-BB(4) from the blank tape to the halt too."""
+    unknown = [f for f in only if f not in FAMILIES]
+    if unknown:
+        raise SystemExit(f"--only: unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+    out = Path(out) if out else RESULTS / (f"universal_families_{max_steps}.json" if samples == 64 else
+                                           f"universal_families_{max_steps}_{samples}.json")
+    report = json.loads(out.read_text()) if out.exists() else {"run": run, "max_steps": max_steps, "samples": samples,
+                                                               "families": {}}
+    if (report["run"], report["max_steps"], report["samples"]) != (run, max_steps, samples):
+        raise SystemExit(f"{out} holds another run, bound or sample count; move it away first")
     model = load_run(run)[0]
-    for label, states in (("2-4 states", (2, 4)), ("5 states", (5, 5)), ("6 states", (6, 6))):
+    for label in only:
         t0 = time.perf_counter()
-        r = compare_family(model, UniversalTask(states=states, max_steps=max_steps), samples=samples, chunk=32)
-        r["seconds"] = round(time.perf_counter() - t0, 1)
+        load = os.getloadavg()[0]
+        r = compare_family(model, UniversalTask(states=FAMILIES[label], max_steps=max_steps), samples=samples,
+                           chunk=32)
+        r.update(seconds=round(time.perf_counter() - t0, 1), regrouped=True, host=platform.node(),
+                 load_before=round(load, 2), load_after=round(os.getloadavg()[0], 2),
+                 date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
         report["families"][label] = r
         print(label, r, flush=True)
+        out.write_text(json.dumps(report, indent=1) + "\n")
+    if busy_beavers:
+        report["busy_beavers"] = compare_machines(model, [library.get(n) for n in ("bb2", "bb3", "bb4")],
+                                                  max_steps=1000)
+        print(report["busy_beavers"], flush=True)
         out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 

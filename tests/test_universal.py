@@ -8,7 +8,7 @@ import torch
 
 import turing
 from ntm.analysis.trace_compare import free_run
-from ntm.analysis.universal_compare import compare_family, compare_machines
+from ntm.analysis.universal_compare import compare_family, compare_machines, family_runs, run_groups
 from ntm.analysis.verify import search
 from ntm.models import build_model
 from ntm.models.universal_ntm import UniversalNTM, construct
@@ -157,6 +157,56 @@ def test_a_cut_run_is_compared_at_the_bound():
     batch = machine_batch([loop], [()], np.random.default_rng(0), 25)
     r = free_run(model, batch)
     assert not batch.stopped[0] and r.model_steps[0] == 25 and r.step_exact[0] and r.tape_exact[0]
+
+
+@pytest.mark.parametrize("noise", [0.0, 1.2])
+def test_regrouped_family_gives_every_machine_its_drawn_batch_result(noise):
+    """compare_family runs machines of like span together (run_groups) instead of as drawn: per machine
+    the same first diverging step and tape verdict, and for a step-exact run the same model steps,
+    on the exact weights and on weights so perturbed that some runs diverge (at steps 0-4 here)."""
+    task = UniversalTask(states=(2, 6), max_steps=300)
+    model = model_for(task, exact=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(noise * torch.randn_like(p) * p.abs().mean())
+    drawn, before = family_runs(model, task, samples=48, chunk=16, regroup=False)
+    _, after = family_runs(model, task, samples=48, chunk=16)
+    assert (before["first_divergence"] == after["first_divergence"]).all()
+    assert (before["tape_exact"] == after["tape_exact"]).all()
+    exact = before["first_divergence"] < 0
+    assert (before["model_steps"][exact] == after["model_steps"][exact]).all()
+    assert noise == 0 or 0 < exact.mean() < 1
+    assert len(drawn) == 3 and sum(b.batch_size for b in drawn) == 48
+
+
+def test_a_free_run_writes_the_symbol_column_alone_bit_for_bit():
+    """Without gradients `act` writes only the symbol column (free runs): the same memory, bit for bit,
+    as the whole write that training keeps, for active and inactive samples."""
+    task = UniversalTask(states=(2, 4), max_steps=20)
+    model = model_for(task, seed=1)
+    batch = task.sample(np.random.default_rng(2), 6, [0, 1, 2, 3, 1, 0])
+    s = model.start_state(batch)
+    active = torch.tensor([True, False, True, True, False, True])
+    for _ in range(5):
+        d, core = model.decide(s)
+        with torch.no_grad():
+            fast = model.act(s, d, core, None, active)
+        with torch.enable_grad():
+            full = model.act(s, d, core, None, active)
+        assert torch.equal(fast.M, full.M) and torch.equal(fast.w, full.w)
+        s = fast
+
+
+def test_run_groups_puts_wanderers_apart():
+    """Every machine in one batch of at most `chunk`; two machines that wander 10^4 cells, one each
+    way, do not share a batch (their memory would be 2 x 10^4 rows) nor one with the short runs."""
+    left = np.array([-2, -10_002, -2, -1, -2, -3])
+    right = np.array([2, 2, 10_001, 3, 1, 2])
+    steps = np.array([10_000, 10_000, 10_000, 10_000, 5, 10_000])
+    groups = run_groups(left, right, np.full(6, 8), steps, chunk=4)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(6)) and max(len(g) for g in groups) <= 4
+    where = {int(b): k for k, g in enumerate(groups) for b in g}
+    assert len({where[1], where[2], where[0]}) == 3 and len({where[0], where[3], where[5]}) == 1
 
 
 # ---------------------------------------------------------------- a planted wrong entry

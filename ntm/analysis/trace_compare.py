@@ -60,7 +60,8 @@ class FreeRun:
 
 
 @torch.no_grad()
-def free_run(model, batch, device=None, extra_steps: int | None = None, record: bool = False) -> FreeRun:
+def free_run(model, batch, device=None, extra_steps: int | None = None, record: bool = False,
+             limits=None) -> FreeRun:
     """Run `model` (a `TraceNTM`) on `batch` (a `TraceBatch`) free and compare it step by step.
 
     Samples that have stopped leave the batch every 64 steps once a quarter of it has (their
@@ -72,6 +73,9 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
             (default S // 4 + 8).
         record: keep every step's decoded decisions and memory (`FreeRun.history`; for a few
             samples of short runs: verify's counterexamples and plot's space-time diagrams).
+        limits: (B,) per sample, the last configuration it may reach, in place of the one bound
+            (the batch's longest run + extra_steps) for all: a sample moved into another batch keeps
+            the bound its own batch gave it (`ntm.analysis.universal_compare.compare_family`).
     """
     was_training = model.training
     model.eval()
@@ -90,6 +94,8 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
     model_steps = torch.zeros(B, dtype=torch.long, device=dev)
     steps, stopped = t_(batch.steps), t_(batch.stopped)
     limit = S + (S // 4 + 8 if extra_steps is None else extra_steps)
+    lim = None if limits is None else t_(np.asarray(limits, np.int64))
+    limit = limit if lim is None else int(lim.max())
     history = [] if record else None
     for t in range(limit + 1):
         d, core = model.decide(s)
@@ -105,6 +111,8 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
             running = t < steps
         if t < S:
             _mark_decisions(first, d, batch, live, t, (t < steps) & running, t_)
+        if lim is not None:
+            running = running & (t < lim)                 # its bound: decided at t, does not act
         if t == limit or not bool(running.any()):
             break
         q = F.one_hot(d.state.argmax(-1), model.Q).to(s.M.dtype) if hard else None
@@ -116,6 +124,7 @@ def free_run(model, batch, device=None, extra_steps: int | None = None, record: 
             s = TraceState(*(x[keep] for x in s[:3]), tuple(x[keep] for x in s.core))
             first = {k: v[keep] for k, v in first.items()}
             model_steps, running, steps, stopped = model_steps[keep], running[keep], steps[keep], stopped[keep]
+            lim = None if lim is None else lim[keep]
     _save(model, s, live, torch.ones_like(running), first, model_steps, result, tapes)
     model.train(was_training)
     return FreeRun(_earliest([result[k] for k in names], B), _earliest([result[k] for k in SUPERVISED[level]], B),

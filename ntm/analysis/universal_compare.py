@@ -46,20 +46,71 @@ def entries_used(batch) -> np.ndarray:
 
 
 def compare_family(model, task, samples: int = 256, lengths=None, seed: int = 12345, device=None,
-                   chunk: int = 256, min_used: float = 0.0) -> dict:
+                   chunk: int = 256, min_used: float = 0.0, regroup: bool = True) -> dict:
     """Step-exact fraction on `samples` random machines of `task` (inputs 1^n, n uniform in
     `lengths`, default the task's training lengths), drawn from `seed` (training draws from the
     trainer's own seed): step_exact, tape_exact, halted (fraction of machines that halt within
     the bound), machine_steps_median, median_first_divergence (over diverging runs), entries_used
     (mean fraction of a table's entries a run uses). With `min_used`, only machines whose runs use
     at least that fraction of their entries are kept (drawn until `samples` are found: most random
-    machines fall into a short loop)."""
+    machines fall into a short loop).
+
+    The machines are drawn `chunk` at a time, so which machines (and state codes) a seed gives
+    does not depend on how they are run. With `regroup` they are then run in batches of at most
+    `chunk` machines of like span and run length (`run_groups`) instead of as drawn: a batch's memory
+    has a row for every cell any of its machines visits and every step costs every row, so one
+    machine that wanders 10^4 cells made the 31 beside it pay 10^4 rows a step for 10^4 steps.
+    Each machine keeps the step bound its drawn batch gave it (`free_run`'s ``limits``), so the
+    per-machine results are the drawn batches' (tests/test_universal.py checks it); only a model
+    that has already diverged could then see its memory end at another row.
+    """
+    drawn, r = family_runs(model, task, samples, lengths, seed, device, chunk, min_used, regroup)
+    first = r["first_divergence"]
+    halted = np.concatenate([b.stopped for b in drawn])
+    steps = np.concatenate([b.steps for b in drawn])
+    used = np.concatenate([entries_used(b) for b in drawn])
+    div = first[first >= 0]
+    return {"samples": samples, "states": tuple(task.states), "max_steps": task.max_steps,
+            "step_exact": float((first < 0).mean()), "tape_exact": float(np.mean(r["tape_exact"])),
+            "halted": float(np.mean(halted)), "machine_steps_median": float(np.median(steps)),
+            "entries_used": float(np.mean(used)), "min_used": min_used,
+            "median_first_divergence": float(np.median(div)) if len(div) else None}
+
+
+def family_runs(model, task, samples: int = 256, lengths=None, seed: int = 12345, device=None, chunk: int = 256,
+                min_used: float = 0.0, regroup: bool = True) -> tuple[list, dict]:
+    """`compare_family`'s runs: (the drawn batches, per machine in drawn order (samples,) arrays
+    first_divergence, tape_exact, model_steps)."""
+    from tasks.universal import machine_batch
+    drawn = _draw(task, samples, lengths, seed, chunk, min_used)
+    out = {"first_divergence": np.zeros(samples, np.int64), "tape_exact": np.zeros(samples, bool),
+           "model_steps": np.zeros(samples, np.int64)}
+    def keep(idx, r):
+        out["first_divergence"][idx], out["tape_exact"][idx], out["model_steps"][idx] = \
+            r.first_divergence, r.tape_exact, r.model_steps
+    if not regroup:
+        at = 0
+        for batch in drawn:
+            keep(slice(at, at + batch.batch_size), free_run(model, batch, device))
+            at += batch.batch_size
+        return drawn, out
+    f = _footprints(drawn)
+    for g in run_groups(f["left"], f["right"], f["rows"], f["steps"], chunk):
+        batch = machine_batch([f["machines"][i] for i in g], [f["words"][i] for i in g], np.random.default_rng(0),
+                              task.max_steps, task.supervision, task.code_bits,
+                              codes=[f["codes"][i] for i in g])          # the drawn codes: this rng is unused
+        keep(g, free_run(model, batch, device, limits=f["limits"][g]))
+    return drawn, out
+
+
+def _draw(task, samples: int, lengths, seed: int, chunk: int, min_used: float) -> list:
+    """The batches of machines `compare_family` compares, `chunk` at a time, as drawn from `seed`."""
     from tasks.universal import machine_batch
     lo, hi = lengths or task.train_lengths
     rng = np.random.default_rng(seed)
-    first, tape_ok, halted, steps, used = [], [], [], [], []
-    while len(first) < samples:
-        B = min(chunk, samples - len(first))
+    out, n = [], 0
+    while n < samples:
+        B = min(chunk, samples - n)
         draw = 4 * chunk if min_used else B
         batch = task.sample(rng, draw, rng.integers(lo, hi + 1, size=draw))
         if min_used:
@@ -68,19 +119,67 @@ def compare_family(model, task, samples: int = 256, lengths=None, seed: int = 12
                 continue
             batch = machine_batch([batch.machines[i] for i in keep], [batch.input_symbols[i] for i in keep], rng,
                                   task.max_steps, task.supervision, task.code_bits)
-        used += entries_used(batch).tolist()
-        r = free_run(model, batch, device)
-        first += r.first_divergence.tolist()
-        tape_ok += r.tape_exact.tolist()
-        halted += batch.stopped.tolist()
-        steps += batch.steps.tolist()
-    first = np.array(first)
-    div = first[first >= 0]
-    return {"samples": samples, "states": tuple(task.states), "max_steps": task.max_steps,
-            "step_exact": float((first < 0).mean()), "tape_exact": float(np.mean(tape_ok)),
-            "halted": float(np.mean(halted)), "machine_steps_median": float(np.median(steps)),
-            "entries_used": float(np.mean(used)), "min_used": min_used,
-            "median_first_divergence": float(np.median(div)) if len(div) else None}
+        out.append(batch)
+        n += batch.batch_size
+    return out
+
+
+def _footprints(drawn: list) -> dict:
+    """Per machine of the drawn batches (in order): the machine, its word and codes, and what a batch
+    pays for it: its steps, its table rows (2 x states), the leftmost and rightmost tape cells of its
+    memory (cells visited or holding input, one blank either side; cell 0 is the input's first) and
+    the step bound its drawn batch gave it (that batch's longest run + `free_run`'s extra steps)."""
+    f = {k: [] for k in ("machines", "words", "codes", "steps", "rows", "left", "right", "limits")}
+    for batch in drawn:
+        S = int(batch.steps.max())
+        for b, m in enumerate(batch.machines):
+            s = int(batch.steps[b])
+            cells = batch.heads[b, :s + 1, 0] + batch.origin
+            f["machines"].append(m)
+            f["words"].append(batch.input_symbols[b])
+            f["codes"].append(batch.codes[b, :len(m.states)])
+            f["steps"].append(s)
+            f["rows"].append(int((batch.table[b, :, 0] >= 0).sum()))
+            f["left"].append(min(0, int(cells.min())) - 1)
+            f["right"].append(max(len(batch.input_symbols[b]) - 1, int(cells.max())) + 1)
+            f["limits"].append(S + S // 4 + 8)
+    return {k: v if k in ("machines", "words", "codes") else np.array(v, np.int64) for k, v in f.items()}
+
+
+#: a step's fixed cost (Python, small tensor operations) in memory-row steps: about 0.46 ms against
+#: 0.05 us a row of one sample (the shipped weights at batch 1-32, one thread, this project's box)
+STEP_ROWS = 10_000
+
+
+def run_groups(left, right, rows, steps, chunk: int) -> list:
+    """Split machines into batches of at most `chunk` that are cheap to run together: a batch costs
+    about (STEP_ROWS + its memory rows x its size) x its longest run, its memory rows being its tape
+    cells (its leftmost to its rightmost cell) and its largest table (a machine that stops early
+    costs the batch's longest run too: `free_run` lets stopped samples go only once a quarter of the
+    batch has stopped, and keeps the rest of the batch waiting on them until then). The machines are
+    ordered from the widest leftward through the narrow ones to the widest rightward (like widths
+    by run length), and cut there into the contiguous batches of least total cost (dynamic
+    programming). Returns index arrays. Only the time depends on it, never a result."""
+    left, right, rows, steps = (np.asarray(x, np.int64) for x in (left, right, rows, steps))
+    n = len(steps)
+    key = np.where(-left > right, left, right)            # signed: the side a machine mostly goes
+    order = np.lexsort((steps, key))                       # by key, then (like widths) by run length
+    best, cut = np.full(n + 1, np.inf), np.zeros(n + 1, np.int64)
+    best[0] = 0.0
+    for j in range(1, n + 1):                              # best[j]: the first j machines, cut cheapest
+        lo, hi, tab, longest = 0, 0, 0, 0
+        for i in range(j - 1, max(j - chunk, 0) - 1, -1):  # the last batch is order[i:j]
+            b = order[i]
+            lo, hi = min(lo, left[b]), max(hi, right[b])
+            tab, longest = max(tab, rows[b]), max(longest, steps[b])
+            c = best[i] + (STEP_ROWS + (hi - lo + 1 + tab) * (j - i)) * (longest + 1)
+            if c < best[j]:
+                best[j], cut[j] = c, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(np.sort(order[cut[j]:j]))
+        j = cut[j]
+    return groups[::-1]
 
 
 # ---------------------------------------------------------------- counterexamples

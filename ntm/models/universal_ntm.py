@@ -132,9 +132,10 @@ class UniversalNTM(nn.Module):
         c = s.q @ self.codes.to(s.q.dtype)                                                     # (B, D)
         k = self.key(torch.cat([r, c], -1))                                                    # (B, D + 2)
         keys = s.M[..., self.key_cols]                                                         # (B, R, D + 2)
-        sim = memory.cosine_similarity(k.unsqueeze(1), keys)                                   # (B, 1, R)
+        sq = (keys * keys).sum(-1)                                                             # (B, R) squared norms
+        sim = _cosine(k.unsqueeze(1), keys, sq)                                                # (B, 1, R)
         logits = (self.log_beta.exp() * memory.minus_max(sim)).masked_fill(              # table rows only (after
-            (keys == 0).all(-1).unsqueeze(1), float("-inf"))                                   # beta: no 0 * inf in its grad)
+            (sq == 0).unsqueeze(1), float("-inf"))                                             # beta: no 0 * inf in its grad)
         w_tab = torch.softmax(logits, -1)                                                      # eqs. 5-6
         v = memory.read(s.M[..., self.value_cols], w_tab)[:, 0]                                # (B, 5 + D)
         o = self.out(self.core(torch.cat([v, r, c], -1)))
@@ -146,7 +147,14 @@ class UniversalNTM(nn.Module):
         """Write, then move, only where `active` (B,) bool; `q_next` is the state fed back (None:
         the softmax of the state output)."""
         a = torch.softmax(d.write, -1)[..., 1:] * self.e                                       # (B, 1, width)
-        M = memory.write(s.M, s.w, self.e.expand(s.M.shape[0], -1, -1).to(s.M.dtype), a)
+        if torch.is_grad_enabled():
+            M = memory.write(s.M, s.w, self.e.expand(s.M.shape[0], -1, -1).to(s.M.dtype), a)
+        else:
+            # e = a = 0 outside the symbol column leave the other columns as they are, bit for bit: a
+            # free run writes that column alone (one pass over the memory a step, not four). Training
+            # keeps the whole write, whose gradient would otherwise be summed in another order.
+            sym = memory.write(s.M[..., :1], s.w, self.e[..., :1].expand_as(a[..., :1]), a[..., :1])  # (B, R, 1)
+            M = torch.cat([sym, s.M[..., 1:]], -1)
         w = memory.sharpen(memory.shift(s.w, torch.softmax(d.move, -1)), s.w.new_tensor(self.config.gamma))
         q = torch.softmax(d.state, -1) if q_next is None else q_next
         return carry(active, TraceState(M, w, q, ()), s)
@@ -165,6 +173,15 @@ class UniversalNTM(nn.Module):
 
     def forward(self, *args, **kwargs):
         raise TypeError("the universal NTM runs on universal batches: use model.run(batch) (tasks.universal)")
+
+
+def _cosine(k: Tensor, M: Tensor, sq: Tensor) -> Tensor:
+    """`memory.cosine_similarity(k, M)` (eq. 6) given M's squared row norms `sq` (..., N): the lookup
+    needs them for its mask too (a key row is zero exactly when its squared norm is: its entries are
+    0, 1 or -1, never written), so they are summed once."""
+    dot = torch.matmul(k, M.transpose(-1, -2))                                                 # (..., 1, N)
+    k_norm = (k * k).sum(-1, keepdim=True).add(memory.EPS).rsqrt()
+    return dot * k_norm * sq.add(memory.EPS).rsqrt().unsqueeze(-2)
 
 
 # ---------------------------------------------------------------- exact weights by hand
