@@ -106,7 +106,7 @@ def main() -> int:
         return families(args.families, args.samples, args.max_steps, args.only.split(","), args.out,
                         args.busy_beavers)
     if args.named:
-        return named(args.named, args.max_steps, args.machines.split(","), args.weights.split(","))
+        return named(args.named, args.max_steps, args.machines.split(","), args.weights.split(","), args.out)
     out = args.out or RESULTS / "universal.json"
     task = UniversalTask()
     exact = construct(UniversalNTM(task.input_size, task.output_size))
@@ -156,15 +156,15 @@ def hard(run: str) -> int:
     return 0
 
 
-def named(run: str, max_steps: int, machines: list, weights: list) -> int:
+def named(run: str, max_steps: int, machines: list, weights: list, out: Path | None = None) -> int:
     """Library machines from the blank tape, `max_steps` steps each, one machine at a time (one memory
     row per visited cell): by default BB(5) (47,176,870 steps to its halt; 568 cells in its first
     10^5 steps, 2,001 in 10^6) and Antihydra (a Cryptid: 6 states, one undefined entry, run as its
-    completion). Writes bench/results/universal_named_MAXSTEPS.json."""
+    completion). Writes `out` (default bench/results/universal_named_MAXSTEPS.json)."""
     task = UniversalTask()
     report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
               "max_steps": max_steps, "load_before": os.getloadavg()[0], "rows": []}
-    out = RESULTS / f"universal_named_{max_steps}.json"
+    out = out or RESULTS / f"universal_named_{max_steps}.json"
     models = {"constructed": lambda: construct(UniversalNTM(task.input_size, task.output_size)),
               "learned": lambda: load_run(run)[0]}
     for label in weights:
