@@ -164,7 +164,7 @@ def named(run: str, max_steps: int, machines: list, weights: list, out: Path | N
     task = UniversalTask()
     report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
               "max_steps": max_steps, "load_before": os.getloadavg()[0], "rows": []}
-    out = out or RESULTS / f"universal_named_{max_steps}.json"
+    out = Path(out) if out else RESULTS / f"universal_named_{max_steps}.json"
     models = {"constructed": lambda: construct(UniversalNTM(task.input_size, task.output_size)),
               "learned": lambda: load_run(run)[0]}
     for label in weights:
