@@ -90,7 +90,7 @@ def unpack(rev: str, into: Path) -> Path:
 def run(tree: Path, case: dict, iters: int) -> dict:
     """One case in a fresh process: this tree's bench/bench_model.py (the same harness for both
     sides: the trainer's step, optimizer and clipping) importing that tree's ntm package."""
-    env = dict(os.environ, PYTHONPATH=str(tree), NTM_TREE=str(tree), OMP_NUM_THREADS="1")
+    env = dict(os.environ, NTM_TREE=str(tree), OMP_NUM_THREADS="1")
     cmd = [sys.executable, str(ROOT / "bench" / "bench_model.py"), "--case", json.dumps(case),
            "--length", "20", "--iters", str(iters)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=tree, env=env)

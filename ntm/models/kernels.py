@@ -16,8 +16,8 @@ What keeps the loops fast (issue 21; bench/README.md "Models", `bench/bench_kern
 loop over the N locations either updates arrays element by element, which LLVM vectorises, or is
 a reduction through `vecmath.dot_span`/`sum_span`/`max_span` (vector lanes in a fixed order, so
 the same bits from a fresh compile and from numba's cache); exp, expm1 and log are `vecmath`'s,
-which vectorise where libm's do not; numpy's error model (no exception branch per division); flat
-copies (`_copy`) instead of numba's slice assignment. Per sample and step at batch 32, float32, one
+which vectorise where libm's do not; numpy's error model (no exception branch per division); plain
+copy loops (`_copy`, `_copy2`) instead of numba's slice assignment. Per sample and step at batch 32, float32, one
 thread: forward 19-21 -> ~7-8 us, backward 15-17 -> ~7-8 us. numba caches these kernels by this
 file's timestamp: after editing `vecmath.py`, touch this file (or clear its `__pycache__`), or
 the cached kernels keep the old maths.
@@ -114,20 +114,26 @@ def _add_rolled(out, scale, x, d):
 
 @_jit
 def _copy(dst, src):
-    """dst <- src for C-contiguous arrays of one size, as one flat loop. numba's slice assignment
-    (`dst[:] = src`) goes through its general broadcasting code: 0.9 us for a 20 x 128 memory here,
-    against 0.12 us for this loop."""
-    d, s = dst.reshape(dst.size), src.reshape(src.size)
-    for i in range(d.shape[0]):
-        d[i] = s[i]
+    """dst <- src for two vectors of one length, as a plain loop. numba's slice assignment
+    (`dst[:] = src`) goes through its general broadcasting code (0.9 us for a 20 x 128 memory here,
+    against 0.12 us for loops); no reshape either, which calls into numba's C helpers."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@_jit
+def _copy2(dst, src):
+    """dst <- src for two matrices of one shape (see `_copy`)."""
+    for j in range(dst.shape[0]):
+        for i in range(dst.shape[1]):
+            dst[j, i] = src[j, i]
 
 
 @_jit
 def _fill(dst, value):
-    """dst <- value everywhere (C-contiguous), as one flat loop (see `_copy`)."""
-    d = dst.reshape(dst.size)
-    for i in range(d.shape[0]):
-        d[i] = value
+    """dst <- value everywhere in a vector (see `_copy`)."""
+    for i in range(dst.shape[0]):
+        dst[i] = value
 
 
 @_jit
@@ -254,7 +260,7 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
             M_inv[i] += mem[j, i] * mem[j, i]
     for i in range(N):
         M_inv[i] = one / np.sqrt(M_inv[i] + eps)
-    _copy(w_prev, w)
+    _copy2(w_prev, w)
     for hh in range(H):
         k = act[hh * M:(hh + 1) * M]
         ki = one / np.sqrt(_dot(k, k) + eps)
@@ -283,13 +289,13 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
             lw[i] = vecmath.log(max(wt[i], eps))
         _copy(wn, lw)
         _softmax_(wn, act[ogam + hh])                                      # eq. 9, in log space
-    _copy(w_new, w)
+    _copy2(w_new, w)
     for hh in range(R):                                                    # eq. 2
         for j in range(M):
             r[hh * M + j] = _dot(w[hh], mem[j])
     for hw in range(W):                                                    # eq. 3, head by head
         if save:
-            _copy(erased[hw], mem)
+            _copy2(erased[hw], mem)
         for j in range(M):
             e = act[oe + hw * M + j]
             for i in range(N):
@@ -326,7 +332,7 @@ def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save
         for b in range(B):
             _lstm_cell(z[b], gx[t, b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b],
                        saved.c_prev[ts, b], saved.tanh_c[ts, b])
-        _copy(Hs[t], hn)
+        _copy2(Hs[t], hn)
         z_heads = np.dot(hn, WhT)                                          # (B, P)
         for b in range(B):
             if not keep[t, b]:                                             # padding: state kept
@@ -354,7 +360,7 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
     ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     Mp = erased[0]                                                         # memory before the step
     zero, eps = dmem.dtype.type(0), dmem.dtype.type(EPS)
-    _copy(dwt, dw)
+    _copy2(dwt, dw)
     # Each reduction is a `_dot` and each update a loop of its own (both vectorise); dv holds
     # intermediate vectors between the steps that define it.
     for hw in range(W):                                                    # eq. 4 (add)

@@ -44,28 +44,20 @@ _OPTIONS = {"fastmath": {"nsz", "arcp"}, "error_model": "numpy"}
 
 # ---------------------------------------------------------------- the float's bits
 
-@intrinsic
-def _float_bits(typingctx, x):
-    """The bits of a float32 (float64) as an int32 (int64)."""
-    int_type = {types.float32: types.int32, types.float64: types.int64}.get(x)
-    if int_type is None:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(int_type.bitwidth))
-    return int_type(x), codegen
+_PAIRED = {types.float32: types.int32, types.int32: types.float32,
+           types.float64: types.int64, types.int64: types.float64}
 
 
 @intrinsic
-def _bits_float(typingctx, bits):
-    """The float32 (float64) whose bits are an int32 (int64)."""
-    float_type = {types.int32: types.float32, types.int64: types.float64}.get(bits)
-    if float_type is None:
+def _reinterpret(typingctx, x):
+    """The same bits read as the other type of its pair: float32 <-> int32, float64 <-> int64."""
+    target = _PAIRED.get(x)
+    if target is None:
         return None
 
     def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.FloatType() if float_type == types.float32 else ir.DoubleType())
-    return float_type(bits), codegen
+        return builder.bitcast(args[0], context.get_value_type(target))
+    return target(x), codegen
 
 
 class _Format(NamedTuple):
@@ -155,7 +147,7 @@ def _core_impl(x):
         for c in c_exp[1:]:                                         # unrolled by numba (a tuple)
             q = q * r + c
         p = r + (r * r) * q                                         # e^r - 1
-        half_scale = _bits_float(i((i(n) - 1 + F.bias) << F.mbits))  # 2^(n-1), n in [2 - bias, bias + 1]: normal
+        half_scale = _reinterpret(i((i(n) - 1 + F.bias) << F.mbits))  # 2^(n-1), n in [2 - bias, bias + 1]: normal
         return p, half_scale
     return impl
 
@@ -198,9 +190,9 @@ def _log(x):
     def impl(x):
         sub = x < F.tiny                                            # subnormal: scale into the normal range
         xs = x * F.scale_up if sub else x
-        bits = _float_bits(xs)
+        bits = _reinterpret(xs)
         e = (bits >> F.mbits) - F.bias - (F.mbits if sub else i(0))
-        m = _bits_float(i((bits & F.mant_mask) | F.one_bits))     # m in [1, 2)
+        m = _reinterpret(i((bits & F.mant_mask) | F.one_bits))     # m in [1, 2)
         big = m > F.sqrt2
         m = m * F.half if big else m                                # m in [sqrt(1/2), sqrt(2))
         ef = f(e) + (F.one if big else F.zero)
