@@ -35,6 +35,43 @@ ROOT = Path(__file__).resolve().parent.parent
 BITS, CHANNELS = 8, 10
 
 
+def batch_of_bits(gen, batch: int, length: int, mixed: bool, device: str) -> tuple:
+    """A copy batch of random bits: x (B, L + 1, 10) right-aligned with its delimiter, lengths + 1,
+    y (B, L, 8) left-aligned, mask (B, L); lengths all L, or drawn from 1..L when mixed."""
+    import torch
+    lengths = torch.randint(1, length + 1, (batch,), generator=gen) if mixed else torch.full((batch,), length)
+    T_in = length + 1
+    x = torch.zeros(batch, T_in, CHANNELS)
+    y = torch.zeros(batch, length, BITS)
+    bits = torch.randint(0, 2, (batch, length, BITS), generator=gen).float()
+    mask = torch.zeros(batch, length, dtype=torch.bool)
+    for b, n in enumerate(lengths.tolist()):                # right-aligned input, left-aligned target
+        x[b, T_in - 1 - n:T_in - 1, :BITS] = bits[b, :n]
+        x[b, T_in - 1, BITS] = 1
+        y[b, :n], mask[b, :n] = bits[b, :n], True
+    return tuple(t.to(device) for t in (x, lengths + 1, y, mask))
+
+
+def timed(step, data: list, warmup: int, iters: int, sync) -> tuple:
+    """Warm-up iterations, then timed ones (iteration i runs the batches data[i % len(data)]):
+    (warm-up seconds, wall seconds per iteration, CPU seconds per iteration)."""
+    t0 = time.perf_counter()
+    for i in range(warmup):
+        for d in data[i % len(data)]:
+            step(d)
+    sync()
+    warm = time.perf_counter() - t0
+    wall, cpu = [], []
+    for i in range(iters):
+        t, c = time.perf_counter(), time.process_time()
+        for d in data[i % len(data)]:
+            step(d)
+        sync()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return warm, wall, cpu
+
+
 def run_case(model: str, batch: int, engine: str, threads: int, length: int, mixed: bool,
              warmup: int, iters: int, device: str = "cpu", compile_steps: int | None = None,
              per_batch: bool = False, kernel_threads: int | None = None) -> dict:
@@ -64,19 +101,6 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     gen = torch.Generator().manual_seed(1)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
-    def batch_of_bits(length=length):
-        lengths = torch.randint(1, length + 1, (batch,), generator=gen) if mixed else torch.full((batch,), length)
-        T_in = length + 1
-        x = torch.zeros(batch, T_in, CHANNELS)
-        y = torch.zeros(batch, length, BITS)
-        bits = torch.randint(0, 2, (batch, length, BITS), generator=gen).float()
-        mask = torch.zeros(batch, length, dtype=torch.bool)
-        for b, n in enumerate(lengths.tolist()):                # right-aligned input, left-aligned target
-            x[b, T_in - 1 - n:T_in - 1, :BITS] = bits[b, :n]
-            x[b, T_in - 1, BITS] = 1
-            y[b, :n], mask[b, :n] = bits[b, :n], True
-        return tuple(t.to(device) for t in (x, lengths + 1, y, mask))
-
     def step(data):
         x, lengths, y, mask = data
         logits = net(x, y.shape[1], lengths if mixed else None)
@@ -86,24 +110,12 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)      # as the trainer clips
         opt.step()
 
+    bits = lambda n: batch_of_bits(gen, batch, n, mixed, device)  # noqa: E731
     if per_batch:   # the copy curriculum with one length per batch: one iteration = lengths 1..L once each
-        data = [[batch_of_bits(n) for n in range(1, length + 1)]]
+        data = [[bits(n) for n in range(1, length + 1)]]
     else:
-        data = [[batch_of_bits()] for _ in range(4)]
-    t0 = time.perf_counter()
-    for i in range(warmup):
-        for d in data[i % len(data)]:
-            step(d)
-    sync()
-    warm = time.perf_counter() - t0
-    wall, cpu = [], []
-    for i in range(iters):
-        t, c = time.perf_counter(), time.process_time()
-        for d in data[i % len(data)]:
-            step(d)
-        sync()
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
+        data = [[bits(length)] for _ in range(4)]
+    warm, wall, cpu = timed(step, data, warmup, iters, sync)
     med = statistics.median(wall)
     seqs = batch * len(data[0])                                  # sequences per iteration
     return {"model": model, "batch": batch, "engine": engine if model == "ntm" else None, "compile": compile_,
