@@ -9,7 +9,8 @@ import argparse
 
 def cmd_sweep(args) -> int:
     from ntm.sweep import run_sweep
-    res = run_sweep(args.tasks, args.models, args.seeds, out=args.out, config_dir=args.config_dir, steps=args.steps,
+    config_dir = False if args.no_recipes else args.config_dir
+    res = run_sweep(args.tasks, args.models, args.seeds, out=args.out, config_dir=config_dir, steps=args.steps,
                     budget_seconds=args.budget_seconds, device=args.device, workers=args.workers,
                     protocol=args.protocol, address=args.address, progress=not args.quiet)
     print(f"{len(res.ran)} cells run, {len(res.reused)} already finished, {len(res.failed)} failed; "
@@ -25,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", required=True, help="comma-separated task names (see `ntm tasks list`)")
     p.add_argument("--models", required=True, help="comma-separated model names (ntm, lstm, gru, rnn, ...)")
     p.add_argument("--seeds", required=True, help="seeds: a range 0-4 (inclusive), a list 0,2,5, or both")
-    p.add_argument("--config-dir", help="recipes DIR/TASK-MODEL.toml or DIR/TASK.toml (TrainConfig fields); "
-                   "a cell without one trains with the defaults")
+    recipes = p.add_mutually_exclusive_group()
+    recipes.add_argument("--config-dir", help="recipes DIR/TASK-MODEL.toml or DIR/TASK.toml (TrainConfig fields); "
+                         "a cell without one trains with the defaults (default: the repository's configs/sweep/)")
+    recipes.add_argument("--no-recipes", action="store_true", help="no recipes: every cell on the defaults")
     p.add_argument("--steps", type=int, help="step limit of every cell (default: the recipe's)")
     p.add_argument("--budget-seconds", type=float, help="wall-clock budget of each cell (seconds)")
     p.add_argument("--device", help="auto | cpu | cuda | mps (default: the recipe's, auto)")

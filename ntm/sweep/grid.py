@@ -79,6 +79,21 @@ def split_workers(workers: int | None, n_cells: int) -> tuple[int, int]:
     return w, max(1, n // w)
 
 
+#: the recipes a sweep uses unless it is given a config dir (or none, `config_dir=False`): the
+#: repository's configs/sweep/ (an editable install, as the README's, finds it; elsewhere no recipes)
+RECIPES = Path(__file__).resolve().parents[2] / "configs" / "sweep"
+
+
+def recipe_dir(config_dir) -> Path | None:
+    """The recipe directory a sweep reads: `config_dir` if given, `RECIPES` when None (and present),
+    none when False."""
+    if config_dir is False:
+        return None
+    if config_dir is None:
+        return RECIPES if RECIPES.is_dir() else None
+    return Path(config_dir)
+
+
 def recipe_path(config_dir, task: str, model: str) -> Path | None:
     """``DIR/TASK-MODEL.toml`` if present, else ``DIR/TASK.toml`` if present, else None (defaults)."""
     if config_dir is None:
@@ -131,7 +146,8 @@ def plan(tasks: str, models: str, seeds: str, *, config_dir=None, steps=None, ma
     task_list = parse_names(tasks, task_names(), "task")
     model_list = parse_names(models, MODEL_NAMES, "model")
     seed_list = parse_seeds(seeds)
-    if config_dir is not None and not Path(config_dir).is_dir():
+    config_dir = recipe_dir(config_dir)
+    if config_dir is not None and not config_dir.is_dir():
         raise ConfigError(f"--config-dir {config_dir}: not a directory")
     if protocol is not None:
         if protocol not in PROTOCOLS:

@@ -6,10 +6,13 @@ clipping 1, and per-token accuracy at lengths 41–500 averaged over lengths. Th
 every length 41–500 with 512 sequences each after 1,000,000 steps of batch 128; to fit a CPU this
 preset scores lengths `CHOMSKY_EVAL_LENGTHS` with `ntm.training`'s fixed comparison set of
 `COMPARE_SAMPLES` sequences per length, and the step budget is the sweep's (`--steps`), stated
-beside every table and figure. Only the one-hot symbol tasks take it. The Stack-RNN's stack and the
-Tape-RNN's tape get a cell for every symbol of the longest evaluated input (`MEMORY_CELLS`; their
-weights do not depend on it): DeepMind's code sets the sizes per experiment (its example: a tape of
-40 cells), and a 40-cell circular tape cannot hold an input of 500.
+beside every table and figure. Only the one-hot symbol tasks take it. The Stack-RNN's stack, the
+Tape-RNN's tape and the NTM's memory get a cell (row) for every symbol of the longest evaluated
+input (`MEMORY_CELLS`; none of their weights depends on it): DeepMind's code sets the sizes per
+experiment (its example: a tape of 40 cells), and a 40-cell circular tape or the NTM's 128 rows
+cannot hold an input of 500. The DNC keeps its recipe's N: its link matrix is N x N per sample and
+step, 251,001 values at N = 501, too large to train with here; beyond its N the comparison marks
+the lengths "exceeds memory".
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ CHOMSKY_TRAIN_LENGTHS = [1, 40]
 CHOMSKY_EVAL_LENGTHS = [41, 60, 100, 200, 300, 500]
 COMPARE_SAMPLES = 256          # sequences per length in every run's final comparison (ntm.training.run)
 PROTOCOLS = ("chomsky",)
-#: the memory models whose memory is a fixed number of cells (no weight depends on it): under the
-#: protocol they get one cell per symbol of the longest evaluated input, so that a stack or tape of
-#: the defaults' 30 or 40 cells does not wrap or overflow beyond length 40 (which would score them
-#: on their memory size rather than on what they learned); a recipe's own size wins
-MEMORY_CELLS = {"stack_rnn": "stack_size", "tape_rnn": "tape_size"}
+#: the memory models whose memory is a fixed number of cells (no weight depends on it with the
+#: NTM's default constant M_0 and one-hot w_0): under the protocol they get one cell per symbol of
+#: the longest evaluated input, so that a stack or tape of the defaults' 30 or 40 cells, or the
+#: NTM's 128 rows, does not wrap or overflow beyond length 40 (which would score them on their
+#: memory size rather than on what they learned); a recipe's own size wins
+MEMORY_CELLS = {"stack_rnn": "stack_size", "tape_rnn": "tape_size", "ntm": "N"}
 
 
 def check_protocol(protocol: str, task: str) -> None:

@@ -45,7 +45,8 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         tasks, models: names, as ``"copy,reverse"`` or a list.
         seeds: ``"0-4"``, ``"0,2,5"`` or a list of integers.
         config_dir: recipes ``DIR/TASK-MODEL.toml`` or ``DIR/TASK.toml`` (TrainConfig fields); a cell
-            without one trains with the defaults.
+            without one trains with the defaults. None: the repository's recipes, configs/sweep/
+            (`grid.RECIPES`); False: none (every cell on the defaults).
         steps: the step limit of every cell; budget_seconds: each cell's wall-clock budget (seconds);
             device: auto | cpu | cuda | mps.
         workers: worker processes (default one per core, at most one per cell; 1 runs the cells in
