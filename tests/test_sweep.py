@@ -244,3 +244,69 @@ def test_the_table_reports_medians_and_maxima_over_seeds():
     assert summarize(rows, "chomsky")[0]["median_score"] == pytest.approx(0.25)
     md = format_markdown([lstm, ntm])
     assert "| lstm | 50.0 | 80.0 | 1.000 | 2/3 | 600 |" in md and "scored at 6, 8" in md
+
+
+# ---------------------------------------------------------------- learning rates and chosen recipes
+def test_learning_rates_parse_and_bad_ones_are_one_clear_error():
+    from ntm.sweep.grid import parse_lrs
+    assert parse_lrs("1e-3, 3e-4,1e-3") == [1e-3, 3e-4] and parse_lrs(None) is None and parse_lrs(" ") is None
+    for bad in ("0", "-1e-3", "fast", "inf", "nan", "1e-3,x"):
+        with pytest.raises(ConfigError, match="--lrs"):
+            parse_lrs(bad)
+
+
+def test_an_lr_axis_makes_one_cell_per_lr_and_sets_it_over_the_recipe(tmp_path):
+    recipes = _recipes(tmp_path)
+    (recipes / "copy-gru.toml").write_text("lr = 0.01\n")
+    cells, _ = plan("copy", "lstm,gru", "0-1", lrs="1e-3,3e-4", config_dir=recipes)
+    assert [c.name for c, _ in cells][:4] == ["copy-lstm-lr0.001-seed0", "copy-lstm-lr0.001-seed1",
+                                              "copy-lstm-lr0.0003-seed0", "copy-lstm-lr0.0003-seed1"]
+    assert sorted({(c.model, cfg.lr) for c, cfg in cells}) == [("gru", 3e-4), ("gru", 1e-3), ("lstm", 3e-4), ("lstm", 1e-3)]
+    assert all(cfg.lr == c.lr for c, cfg in cells) and Cell("copy", "lstm", 0).name == "copy-lstm-seed0"
+
+
+def _lr_row(model, lr, seed, beyond):
+    return {**_row(model, seed, beyond, 0.0, False), "lr": lr, "lr_axis": lr,
+            "cell": f"copy-{model}-lr{lr:g}-seed{seed}"}
+
+
+def test_the_table_gives_each_lr_a_row_and_names_the_best_by_median_not_best_seed():
+    from ntm.sweep.table import best_lrs
+    rows = [_lr_row("lstm", 1e-3, s, b) for s, b in enumerate([(1.0, 1.0), (0.0, 0.0), (0.0, 0.0)])]   # one lucky seed
+    rows += [_lr_row("lstm", 3e-4, s, (0.5, 0.5)) for s in range(3)]
+    rows += [_lr_row("ntm", lr, 0, (0.2, 0.2)) for lr in (1e-3, 3e-4)]                                 # a tie
+    sums = summarize(rows)
+    assert [s["label"] for s in sums] == ["lstm lr 0.001", "lstm lr 0.0003", "ntm lr 0.001", "ntm lr 0.0003"]
+    best = best_lrs(sums)
+    assert best[("copy", "lstm")]["lr"] == 3e-4 and best[("copy", "ntm")]["lr"] == 1e-3
+    text = format_markdown(sums)
+    assert "| lstm lr 0.0003 |" in text and "## Best learning rate" in text and "| copy | lstm | 0.0003 | 50.0 |" in text
+    assert best_lrs(summarize([_row("lstm", 0, (1.0, 1.0), 0.0, True)])) == {}
+
+
+def test_written_recipes_keep_the_cells_recipe_and_set_the_best_lr(tmp_path):
+    from ntm.sweep.recipes import write_recipes
+    from ntm.training.config import TrainConfig
+    recipes = _recipes(tmp_path / "src")
+    rows = [_lr_row("lstm", lr, s, (a, a)) for lr, a in ((1e-3, 0.1), (3e-4, 0.9)) for s in range(2)]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "copy-lstm.toml").write_text("lr = 5.0\n")                 # replaced
+    [path] = write_recipes(summarize(rows), tmp_path / "out", recipes)
+    cfg = TrainConfig.from_toml(path)
+    assert path.name == "copy-lstm.toml" and cfg.lr == 3e-4
+    assert cfg.task_params == {"width": 2, "train_lengths": [1, 4]} and cfg.model_params == {"hidden_size": 8}
+    assert path.read_text().startswith("# Chosen by `ntm sweep --lrs`") and "0.0003: 90.0" in path.read_text()
+    with pytest.raises(ConfigError, match="--write-recipes"):
+        write_recipes(summarize(rows), path, recipes)
+
+
+def test_write_recipes_needs_an_lr_axis_and_a_tiny_lr_sweep_writes_them(tmp_path):
+    recipes = _recipes(tmp_path / "recipes")
+    with pytest.raises(ConfigError, match="--lrs"):
+        _sweep(tmp_path / "a", recipes, grid=dict(tasks="copy", seeds="0"), write_recipes=tmp_path / "r")
+    assert not (tmp_path / "a").exists()
+    res = _sweep(tmp_path / "b", recipes, grid=dict(tasks="copy", seeds="0"), lrs=[1e-2, 1e-3],
+                 write_recipes=tmp_path / "r")
+    assert sorted(res.ran) == ["copy-lstm-lr0.001-seed0", "copy-lstm-lr0.01-seed0"] and not res.failed
+    assert [p.name for p in res.recipes] == ["copy-lstm.toml"]
+    assert "## Best learning rate" in res.table.read_text()

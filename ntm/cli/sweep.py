@@ -12,7 +12,8 @@ def cmd_sweep(args) -> int:
     config_dir = False if args.no_recipes else args.config_dir
     res = run_sweep(args.tasks, args.models, args.seeds, out=args.out, config_dir=config_dir, steps=args.steps,
                     budget_seconds=args.budget_seconds, device=args.device, workers=args.workers,
-                    protocol=args.protocol, address=args.address, progress=not args.quiet)
+                    protocol=args.protocol, address=args.address, lrs=args.lrs, write_recipes=args.write_recipes,
+                    progress=not args.quiet)
     print(f"{len(res.ran)} cells run, {len(res.reused)} already finished, {len(res.failed)} failed; "
           f"results in {res.out / 'results.jsonl'}")
     if res.table is not None:
@@ -40,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", help="run the cells on a Ray cluster: HOST:PORT, ray://HOST:PORT, auto, or "
                    "local (start Ray in this process, to try it); its nodes must share --out's filesystem; "
                    "needs the cluster extra: pip install -e '.[cluster]'")
+    p.add_argument("--lrs", help="a learning-rate axis, e.g. 1e-3,3e-4,1e-4: one cell per task x model x lr x seed, "
+                   "the table's best lr per task and model (the Chomsky-hierarchy paper's grid)")
+    p.add_argument("--write-recipes", metavar="DIR", help="with --lrs: write the best lr per task and model (median "
+                   "over seeds) into DIR/TASK-MODEL.toml, on top of the recipe the cells used")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--out", required=True, help="the sweep's directory (made; a second call resumes it)")
     p.set_defaults(func=cmd_sweep)

@@ -16,14 +16,17 @@ from ntm.sweep.protocol import PROTOCOLS, apply_protocol, check_protocol
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of the grid; its run directory is ``OUT/cells/{name}``."""
+    """One run of the grid; its run directory is ``OUT/cells/{name}``. `lr`: the learning rate of
+    a sweep over learning rates (``--lrs``), None for the recipe's."""
     task: str
     model: str
     seed: int
+    lr: float | None = None
 
     @property
     def name(self) -> str:
-        return f"{self.task}-{self.model}-seed{self.seed}"
+        lr = "" if self.lr is None else f"-lr{self.lr:g}"
+        return f"{self.task}-{self.model}{lr}-seed{self.seed}"
 
 
 def parse_names(text: str, known, what: str) -> list[str]:
@@ -58,6 +61,26 @@ def parse_seeds(text: str) -> list[int]:
             raise ConfigError(f"--seeds: the range {part!r} ends below its start; write {b}-{a}")
         seeds.update(range(a, b + 1))
     return sorted(seeds)
+
+
+def parse_lrs(text) -> list[float] | None:
+    """Learning rates from ``"1e-3,3e-4"`` (order kept, duplicates dropped); None or "" -> None.
+
+    Raises:
+        ConfigError: a part that is not a finite positive number.
+    """
+    if text is None or not str(text).strip():
+        return None
+    lrs: list[float] = []
+    for part in (p.strip() for p in str(text).split(",") if p.strip()):
+        try:
+            lr = float(part)
+        except ValueError:
+            lr = float("nan")
+        if not 0 < lr < float("inf"):
+            raise ConfigError(f"--lrs: {part!r} is not a positive learning rate (write e.g. 1e-3,3e-4)")
+        lrs.append(lr)
+    return list(dict.fromkeys(lrs))
 
 
 def cores() -> int:
@@ -116,6 +139,8 @@ def cell_config(cell: Cell, *, config_dir=None, steps=None, max_seconds=None, de
     path = recipe_path(config_dir, cell.task, cell.model)
     cfg = TrainConfig.from_toml(path) if path else TrainConfig()
     cfg.task, cfg.model, cfg.seed = cell.task, cell.model, cell.seed
+    if cell.lr is not None:
+        cfg.lr = cell.lr
     if protocol:
         apply_protocol(cfg, protocol)
     for name, value in (("steps", steps), ("max_seconds", max_seconds), ("device", device)):
@@ -128,14 +153,15 @@ def cell_config(cell: Cell, *, config_dir=None, steps=None, max_seconds=None, de
 
 
 def plan(tasks: str, models: str, seeds: str, *, config_dir=None, steps=None, max_seconds=None,
-         device=None, workers=None, protocol=None,
+         device=None, workers=None, protocol=None, lrs=None,
          kernel_threads: int | None = None) -> tuple[list[tuple[Cell, object]], int]:
-    """Every cell of the grid with its config, and the worker count, all checked. `kernel_threads`
+    """Every cell of the grid with its config, and the worker count, all checked. `lrs` (``"1e-3,3e-4"``
+    or a list) adds a learning-rate axis: one cell per task × model × lr × seed. `kernel_threads`
     (a cell's NTM kernel threads, where the recipe sets none) defaults to this machine's cores
     split among the workers; a Ray sweep gives 1, its cells running on other machines.
 
     Returns:
-        ([(cell, TrainConfig), ...] in task, model, seed order, workers).
+        ([(cell, TrainConfig), ...] in task, model, lr, seed order, workers).
 
     Raises:
         ConfigError: an unknown task or model, a bad seed range, a missing config dir, an unknown
@@ -146,6 +172,7 @@ def plan(tasks: str, models: str, seeds: str, *, config_dir=None, steps=None, ma
     task_list = parse_names(tasks, task_names(), "task")
     model_list = parse_names(models, MODEL_NAMES, "model")
     seed_list = parse_seeds(seeds)
+    lr_list = parse_lrs(lrs if lrs is None or isinstance(lrs, str) else ",".join(map(str, lrs))) or [None]
     config_dir = recipe_dir(config_dir)
     if config_dir is not None and not config_dir.is_dir():
         raise ConfigError(f"--config-dir {config_dir}: not a directory")
@@ -154,7 +181,7 @@ def plan(tasks: str, models: str, seeds: str, *, config_dir=None, steps=None, ma
             raise ConfigError(f"--protocol {protocol!r}: known protocols: {', '.join(PROTOCOLS)}")
         for t in task_list:
             check_protocol(protocol, t)
-    cells = [Cell(t, m, s) for t in task_list for m in model_list for s in seed_list]
+    cells = [Cell(t, m, s, lr) for t in task_list for m in model_list for lr in lr_list for s in seed_list]
     n_workers, kthreads = split_workers(workers, len(cells))
     kthreads = kernel_threads or kthreads
     out = [(c, cell_config(c, config_dir=config_dir, steps=steps, max_seconds=max_seconds, device=device,

@@ -1,6 +1,6 @@
-"""OUT/plots/TASK.png: accuracy against length, one line per model (the median over seeds at each
-length), the training range shaded and the budget in the title. Matplotlib Figure + Agg canvas
-(no pyplot), as in `ntm.analysis.figures`."""
+"""OUT/plots/TASK.png: accuracy against length, one line per model (and learning rate, in a sweep
+over them), the median over seeds at each length, the training range shaded and the budget in the
+title. Matplotlib Figure + Agg canvas (no pyplot), as in `ntm.analysis.figures`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ntm.analysis.figures import new_figure, save_figure
 from ntm.sweep.protocol import score_name
-from ntm.sweep.table import budget, summarize
+from ntm.sweep.table import budget, label, summarize
 
 
 def median_by_length(rows: list[dict], key: str) -> list[tuple[int, float]]:
@@ -29,10 +29,10 @@ def task_plot(rows: list[dict], path, protocol: str | None = None) -> Path:
     fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     ax.axvspan(lo, hi, color="tab:green", alpha=0.12, label=f"training lengths {lo}–{hi}")
-    for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == model]
+    for name in dict.fromkeys(label(r["model"], r.get("lr_axis")) for r in rows):
+        mine = [r for r in rows if label(r["model"], r.get("lr_axis")) == name]
         pts = median_by_length(mine, key)
-        ax.plot([n for n, _ in pts], [v for _, v in pts], marker="o", label=f"{model} (median of {len(mine)} seeds)")
+        ax.plot([n for n, _ in pts], [v for _, v in pts], marker="o", label=f"{name} (median of {len(mine)} seeds)")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("input length n")
     ax.set_ylabel("per-token accuracy" if key == "symbol_accuracy" else "sequence accuracy")

@@ -62,7 +62,8 @@ def row_from_run(run_dir, cell, protocol: str | None) -> dict:
     """The results row of a finished cell.
 
     Returns:
-        task, model, seed, cell, protocol, config_hash, steps (taken), budget_steps, batch_size,
+        task, model, seed, cell, protocol, config_hash, lr (the run's learning rate), lr_axis (the
+        cell's learning rate in a sweep over them, else None), steps (taken), budget_steps, batch_size,
         max_seconds, converged, sequences_to_target and seconds_to_target (None when not reached),
         best_bits (bits per sequence), train_lengths [lo, hi] and comparison (the rows of
         comparison.json: accuracy per length).
@@ -82,7 +83,7 @@ def row_from_run(run_dir, cell, protocol: str | None) -> dict:
     from tasks.registry import get_task
     task = get_task(train["task"], **train["task_params"])
     return {"task": cell.task, "model": cell.model, "seed": cell.seed, "cell": cell.name, "protocol": protocol,
-            "config_hash": config_hash(train), "steps": state.get("step"), "budget_steps": train["steps"],
+            "config_hash": config_hash(train), "lr": train["lr"], "lr_axis": cell.lr, "steps": state.get("step"), "budget_steps": train["steps"],
             "batch_size": train["batch_size"], "max_seconds": train["max_seconds"],
             "converged": state.get("converged_step") is not None,
             "sequences_to_target": seqs, "seconds_to_target": secs, "best_bits": state.get("best_bits"),

@@ -25,6 +25,7 @@ class SweepResult:
     rows: list[dict] = field(default_factory=list)     # results rows of the grid's finished cells
     table: Path | None = None
     plots: list[Path] = field(default_factory=list)
+    recipes: list[Path] = field(default_factory=list)  # recipes written (write_recipes)
 
 
 def _text(x) -> str:
@@ -33,8 +34,8 @@ def _text(x) -> str:
 
 def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None = None,
               budget_seconds: float | None = None, device: str | None = None, workers: int | None = None,
-              protocol: str | None = None, address: str | None = None, progress: bool = True,
-              log=print) -> SweepResult:
+              protocol: str | None = None, address: str | None = None, lrs=None, write_recipes=None,
+              progress: bool = True, log=print) -> SweepResult:
     """Train every task × model × seed cell into ``OUT/cells/TASK-MODEL-seedS/`` (an ordinary run
     directory), then write OUT/results.jsonl, OUT/table.md and OUT/plots/TASK.png.
 
@@ -55,6 +56,10 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         address: run the cells as Ray tasks on the cluster there (``HOST:PORT``, ``ray://HOST:PORT``,
             ``auto``, or ``local`` to start Ray in this process), whose nodes share OUT's
             filesystem; None runs them on this machine (see `ntm.sweep.cluster`).
+        lrs: a learning-rate axis (``"1e-3,3e-4"`` or a list): one cell per task × model × lr × seed;
+            the table gives each lr its own row and the best lr per task and model.
+        write_recipes: with `lrs`, write the best lr per task and model into
+            ``DIR/TASK-MODEL.toml`` on top of the recipe the cells trained with (`ntm.sweep.recipes`).
         progress: a progress bar over cells.
 
     Returns:
@@ -62,8 +67,8 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         on the next call).
 
     Raises:
-        ConfigError: a bad name, seed range, recipe, option or protocol, OUT is a file, or workers
-            given with an address (nothing is written then).
+        ConfigError: a bad name, seed range, learning rate, recipe, option or protocol, OUT is a
+            file, workers given with an address, or write_recipes without lrs (nothing is written then).
         ClusterError: an address, and Ray is not installed or the address is malformed or
             unreachable (nothing is written then).
     """
@@ -72,9 +77,12 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         raise ConfigError(f"--out {out}: exists and is not a directory")
     if address is not None and workers is not None:
         raise ConfigError("--workers is for local sweeps; with --address every cell is one Ray task, placed by Ray")
+    if write_recipes is not None and not lrs:
+        raise ConfigError("--write-recipes chooses a learning rate per task and model: give --lrs too")
     grid, n_workers = plan(_text(tasks), _text(models), _text(seeds) if not isinstance(seeds, int) else str(seeds),
                            config_dir=config_dir, steps=steps, max_seconds=budget_seconds, device=device,
-                           workers=workers, protocol=protocol, kernel_threads=1 if address is not None else None)
+                           workers=workers, protocol=protocol, lrs=lrs,
+                           kernel_threads=1 if address is not None else None)
     with cluster.connected(address) if address is not None else nullcontext():
         (out / "cells").mkdir(parents=True, exist_ok=True)
         res = SweepResult(out)
@@ -93,6 +101,11 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
         else:
             res.failed.update(cluster.run_cells_ray(jobs, on_done, progress=progress))
     _report(res, set(cells), protocol, log)
+    if write_recipes is not None and res.rows:
+        from ntm.sweep.grid import recipe_dir
+        from ntm.sweep.recipes import write_recipes as write
+        res.recipes = write(summarize(res.rows, protocol), write_recipes, recipe_dir(config_dir))
+        log(f"{len(res.recipes)} recipes written to {write_recipes}")
     return res
 
 

@@ -38,11 +38,16 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
+def label(model: str, lr: float | None) -> str:
+    """A table row's and a plot line's name: the model, with its learning rate in a sweep over them."""
+    return model if lr is None else f"{model} lr {lr:g}"
+
+
 def summarize(rows: list[dict], protocol: str | None = None) -> list[dict]:
-    """One summary per (task, model), in first-seen order.
+    """One summary per (task, model, learning rate of a sweep over them), in first-seen order.
 
     Returns:
-        dicts with task, model, seeds (n), median_score, max_score (fractions; None when no seed has
+        dicts with task, model, lr (None unless the sweep had an lr axis), label, seeds (n), median_score, max_score (fractions; None when no seed has
         a length beyond training), median_errors (per sequence, at the longest training length),
         reached (seeds that met the target), median_sequences_to_target (over those seeds),
         lengths (the lengths scored), train_lengths, budget_steps, max_seconds (seconds) and
@@ -51,11 +56,12 @@ def summarize(rows: list[dict], protocol: str | None = None) -> list[dict]:
     key = score_name(protocol)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["task"], r["model"]), []).append(r)
+        groups.setdefault((r["task"], r["model"], r.get("lr_axis")), []).append(r)
     out = []
-    for (task, model), rs in groups.items():
+    for (task, model, lr), rs in groups.items():
         scores = [s for s in (cell_score(r, key) for r in rs) if s is not None]
-        out.append({"task": task, "model": model, "seeds": len(rs), "median_score": _median(scores),
+        out.append({"task": task, "model": model, "lr": lr, "label": label(model, lr), "seeds": len(rs),
+                    "median_score": _median(scores),
                     "max_score": max(scores) if scores else None,
                     "median_errors": _median(errors_at_longest_training_length(r) for r in rs),
                     "reached": sum(bool(r["converged"]) for r in rs),
@@ -99,6 +105,26 @@ def format_markdown(summaries: list[dict], protocol: str | None = None) -> str:
         for s in ss:
             err = "–" if s["median_errors"] is None else f"{s['median_errors']:.3f}"
             seqs = "–" if s["median_sequences_to_target"] is None else f"{s['median_sequences_to_target']:,.0f}"
-            lines.append(f"| {s['model']} | {_pct(s['median_score'])} | {_pct(s['max_score'])} | {err} | "
+            lines.append(f"| {s['label']} | {_pct(s['median_score'])} | {_pct(s['max_score'])} | {err} | "
                          f"{s['reached']}/{s['seeds']} | {seqs} |")
+    best = best_lrs(summaries)
+    if best:
+        lines += ["", "## Best learning rate per task and model", "",
+                  "The learning rate with the highest median score over seeds (ties: the first in `--lrs`); "
+                  "`--write-recipes DIR` writes it into DIR/TASK-MODEL.toml.", "",
+                  "| task | model | lr | median score |", "|---|---|---:|---:|"]
+        lines += [f"| {t} | {m} | {s['lr']:g} | {_pct(s['median_score'])} |" for (t, m), s in best.items()]
     return "\n".join(lines) + "\n"
+
+
+def best_lrs(summaries: list[dict]) -> dict[tuple[str, str], dict]:
+    """(task, model) -> the summary of its best learning rate (highest median score; ties to the
+    first) among the summaries of a sweep over learning rates; {} when it had no lr axis."""
+    best: dict[tuple[str, str], dict] = {}
+    for s in summaries:
+        if s["lr"] is None or s["median_score"] is None:
+            continue
+        k = (s["task"], s["model"])
+        if k not in best or s["median_score"] > best[k]["median_score"]:
+            best[k] = s
+    return best
