@@ -204,3 +204,28 @@ def test_compare_works_for_every_model_type(task, name):
     assert [r["length"] for r in rows] == [2, 9]
     if model.has_memory:                                    # 8 rows, stack cells or tape cells
         assert [r["exceeds_memory"] for r in rows] == [False, True]
+
+
+@pytest.mark.parametrize("name, params", [("ntm", {"N": 8, "M": 4, "controller_size": 8}),
+                                          ("tape_rnn", {"hidden_size": 8, "tape_size": 8})])
+def test_memory_rows_compares_a_memory_model_with_a_larger_memory(name, params, tmp_path, capsys):
+    """No weight depends on the memory's size, so lengths beyond the trained memory can be scored."""
+    path = tmp_path / name
+    train(TrainConfig(**{**SMALL, "model": name, "model_params": params}), path, progress=False, log=lambda *_: None)
+    small = _compare_json(capsys, path, "--lengths", "4,12", "--samples", "8")
+    large = _compare_json(capsys, path, "--lengths", "4,12", "--samples", "8", "--memory-rows", "32")
+    assert (small["memory_rows"], large["memory_rows"]) == (8, 32)
+    assert [r["exceeds_memory"] for r in small["lengths"]] == [False, True]
+    assert [r["exceeds_memory"] for r in large["lengths"]] == [False, False]
+
+
+def test_memory_rows_refuses_models_without_memory_and_weights_that_depend_on_it(run, tmp_path, capsys):
+    assert cli.main(["compare", str(run), "--memory-rows", "32", "--device", "cpu"]) == 2       # an LSTM
+    assert "no memory to resize" in capsys.readouterr().err
+    learned = tmp_path / "learned"          # a learned M_0 is (N, M): trained at N = 8, it fits no other N
+    train(TrainConfig(**{**SMALL, "model": "ntm", "model_params": {"N": 8, "M": 4, "controller_size": 8,
+                                                                   "memory_init": "learned"}}),
+          learned, progress=False, log=lambda *_: None)
+    assert cli.main(["compare", str(learned), "--memory-rows", "32", "--device", "cpu"]) == 2
+    assert "M_bias" in capsys.readouterr().err
+    assert cli.main(["compare", str(learned), "--memory-rows", "0", "--device", "cpu"]) == 2

@@ -73,6 +73,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+#: the model option that sets a memory model's size (rows, or stack/tape cells); with the defaults no
+#: weight depends on it, so a run can be compared with a larger memory than it trained with
+MEMORY_SIZE = {"ntm": "N", "dnc": "N", "stack_rnn": "stack_size", "tape_rnn": "tape_size"}
+
+
 def memory_rows(model: nn.Module) -> int | None:
     """N, the memory locations of a memory model (None for models without memory): config.N for the
     NTM and the DNC, the stack's or tape's cells for the Stack-RNN and Tape-RNN (their `memory_rows`)."""

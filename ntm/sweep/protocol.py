@@ -29,7 +29,8 @@ PROTOCOLS = ("chomsky",)
 #: the longest evaluated input, so that a stack or tape of the defaults' 30 or 40 cells, or the
 #: NTM's 128 rows, does not wrap or overflow beyond length 40 (which would score them on their
 #: memory size rather than on what they learned); a recipe's own size wins
-MEMORY_CELLS = {"stack_rnn": "stack_size", "tape_rnn": "tape_size", "ntm": "N"}
+MEMORY_CELLS = {"stack_rnn": "stack_size", "tape_rnn": "tape_size", "ntm": "N"}   # ntm.models.MEMORY_SIZE's
+                                                                                  # (that module loads torch)
 
 
 def check_protocol(protocol: str, task: str) -> None:

@@ -115,13 +115,16 @@ def build_model_from_config(config: dict, task):
     return build_model(name, input_size, output_size, **m)
 
 
-def load_run(run_dir, device="cpu"):
+def load_run(run_dir, device="cpu", memory_rows: int | None = None):
     """Rebuild a run's task and model and load its weights.
 
     Args:
         run_dir: a run directory, ``shipped:NAME``, or a shipped run's NAME (see `resolve_run`).
         device: where the model goes: a torch.device, "cpu", "cuda", "mps" or "auto"
             (CUDA, then MPS, then CPU). The weights are mapped there whatever device trained them.
+        memory_rows: rebuild a memory model with this memory size (N rows, or stack/tape cells:
+            `ntm.models.MEMORY_SIZE`) instead of the trained one; its weights must not depend on it
+            (the defaults'), else the weights do not fit and CheckpointError names them.
 
     Returns:
         ``(model, task, config)``: the model in eval mode on `device`, the `tasks.Task`, and the
@@ -130,13 +133,16 @@ def load_run(run_dir, device="cpu"):
     Raises:
         CheckpointError: missing or corrupt files, or weights that do not fit the model
             (names the file and the first mismatched tensors).
-        ConfigError: an unavailable device, or an unknown model option.
+        ConfigError: an unavailable device, an unknown model option, or `memory_rows` for a model
+            without memory.
         tasks.errors.TaskError: the task cannot be rebuilt.
     """
     from ntm.device import pick_device
     run_dir = resolve_run(run_dir)
     device = device if isinstance(device, torch.device) else pick_device(str(device))
     config = read_config(run_dir)
+    if memory_rows is not None:
+        _resize_memory(config, memory_rows)
     task, model = build(config, run_dir / "config.json")
     model = model.to(device)
     path = run_dir / "weights.safetensors"
@@ -146,6 +152,22 @@ def load_run(run_dir, device="cpu"):
     model.eval()
     config["run_dir"] = str(run_dir)
     return model, task, config
+
+
+def _resize_memory(config: dict, rows: int) -> None:
+    """Set the memory size in a run's config (its "model" section) to `rows`.
+
+    Raises:
+        ConfigError: the model has no memory to resize, or `rows` is not a positive integer.
+    """
+    from ntm.models import MEMORY_SIZE
+    name = config["model"]["name"]
+    if name not in MEMORY_SIZE:
+        raise ConfigError(f"--memory-rows: model {name!r} has no memory to resize "
+                          f"(models with one: {', '.join(MEMORY_SIZE)})")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ConfigError(f"--memory-rows must be an integer >= 1, got {rows!r}")
+    config["model"][MEMORY_SIZE[name]] = rows
 
 
 def build(config: dict, source) -> tuple:
