@@ -109,6 +109,32 @@ def random_tables(rng: np.random.Generator, states: np.ndarray) -> Tables:
     return Tables(states, write, move, np.where(halts, -1, nxt))
 
 
+#: the most tables `all_tables` makes (12^(2S) for S states: 20,736 at S = 2, 34 million at S = 3)
+MAX_ENUMERATED = 1_000_000
+
+
+def all_tables(states: int) -> Tables:
+    """Every table `random_tables` can draw with `states` states: each of the 2 x S entries writes
+    '0' or '1', moves L or R and goes to one of the S states or halts (12^(2S) tables, in
+    lexicographic order of (write, move, next) per entry, state A's '0' entry most significant).
+    No symmetry is factored out (a mirrored table is another table to the model).
+
+    Raises:
+        TaskError: `states` below 1, or more than `MAX_ENUMERATED` tables.
+    """
+    if isinstance(states, bool) or not isinstance(states, int) or states < 1:
+        raise TaskError(f"all_tables: states must be an integer >= 1, got {states!r}")
+    per, n = 4 * (states + 1), 2 * states                  # choices per entry, entries
+    if per ** n > MAX_ENUMERATED:
+        raise TaskError(f"all_tables: {states} states make {per ** n:,} tables, over {MAX_ENUMERATED:,}; "
+                        "draw random ones instead (random_tables)")
+    idx = np.arange(per ** n)[:, None] // per ** np.arange(n - 1, -1, -1)[None, :] % per    # (B, 2S) digits
+    write, move, nxt = idx // (2 * (states + 1)), idx // (states + 1) % 2, idx % (states + 1)
+    shape = (len(idx), states, 2)
+    return Tables(np.full(len(idx), states, np.int64), write.reshape(shape), 2 * move.reshape(shape),
+                  np.where(nxt == states, -1, nxt).reshape(shape))
+
+
 # ---------------------------------------------------------------- the batch
 
 @dataclass

@@ -299,3 +299,46 @@ def _small_config(tmp_path):
     path = tmp_path / "small.toml"
     path.write_text('eval_samples = 16\ncompare_lengths = [0, 3]\n[task_params]\nmax_steps = 16\n')
     return path
+
+
+# ---------------------------------------------------------------- every machine of a size
+def _entries(t) -> np.ndarray:
+    """(B, 2S) each entry of each table as one number: write, move (L/R), next (the halt last)."""
+    S = t.write.shape[1]
+    return (t.write * 2 * (S + 1) + t.move // 2 * (S + 1) + np.where(t.next < 0, S, t.next)).reshape(len(t.states), -1)
+
+
+def test_all_tables_enumerates_every_table_random_tables_can_draw():
+    from tasks.universal import all_tables
+    one, two = all_tables(1), all_tables(2)
+    assert len(one.states) == 64 and len(two.states) == 12 ** 4
+    assert len({tuple(e) for e in _entries(two).tolist()}) == 12 ** 4                  # all distinct
+    assert set(np.unique(two.move)) == {0, 2} and set(np.unique(two.next)) == {-1, 0, 1}
+    drawn = random_tables(np.random.default_rng(0), np.full(64, 2))                    # each drawn one is among them
+    assert {tuple(e) for e in _entries(drawn).tolist()} <= {tuple(e) for e in _entries(two).tolist()}
+    for bad in (0, 3, True):
+        with pytest.raises(TaskError, match="all_tables"):
+            all_tables(bad)
+
+
+def _uses(m, max_steps: int, entry=("B", 1)) -> bool:
+    """Whether the machine's run from the blank tape uses δ(entry) before it stops."""
+    run = machine_batch([m], [()], np.random.default_rng(0), max_steps)
+    names = {int(c): q for q, c in zip(m.states, run.codes[0])}
+    s = int(run.steps[0])
+    return entry in {(names[int(c)], int(r)) for c, r in zip(run.state[0, :s], run.read[0, :s, 0])}
+
+
+def test_every_machine_that_reaches_a_planted_entry_and_only_those_diverge():
+    """On 600 of the 20,736 two-state machines: exact weights diverge on none; with δ(B, 1) planted
+    wrong, on exactly the machines whose run uses δ(B, 1) before it stops (the engine's trace says)."""
+    from ntm.analysis.universal_compare import compare_all_machines
+    from tasks.universal import all_tables
+    task = UniversalTask(states=(2, 2), max_steps=20)
+    idx = np.arange(0, 12 ** 4, 34)[:600]
+    exact = compare_all_machines(model_for(task, exact=True), 2, max_steps=20, indices=idx)
+    assert exact["machines"] == 600 and exact["step_exact"] == 1.0 and exact["diverging"] == []
+    planted = compare_all_machines(model_for(task, exact=True, cls=Planted), 2, max_steps=20, indices=idx)
+    t = all_tables(2)
+    uses = {int(b) for b in idx if _uses(t.machine(int(b)), 20)}
+    assert {i for i, _, _ in planted["diverging"]} == uses and 0 < len(uses) < 600

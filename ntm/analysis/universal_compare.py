@@ -81,7 +81,6 @@ def family_runs(model, task, samples: int = 256, lengths=None, seed: int = 12345
                 min_used: float = 0.0, regroup: bool = True) -> tuple[list, dict]:
     """`compare_family`'s runs: (the drawn batches, per machine in drawn order (samples,) arrays
     first_divergence, tape_exact, model_steps)."""
-    from tasks.universal import machine_batch
     drawn = _draw(task, samples, lengths, seed, chunk, min_used)
     out = {"first_divergence": np.zeros(samples, np.int64), "tape_exact": np.zeros(samples, bool),
            "model_steps": np.zeros(samples, np.int64)}
@@ -94,13 +93,58 @@ def family_runs(model, task, samples: int = 256, lengths=None, seed: int = 12345
             keep(slice(at, at + batch.batch_size), free_run(model, batch, device))
             at += batch.batch_size
         return drawn, out
+    return drawn, grouped_runs(model, drawn, task.max_steps, task.supervision, device, chunk)
+
+
+def grouped_runs(model, drawn: list, max_steps: int, supervision: str = "trace", device=None,
+                 chunk: int = 256) -> dict:
+    """The model free on every machine of the batches `drawn`, run in batches of like span and run
+    length (`run_groups`), each machine with its drawn batch's step bound. Returns, per machine in
+    drawn order, (n,) arrays first_divergence (-1: exact to the end), tape_exact, model_steps."""
+    from tasks.universal import machine_batch
     f = _footprints(drawn)
+    n = len(f["steps"])
+    out = {"first_divergence": np.zeros(n, np.int64), "tape_exact": np.zeros(n, bool),
+           "model_steps": np.zeros(n, np.int64)}
     for g in run_groups(f["left"], f["right"], f["rows"], f["steps"], chunk):
         batch = machine_batch([f["machines"][i] for i in g], [f["words"][i] for i in g], np.random.default_rng(0),
-                              task.max_steps, task.supervision, task.code_bits,
+                              max_steps, supervision, drawn[0].code_bits,
                               codes=[f["codes"][i] for i in g])          # the drawn codes: this rng is unused
-        keep(g, free_run(model, batch, device, limits=f["limits"][g]))
-    return drawn, out
+        r = free_run(model, batch, device, limits=f["limits"][g])
+        out["first_divergence"][g], out["tape_exact"][g], out["model_steps"][g] = \
+            r.first_divergence, r.tape_exact, r.model_steps
+    return out
+
+
+def compare_all_machines(model, states: int, max_steps: int = 1000, seed: int = 0, device=None,
+                         chunk: int = 256, indices=None) -> dict:
+    """The model free on every machine with `states` states (`tasks.universal.all_tables`: 20,736
+    at 2 states), or on those at `indices` of that enumeration, each from the blank tape to its
+    halt or `max_steps` steps. State codes are drawn from `seed`, `chunk` machines at a time.
+
+    Returns:
+        machines (n), states, max_steps, step_exact and tape_exact (fractions), halted (fraction
+        halting within the bound), machine_steps_median, and diverging: every machine that
+        diverges, as (index in `all_tables` order, first diverging step, its state codes).
+
+    Raises:
+        TaskError: too many machines to enumerate (`all_tables`).
+    """
+    from tasks.universal import all_tables, machine_batch
+    tables = all_tables(states)
+    index = np.arange(len(tables.states)) if indices is None else np.asarray(indices, np.int64)
+    machines = [tables.machine(b, name=f"all{states}-{b}") for b in index]
+    rng = np.random.default_rng(seed)
+    drawn = [machine_batch(machines[i:i + chunk], [()] * len(machines[i:i + chunk]), rng, max_steps, "trace",
+                           model.config.code_bits) for i in range(0, len(machines), chunk)]
+    r = grouped_runs(model, drawn, max_steps, "trace", device, chunk)
+    first = r["first_divergence"]
+    codes = np.concatenate([b.codes[:, :states] for b in drawn])
+    return {"machines": len(machines), "states": states, "max_steps": max_steps,
+            "step_exact": float((first < 0).mean()), "tape_exact": float(r["tape_exact"].mean()),
+            "halted": float(np.concatenate([b.stopped for b in drawn]).mean()),
+            "machine_steps_median": float(np.median(np.concatenate([b.steps for b in drawn]))),
+            "diverging": [(int(index[i]), int(first[i]), codes[i].tolist()) for i in np.flatnonzero(first >= 0)]}
 
 
 def _draw(task, samples: int, lengths, seed: int, chunk: int, min_used: float) -> list:
