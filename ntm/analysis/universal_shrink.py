@@ -79,7 +79,8 @@ class ShrunkCounterexample:
 
     def __str__(self) -> str:
         where = f"step {self.step}" if self.step is not None else "the final tape"
-        sizes = ", ".join(f"{k.replace('_', ' ')} {a} -> {b}" for k, a, b in zip(Size._fields, self.original, self.size))
+        sizes = ", ".join(f"{k.replace('_', ' ')} {a} -> {b}"
+                          for k, a, b in zip(Size._fields, self.original, self.size))
         used = set(self.used)
         rows = [line + ("   (used)" if (q, a) in used else "")
                 for line, (q, a) in zip(table_text(self.machine).split("\n"), sorted(self.machine.delta))]
