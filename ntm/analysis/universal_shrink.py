@@ -5,17 +5,20 @@ its input (`ntm.analysis.universal_compare.check_universal_example`), so the mac
 whatever that pair draws: often with entries and states its run never reaches. `shrink_machine`
 takes a machine and an input on which the model leaves the machine and makes them smaller, one
 candidate at a time, keeping a candidate only if the model, running free, still leaves the machine
-on it and it is no larger in any measure (`Size`). The oracle is the library's engine: every
+on it, at the same (state, symbol) entry and in one of the decisions that differed on the original
+(so it follows one fault of the model, not whichever it meets first), and it is no larger in any
+measure (`Size`; a candidate that keeps nothing smaller is never made). The oracle is the library's engine: every
 candidate is run by `tasks.universal.machine_batch` (the engine's traced run, as in training) and
 compared step by step by `ntm.analysis.trace_compare.free_run`. The candidates, in this order:
 
 1. a shorter input (the shorter prefixes, shortest first, then the words one symbol shorter);
 2. the table entries the run does not use up to the first diverging step (inclusive: the entry
-   exercised there) made undefined: all at once, then one at a time. An undefined entry runs as its
+   exercised there) made undefined: all at once, then one at a time (a model's lookup reads every
+   row a little, so some can go where all cannot). An undefined entry runs as its
    completion (`tasks.universal.complete`: write what was read, stay, halt), so the model still
    reads a row for it, a halting one; the machine's run up to the divergence is unchanged;
 3. the states no longer reachable from the start through the defined entries removed, with their
-   rows (the machine's run does not change at all).
+   rows (the machine's run does not change at all): all at once, then one at a time.
 
 The passes repeat until none finds a smaller machine, or `max_calls` model runs are spent. States
 keep their names and their codes (a learned model's decisions can depend on the codes, so a shrunk
@@ -106,6 +109,7 @@ class _Run(NamedTuple):
     batch: object             # its `UniversalBatch` of one
     run: object               # the model's `FreeRun` on it (recorded)
     disagrees: bool
+    what: tuple               # the decisions that differ at the first divergence (`first_disagreement`)
     used: frozenset           # the (state, symbol) entries used up to the divergence
     entry: tuple | None       # the entry at the first diverging step (None: a stop or tape disagreement)
 
@@ -117,9 +121,9 @@ def _run(model, machine, word: tuple, codes: dict, max_steps: int, code_bits: in
     batch = machine_batch([machine], [tuple(word)], np.random.default_rng(0), max_steps, "trace", code_bits,
                           codes=[given])                         # the codes are given: the rng goes unused
     r = free_run(model, batch, record=True)
-    first = int(r.first_divergence[0])
-    disagrees = first >= 0 or int(r.cells_wrong[0]) > 0
-    return _Run(machine, tuple(word), batch, r, disagrees, *_entries(batch, first))
+    found = first_disagreement(batch, r)
+    what = () if found is None else found[1]
+    return _Run(machine, tuple(word), batch, r, found is not None, what, *_entries(batch, int(r.first_divergence[0])))
 
 
 def _entries(batch, first: int) -> tuple[frozenset, tuple | None]:
@@ -159,7 +163,8 @@ def _without_unused(c: _Run):
 
 
 def _without_unreachable(c: _Run):
-    """The machine without the states the start cannot reach through its defined entries."""
+    """The machine without the states the start cannot reach through its defined entries: all at
+    once, then one at a time."""
     m = c.machine
     seen, todo = {m.start}, [m.start]
     while todo:
@@ -169,8 +174,10 @@ def _without_unreachable(c: _Run):
                 seen.add(act.next_state)
                 todo.append(act.next_state)
     gone = [q for q in m.states if q not in seen and not m.is_halting(q)]
-    if gone:
+    if len(gone) > 1:
         yield _drop_states(m, gone), c.word
+    for q in gone:
+        yield _drop_states(m, [q]), c.word
 
 
 def _drop_entries(m, entries) -> object:
@@ -179,10 +186,11 @@ def _drop_entries(m, entries) -> object:
 
 
 def _drop_states(m, states) -> object:
-    """`m` without `states` and their entries (no kept entry goes to them: they are unreachable)."""
+    """`m` without the unreachable `states`, their entries and the entries that go to them (those of
+    other unreachable states, made undefined: the run never reaches them either)."""
     gone = set(states)
     return _rebuilt(m, tuple(q for q in m.states if q not in gone),
-                    {k: v for k, v in m.delta.items() if k[0] not in gone})
+                    {k: v for k, v in m.delta.items() if k[0] not in gone and v.next_state not in gone})
 
 
 def _rebuilt(m, states: tuple, delta: dict) -> object:
@@ -225,7 +233,7 @@ def shrink_machine(model, machine, word, codes: dict, max_steps: int, code_bits:
     if not best.disagrees:
         raise ConfigError(f"the model agrees with machine {machine.name or '?'} on input "
                           f"{' '.join(word) or '(empty)'}: nothing to shrink")
-    original, calls, changed = _size(best), 1, True
+    original, original_what, calls, changed = _size(best), set(best.what), 1, True
     while changed and calls < max_calls:
         changed = False
         for candidates in _PASSES:
@@ -234,17 +242,19 @@ def shrink_machine(model, machine, word, codes: dict, max_steps: int, code_bits:
                     break
                 c = _run(model, m, w, codes, max_steps, bits)
                 calls += 1
-                if _keeps(c, best):
+                if _keeps(c, best, original_what):
                     best, changed = c, True
                     break                        # the pass's candidates came from the old machine
     return _report(best, codes, original, calls)
 
 
-def _keeps(c: _Run, best: _Run) -> bool:
+def _keeps(c: _Run, best: _Run, what: set) -> bool:
     """Whether candidate `c` replaces `best`: the model still leaves the machine, at the same entry
-    (so the shrink follows one fault of the model, not whichever it meets first), and `c` is no larger
-    in any measure (a shorter input or a changed table can move the divergence later: more entries)."""
-    return c.disagrees and c.entry == best.entry and all(a <= b for a, b in zip(_size(c), _size(best)))
+    and in at least one of the decisions `what` that differed on the original (so the shrink follows
+    one fault of the model, not whichever it meets first), and `c` is no larger in any measure (a
+    shorter input or a changed table can move the divergence later, past more entries)."""
+    return (c.disagrees and c.entry == best.entry and bool(what & set(c.what))
+            and all(a <= b for a, b in zip(_size(c), _size(best))))
 
 
 def _report(c: _Run, codes: dict, original: Size, calls: int) -> ShrunkCounterexample:
