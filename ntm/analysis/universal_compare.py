@@ -6,7 +6,8 @@ or "exact to the end" (the machine's halt or the step bound). `compare_family` d
 `samples` random machines of a `tasks.universal.UniversalTask` (held-out machines: another seed than
 training's). `check_universal_example` is `ntm.analysis.verify.search`'s check for the universal
 task: the (length, seed) input stands for one random machine and its input; a disagreement is
-reported with the machine's table, the step, and both configurations there.
+reported with the machine's table, the step, and both configurations there (`first_disagreement`;
+`ntm.analysis.universal_shrink` then shrinks that machine).
 """
 
 from __future__ import annotations
