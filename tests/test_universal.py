@@ -378,6 +378,11 @@ def test_shrink_calls_are_checked_and_zero_shrinks_nothing():
     c = _disagreeing(model, task, 0)
     with pytest.raises(ConfigError, match="max_calls"):
         shrink_counterexample(model, task, c, max_calls=0)
+    m = drawn_machine(task, c)
+    for codes, why in (({"A": 5}, "no code for state"), ({"A": 5, "B": 5, "C": 6}, "distinct"),
+                       ({"A": 0, "B": 4, "C": 6}, "distinct"), ({"A": 64, "B": 4, "C": 6}, "distinct")):
+        with pytest.raises(ConfigError, match=why):
+            shrink_machine(model, m, c.input_symbols, codes, task.max_steps)
     one = shrink_counterexample(model, task, c, max_calls=1)
     assert one.calls == 1 and one.size == one.original
     r = search(model, task, min_length=0, max_length=3, max_examples=200, seed=0, shrink_calls=0)

@@ -117,13 +117,13 @@ class _Run(NamedTuple):
 def _run(model, machine, word: tuple, codes: dict, max_steps: int, code_bits: int) -> _Run:
     """Run the machine (the engine) and the model (free) on `word`, the states given `codes`."""
     from tasks.universal import HALT_CODE, machine_batch
-    given = [codes.get(q, HALT_CODE) if not machine.is_halting(q) else HALT_CODE for q in machine.states]
+    given = [HALT_CODE if machine.is_halting(q) else codes[q] for q in machine.states]
     batch = machine_batch([machine], [tuple(word)], np.random.default_rng(0), max_steps, "trace", code_bits,
-                          codes=[given])                         # the codes are given: the rng goes unused
+                          codes=[given])              # the given codes overwrite the rng's draw: it decides nothing
     r = free_run(model, batch, record=True)
     found = first_disagreement(batch, r)
-    what = () if found is None else found[1]
-    return _Run(machine, tuple(word), batch, r, found is not None, what, *_entries(batch, int(r.first_divergence[0])))
+    used, entry = _entries(batch, int(r.first_divergence[0]))
+    return _Run(machine, tuple(word), batch, r, found is not None, () if found is None else found[1], used, entry)
 
 
 def _entries(batch, first: int) -> tuple[frozenset, tuple | None]:
@@ -223,12 +223,14 @@ def shrink_machine(model, machine, word, codes: dict, max_steps: int, code_bits:
         larger than the original's in any measure.
 
     Raises:
-        ConfigError: max_calls < 1, or the model does not leave the machine on the input (nothing to shrink).
+        ConfigError: max_calls < 1, codes missing, repeated or out of range for a non-halting state,
+            or the model does not leave the machine on the input (nothing to shrink).
         tasks.errors.TaskError: a machine the universal task cannot run (`machine_batch`).
     """
     if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1:
         raise ConfigError(f"max_calls must be an integer >= 1, got {max_calls!r}")
     bits = model.config.code_bits if code_bits is None else code_bits
+    _check_codes(machine, codes, bits)
     best = _run(model, machine, tuple(word), codes, max_steps, bits)
     if not best.disagrees:
         raise ConfigError(f"the model agrees with machine {machine.name or '?'} on input "
@@ -246,6 +248,19 @@ def shrink_machine(model, machine, word, codes: dict, max_steps: int, code_bits:
                     best, changed = c, True
                     break                        # the pass's candidates came from the old machine
     return _report(best, codes, original, calls)
+
+
+def _check_codes(machine, codes: dict, bits: int) -> None:
+    """Every non-halting state has its own code in 1..2^bits - 1 (code 0 is the halt state's), else ConfigError."""
+    live = [q for q in machine.states if not machine.is_halting(q)]
+    missing = [q for q in live if q not in codes]
+    if missing:
+        raise ConfigError(f"codes: no code for state(s) {', '.join(map(str, missing))}")
+    bad = [q for q in live if isinstance(codes[q], bool) or not isinstance(codes[q], (int, np.integer))
+           or not 1 <= codes[q] < 2 ** bits]
+    if bad or len({int(codes[q]) for q in live}) < len(live):
+        raise ConfigError(f"codes must give the states distinct integers in 1..{2 ** bits - 1}, got "
+                          f"{ {q: codes[q] for q in live} }")
 
 
 def _keeps(c: _Run, best: _Run, what: set) -> bool:
