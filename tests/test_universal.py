@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import example, given, settings, strategies as st
 
 import turing
 from ntm.analysis.trace_compare import free_run
-from ntm.analysis.universal_compare import compare_family, compare_machines, family_runs, run_groups
+from ntm.analysis.universal_compare import (check_universal_example, compare_family, compare_machines, family_runs,
+                                            run_groups)
+from ntm.analysis.universal_shrink import shrink_counterexample, shrink_machine
 from ntm.analysis.verify import search
+from ntm.errors import ConfigError
 from ntm.models import build_model
 from ntm.models.universal_ntm import UniversalNTM, construct
 from ntm.training.objective import TraceObjective
@@ -235,6 +239,169 @@ def test_verify_finds_the_machine_that_exercises_a_planted_entry():
     assert "B 1 ->" in str(c) and "machine table" in str(c)
     exact = model_for(task, exact=True)
     assert search(exact, task, min_length=0, max_length=3, max_examples=30, seed=0).counterexample is None
+
+
+# ---------------------------------------------------------------- shrinking the counterexample's machine
+def _rerun(model, s, task):
+    """The shrunk machine run again from scratch (the engine and the model, its codes given): the
+    first diverging step (-1: none), whether the final tapes differ, and the entry at that step."""
+    m = s.machine
+    codes = [s.codes.get(q, HALT_CODE) for q in m.states]
+    batch = machine_batch([m], [s.input_symbols], np.random.default_rng(1), task.max_steps, "trace", task.code_bits,
+                          codes=[codes])
+    r = free_run(model, batch)
+    first = int(r.first_divergence[0])
+    names = {c: q for q, c in s.codes.items()}
+    at = lambda t: (names[int(batch.state[0, t])], str(int(batch.read[0, t, 0])))  # noqa: E731
+    return first, int(r.cells_wrong[0]) > 0, at(first) if 0 <= first < batch.steps[0] else None
+
+
+def _disagreeing(model, task, seed: int, tries: int = 64):
+    """The first (length, seed) from `seed` on whose random machine the model leaves the machine."""
+    for s in range(seed, seed + tries):
+        c = check_universal_example(model, task, s % 4, s)
+        if c is not None:
+            return c
+    raise AssertionError(f"no disagreement in seeds {seed}..{seed + tries - 1}")
+
+
+def test_verify_shrinks_the_machine_to_the_planted_entry():
+    """`search` (what `ntm verify` runs) returns the counterexample's machine shrunk: its run still
+    reaches the planted δ(B, 1), the model still leaves it there, and it is no larger than the machine
+    drawn; with exact weights nothing is reported."""
+    task = UniversalTask(states=(2, 3), max_steps=40)
+    model = model_for(task, exact=True, cls=Planted)
+    found = search(model, task, min_length=0, max_length=3, max_examples=200, seed=0)
+    s = found.shrunk
+    assert s is not None and s.step is not None and "move" in s.what
+    assert (s.machine_step["state"], s.machine_step["read"]) == ("B", 1) and ("B", "1") in s.used
+    assert s.machine_step["move"] != s.model_step["move"]
+    assert all(a <= b for a, b in zip(s.size, s.original)) and s.size.entries < s.original.entries
+    drawn = found.counterexample
+    assert s.original.input_length == len(drawn.input_symbols) and 1 <= s.calls <= 64
+    assert "B 1 ->" in str(s) and "shrunk machine" in str(s) and "undefined" in str(s)
+    assert _rerun(model, s, task)[::2] == (s.step, ("B", "1"))
+    exact = model_for(task, exact=True)
+    r = search(exact, task, min_length=0, max_length=3, max_examples=30, seed=0)
+    assert r.counterexample is None and r.shrunk is None
+    with pytest.raises(ConfigError, match="agrees"):
+        shrink_machine(exact, drawn_machine(task, drawn), drawn.input_symbols, {"A": 5, "B": 9, "C": 17},
+                       task.max_steps)
+
+
+def drawn_machine(task, c):
+    """The random machine a (length, seed) counterexample stands for."""
+    return task.sample(np.random.default_rng(c.seed), 1, c.length).machines[0]
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_a_shrunk_planted_counterexample_keeps_the_planted_entry(seed):
+    """Whatever machine exercises the planted entry, its shrink still does, at its first diverging
+    step, the model still leaves it (checked again from scratch), and it is no larger."""
+    task = UniversalTask(states=(2, 4), max_steps=40)
+    model = model_for(task, exact=True, cls=Planted)
+    c = _disagreeing(model, task, seed)
+    s = shrink_counterexample(model, task, c)
+    assert (s.machine_step["state"], s.machine_step["read"]) == ("B", 1)
+    assert _rerun(model, s, task)[::2] == (s.step, ("B", "1"))
+    assert all(a <= b for a, b in zip(s.size, s.original))
+
+
+@settings(max_examples=25, deadline=None)
+@given(weights=st.integers(0, 3), seed=st.integers(0, 10_000), calls=st.integers(1, 40))
+@example(weights=0, seed=209, calls=5)          # removing one unreachable state that another one goes to
+def test_the_shrink_never_returns_a_machine_the_model_runs_right(weights, seed, calls):
+    """Random (untrained) weights leave most machines somewhere: the shrunk machine is one the model
+    still leaves (run again from scratch), at the step reported, at the original's entry and in one
+    of its decisions, within `calls` model runs, no larger than the one drawn, and the same every
+    time (deterministic)."""
+    task = UniversalTask(states=(2, 4), max_steps=24)
+    model = model_for(task, seed=weights)
+    c = _disagreeing(model, task, seed)
+    s = shrink_counterexample(model, task, c, max_calls=calls)
+    first, tape_differs, entry = _rerun(model, s, task)
+    assert first >= 0 or tape_differs
+    assert (None if first < 0 else first) == s.step
+    assert entry is None or entry == (s.machine_step["state"], str(s.machine_step["read"]))
+    if "read" in c.machine:                   # it diverged at an entry: the shrink follows that entry
+        assert (s.machine_step["state"], s.machine_step["read"]) == (c.machine["state"], c.machine["read"])
+    assert set(s.what) & set(c.what)          # and one of the decisions that were wrong there
+    assert s.calls <= calls and all(a <= b for a, b in zip(s.size, s.original))
+    assert set(s.undefined).isdisjoint(s.machine.delta)
+    assert str(shrink_counterexample(model, task, c, max_calls=calls)) == str(s)
+
+
+def test_a_shorter_input_that_reaches_the_entry_by_a_longer_path_is_not_kept():
+    """On 1 1 the run reaches the planted δ(B, 1) at step 1 (entries A 1, B 1); on 1 it reaches it at
+    step 3 through B 0 and C 1: the model still leaves the machine there, at the same entry, but the
+    run uses more entries, so the shrink keeps the longer input (it undefines A 0 and drops C)."""
+    m = Machine(states=("A", "B", "C", "Z"), input_alphabet=("1",), tape_alphabet=("0", "1"), blank="0", start="A",
+                delta={("A", "0"): ("Z", "0", "R"), ("A", "1"): ("B", "1", "R"), ("B", "0"): ("C", "1", "L"),
+                       ("B", "1"): ("A", "0", "R"), ("C", "0"): ("Z", "0", "R"), ("C", "1"): ("B", "1", "R")},
+                halt={"Z"})
+    task = UniversalTask(states=(2, 3), max_steps=40)
+    model = model_for(task, exact=True, cls=Planted)
+    s = shrink_machine(model, m, ("1", "1"), {"A": 7, "B": 40, "C": 21}, task.max_steps)
+    assert s.input_symbols == ("1", "1") and s.step == 1 and s.used == (("A", "1"), ("B", "1"))
+    assert s.size == (2, 2, 2, 2) and s.original == (3, 6, 2, 2)
+    one = shrink_machine(model, m, ("1",), {"A": 7, "B": 40, "C": 21}, task.max_steps)   # the longer path itself
+    assert one.step == 3 and one.used == (("A", "1"), ("B", "0"), ("B", "1"), ("C", "1"))
+
+
+class NeverStops(UniversalNTM):
+    """The exact model whose stop unit never fires: it leaves every halting machine at its halt."""
+
+    def decide(self, s):
+        d, core = super().decide(s)
+        return d._replace(halt=torch.full_like(d.halt, -10.0)), core
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_a_stop_disagreement_shrinks_to_a_machine_that_still_halts(seed):
+    """A disagreement at no entry (the machine halts, the model does not stop): a shrunk candidate on
+    which the machine runs to the bound instead is one the model agrees with, and is never kept."""
+    task = UniversalTask(states=(2, 4), max_steps=24)
+    model = model_for(task, exact=True, cls=NeverStops)
+    c = _disagreeing(model, task, seed)
+    s = shrink_counterexample(model, task, c)
+    assert s.what == ("stop",) and s.machine_step["stop"] is True and s.model_step["stop"] is False
+    assert _rerun(model, s, task)[0] == s.step and all(a <= b for a, b in zip(s.size, s.original))
+
+
+def test_shrink_calls_are_checked_and_zero_shrinks_nothing():
+    task = UniversalTask(states=(2, 3), max_steps=40)
+    model = model_for(task, exact=True, cls=Planted)
+    with pytest.raises(ConfigError, match="shrink_calls"):
+        search(model, task, max_examples=5, seed=0, shrink_calls=-1)
+    c = _disagreeing(model, task, 0)
+    with pytest.raises(ConfigError, match="max_calls"):
+        shrink_counterexample(model, task, c, max_calls=0)
+    m = drawn_machine(task, c)
+    for codes, why in (({"A": 5}, "no code for state"), ({"A": 5, "B": 5, "C": 6}, "distinct"),
+                       ({"A": 0, "B": 4, "C": 6}, "distinct"), ({"A": 64, "B": 4, "C": 6}, "distinct")):
+        with pytest.raises(ConfigError, match=why):
+            shrink_machine(model, m, c.input_symbols, codes, task.max_steps)
+    one = shrink_counterexample(model, task, c, max_calls=1)
+    assert one.calls == 1 and one.size == one.original
+    r = search(model, task, min_length=0, max_length=3, max_examples=200, seed=0, shrink_calls=0)
+    assert r.counterexample is not None and r.shrunk is None
+
+
+def test_cli_verify_prints_the_shrunk_machine(tmp_path, monkeypatch, capsys):
+    """`ntm verify RUN` on a universal run prints the shrunk machine after the counterexample."""
+    import ntm.training.run_dir
+    from ntm.cli import main
+    task = UniversalTask(states=(2, 3), max_steps=40)
+    model = model_for(task, exact=True, cls=Planted)
+    monkeypatch.setattr(ntm.training.run_dir, "load_run", lambda run, device: (model, task, {"run_dir": tmp_path}))
+    assert main(["verify", str(tmp_path), "--max-examples", "200", "--min-length", "0"]) == 1
+    out = capsys.readouterr().out
+    assert out.index("counterexample (length") < out.index("shrunk machine (states") < out.index("state codes: A")
+    assert main(["verify", str(tmp_path), "--shrink-calls", "0", "--min-length", "0"]) == 1   # replayed, not shrunk
+    out = capsys.readouterr().out
+    assert "replayed" in out and "shrunk machine" not in out
 
 
 # ---------------------------------------------------------------- training

@@ -5,4 +5,5 @@ accuracy against length, the NTM paper's memory-use figure, a machine's space-ti
 `claims` (the textbook claims about RNNs, one experiment and one verdict rule per claim: `ntm claims`);
 for trace runs (`tasks.trace`): `trace_compare` (the model running free, compared step by step),
 `trace_verify` (the first step it leaves the machine, for `verify`), `trace_figures` (its run beside
-the machine's); `universal_compare` (the universal interpreter on machine families and named machines)."""
+the machine's); `universal_compare` (the universal interpreter on machine families and named machines),
+`universal_shrink` (a universal counterexample's machine shrunk: its input, unused entries, unreachable states)."""

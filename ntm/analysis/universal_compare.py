@@ -6,7 +6,8 @@ or "exact to the end" (the machine's halt or the step bound). `compare_family` d
 `samples` random machines of a `tasks.universal.UniversalTask` (held-out machines: another seed than
 training's). `check_universal_example` is `ntm.analysis.verify.search`'s check for the universal
 task: the (length, seed) input stands for one random machine and its input; a disagreement is
-reported with the machine's table, the step, and both configurations there.
+reported with the machine's table, the step, and both configurations there (`first_disagreement`;
+`ntm.analysis.universal_shrink` then shrinks that machine).
 """
 
 from __future__ import annotations
@@ -247,18 +248,28 @@ def check_universal_example(model, task, length: int, seed: int) -> UniversalCou
     1, length)``), the model free; the first disagreement, or None."""
     batch = task.sample(np.random.default_rng(seed), 1, int(length))
     r = free_run(model, batch, record=True)
+    found = first_disagreement(batch, r)
+    if found is None:
+        return None
+    return UniversalCounterexample(int(length), int(seed), tuple(batch.input_symbols[0]), *found,
+                                   table_text(batch.machines[0]))
+
+
+def first_disagreement(batch, r) -> tuple | None:
+    """Sample 0's first disagreement in a recorded free run (`free_run(..., record=True)`) on a
+    `UniversalBatch`: (step, what, the machine's configuration there, the model's), states by name;
+    step None and what ("tape",) when every decision agreed and the final tape did not (both tapes
+    as cell classes, blanks trimmed). None when the model agreed."""
     first, wrong = int(r.first_divergence[0]), int(r.cells_wrong[0])
     if first < 0 and wrong == 0:
         return None
-    m, word = batch.machines[0], tuple(batch.input_symbols[0])
-    names = {int(c): q for q, c in zip(m.states, batch.codes[0]) if c >= 0}
     if first < 0:
         tape = lambda row: " ".join(str(c) for c in row[:batch.tape_rows]).strip(" 0") or "(blank)"  # noqa: E731
-        return UniversalCounterexample(int(length), int(seed), word, None, ("tape",), {"tape": tape(batch.final_tape[0, 0])},
-                                       {"tape": tape(r.tape[0, 0])}, table_text(m))
+        return None, ("tape",), {"tape": tape(batch.final_tape[0, 0])}, {"tape": tape(r.tape[0, 0])}
+    m = batch.machines[0]
+    names = {int(c): q for q, c in zip(m.states, batch.codes[0]) if c >= 0}
     what = tuple(("stop" if k == "halt" else k) for k, v in r.first_wrong.items() if int(v[0]) == first)
-    return UniversalCounterexample(int(length), int(seed), word, first, what, _machine_step(batch, first, names),
-                                   _model_step(batch, r.history[first], names), table_text(m))
+    return first, what, _machine_step(batch, first, names), _model_step(batch, r.history[first], names)
 
 
 def _machine_step(batch, t: int, names: dict) -> dict:

@@ -149,11 +149,14 @@ def input_strategy(min_length: int, max_length: int):
 @dataclass
 class SearchResult:
     """What `search` found: the counterexample (or None), the inputs tried (shrinking
-    included), the lengths searched, and whether the counterexample came from the database."""
+    included), the lengths searched, whether the counterexample came from the database, and for
+    the universal task its machine shrunk (`ntm.analysis.universal_shrink.ShrunkCounterexample`;
+    None for other tasks, without a counterexample, or with ``shrink_calls=0``)."""
     counterexample: Counterexample | None
     examples: int
     lengths: tuple[int, int]
     replayed: bool = False
+    shrunk: object | None = None
 
 
 def database_key(task) -> bytes:
@@ -188,7 +191,8 @@ def replay(model, task, database, lo: int, hi: int) -> tuple[Counterexample | No
 
 
 def search(model, task, *, min_length: int | None = None, max_length: int | None = None,
-           max_examples: int = 100, seed: int | None = None, database=None) -> SearchResult:
+           max_examples: int = 100, seed: int | None = None, database=None,
+           shrink_calls: int = 64) -> SearchResult:
     """Look for an input where the model's decoded output differs from the machine's.
 
     First the counterexamples kept in `database` are replayed; then hypothesis draws
@@ -205,12 +209,15 @@ def search(model, task, *, min_length: int | None = None, max_length: int | None
             are ``{"length", "seed"}`` JSON under `database_key` (not hypothesis's internal
             choice sequences): they stay valid across hypothesis versions, and hypothesis's
             own use of a database would forbid a seeded search.
+        shrink_calls: for the universal task, the most model runs that shrinking the
+            counterexample's machine may spend (`ntm.analysis.universal_shrink.shrink_machine`;
+            0: not shrunk).
 
     Returns:
         A `SearchResult`.
 
     Raises:
-        ConfigError: bad lengths or max_examples, or a task with no machine to disagree with
+        ConfigError: bad lengths, max_examples or shrink_calls, or a task with no machine to disagree with
             (dynamic N-grams: its targets are random bits; compare it with `compare` instead).
         tasks.errors.TaskError: the machine failed on a drawn input.
     """
@@ -219,6 +226,8 @@ def search(model, task, *, min_length: int | None = None, max_length: int | None
                           f"reference is the Bayes-optimal estimator (use `ntm compare`)")
     if max_examples < 1:
         raise ConfigError(f"max_examples must be >= 1, got {max_examples}")
+    if isinstance(shrink_calls, bool) or not isinstance(shrink_calls, int) or shrink_calls < 0:
+        raise ConfigError(f"shrink_calls must be an integer >= 0, got {shrink_calls!r}")
     lo, hi = length_range(task, min_length, max_length)
     was_training = model.training
     model.eval()
@@ -233,7 +242,8 @@ def search(model, task, *, min_length: int | None = None, max_length: int | None
         if database is not None:
             c, tried = replay(model, task, database, lo, hi)
             if c is not None:
-                return SearchResult(c, tried, (lo, hi), replayed=True)
+                return SearchResult(c, tried, (lo, hi), replayed=True,
+                                    shrunk=shrink_example(model, task, c, shrink_calls))
         options = dict(max_examples=max_examples, database=None, deadline=None)
         if seed is not None:
             options["derandomize"] = False
@@ -245,9 +255,20 @@ def search(model, task, *, min_length: int | None = None, max_length: int | None
         c = check_example(model, task, *example)
         if database is not None:
             database.save(database_key(task), json.dumps({"length": c.length, "seed": c.seed}).encode())
-        return SearchResult(c, tried, (lo, hi))
+        return SearchResult(c, tried, (lo, hi), shrunk=shrink_example(model, task, c, shrink_calls))
     finally:
         model.train(was_training)
+
+
+def shrink_example(model, task, c, max_calls: int = 64):
+    """For the universal task, counterexample `c`'s machine shrunk
+    (`ntm.analysis.universal_shrink.shrink_counterexample`, at most `max_calls` model runs); None for
+    other tasks (their inputs are shrunk by hypothesis alone) or with max_calls = 0."""
+    from tasks.universal import UniversalTask
+    if not isinstance(task, UniversalTask) or max_calls == 0:
+        return None
+    from ntm.analysis.universal_shrink import shrink_counterexample
+    return shrink_counterexample(model, task, c, max_calls)
 
 
 def find_counterexample(model, task, *, min_length: int | None = None, max_length: int | None = None,
