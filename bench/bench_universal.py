@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ntm.analysis.universal_compare import compare_family, compare_machines  # noqa: E402
+from ntm.analysis.universal_compare import compare_all_machines, compare_family, compare_machines  # noqa: E402
 from ntm.models.universal_ntm import UniversalNTM, construct  # noqa: E402
 from ntm.training import TrainConfig, train  # noqa: E402
 from ntm.training.objective import TraceObjective  # noqa: E402
@@ -90,6 +90,11 @@ def main() -> int:
                    "from the blank tape for --max-steps steps (writes bench/results/universal_named.json)")
     p.add_argument("--families", metavar="RUN", help="instead: RUN on --samples held-out machines of 2-4, 5 and 6 "
                    "states to the halt or --max-steps (writes bench/results/universal_families_MAXSTEPS.json)")
+    p.add_argument("--all-machines", metavar="RUN", help="instead: RUN (and the hand-set weights) on every machine "
+                   "of --states states from the blank tape to the halt or --max-steps (20,736 at 2 states; "
+                   "writes bench/results/universal_all_STATES_MAXSTEPS.json)")
+    p.add_argument("--states", type=int, default=2, help="--all-machines: states (default 2)")
+    p.add_argument("--code-seeds", default="0", help="--all-machines: seeds of the state codes, comma-separated")
     p.add_argument("--samples", type=int, default=256, help="--families: machines a family (default 256)")
     p.add_argument("--only", default="2-4 states,5 states,6 states",
                    help="--families: which families, comma-separated (default all three); the rows of the "
@@ -107,6 +112,9 @@ def main() -> int:
                         args.busy_beavers)
     if args.named:
         return named(args.named, args.max_steps, args.machines.split(","), args.weights.split(","), args.out)
+    if args.all_machines:
+        return all_machines(args.all_machines, args.states, args.max_steps, args.weights.split(","),
+                            [int(x) for x in args.code_seeds.split(",")], args.out)
     out = args.out or RESULTS / "universal.json"
     task = UniversalTask()
     exact = construct(UniversalNTM(task.input_size, task.output_size))
@@ -175,6 +183,30 @@ def named(run: str, max_steps: int, machines: list, weights: list, out: Path | N
             row.update(weights=label, seconds=round(time.perf_counter() - t0, 1))
             report["rows"].append(row)
             print(row, flush=True)
+            out.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def all_machines(run: str, states: int, max_steps: int, weights: list, code_seeds: list,
+                 out: Path | None = None) -> int:
+    """Every machine of `states` states (`tasks.universal.all_tables`) from the blank tape to its
+    halt or `max_steps`, per weights and seed of the state codes (`compare_all_machines`): the
+    fraction step-exact and every diverging machine with its codes. Writes `out` (default
+    bench/results/universal_all_STATES_MAXSTEPS.json) after each row."""
+    task = UniversalTask()
+    report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
+              "states": states, "max_steps": max_steps, "load_before": os.getloadavg()[0], "rows": []}
+    out = Path(out) if out else RESULTS / f"universal_all_{states}_{max_steps}.json"
+    models = {"constructed": lambda: construct(UniversalNTM(task.input_size, task.output_size)),
+              "learned": lambda: load_run(run)[0]}
+    for label in weights:
+        model = models[label]()
+        for seed in code_seeds:
+            t0 = time.perf_counter()
+            row = compare_all_machines(model, states, max_steps=max_steps, seed=seed)
+            row.update(weights=label, code_seed=seed, seconds=round(time.perf_counter() - t0, 1))
+            report["rows"].append(row)
+            print({k: v for k, v in row.items() if k != "diverging"}, "diverging:", row["diverging"][:10], flush=True)
             out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 

@@ -73,12 +73,7 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
             unreachable (nothing is written then).
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
-    if address is not None and workers is not None:
-        raise ConfigError("--workers is for local sweeps; with --address every cell is one Ray task, placed by Ray")
-    if write_recipes is not None and not lrs:
-        raise ConfigError("--write-recipes chooses a learning rate per task and model: give --lrs too")
+    _check_options(out, address, workers, lrs, write_recipes)
     grid, n_workers = plan(_text(tasks), _text(models), _text(seeds) if not isinstance(seeds, int) else str(seeds),
                            config_dir=config_dir, steps=steps, max_seconds=budget_seconds, device=device,
                            workers=workers, protocol=protocol, lrs=lrs,
@@ -102,11 +97,26 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
             res.failed.update(cluster.run_cells_ray(jobs, on_done, progress=progress))
     _report(res, set(cells), protocol, log)
     if write_recipes is not None and res.rows:
-        from ntm.sweep.grid import recipe_dir
-        from ntm.sweep.recipes import write_recipes as write
-        res.recipes = write(summarize(res.rows, protocol), write_recipes, recipe_dir(config_dir))
-        log(f"{len(res.recipes)} recipes written to {write_recipes}")
+        _write_recipes(res, write_recipes, config_dir, protocol, log)
     return res
+
+
+def _write_recipes(res: SweepResult, out_dir, config_dir, protocol: str | None, log) -> None:
+    """The best learning rate per task and model into OUT_DIR/TASK-MODEL.toml (`ntm.sweep.recipes`)."""
+    from ntm.sweep.grid import recipe_dir
+    from ntm.sweep.recipes import write_recipes
+    res.recipes = write_recipes(summarize(res.rows, protocol), out_dir, recipe_dir(config_dir))
+    log(f"{len(res.recipes)} recipes written to {out_dir}")
+
+
+def _check_options(out: Path, address, workers, lrs, write_recipes) -> None:
+    """ConfigError for options that do not go together (before anything is written)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    if address is not None and workers is not None:
+        raise ConfigError("--workers is for local sweeps; with --address every cell is one Ray task, placed by Ray")
+    if write_recipes is not None and not lrs:
+        raise ConfigError("--write-recipes chooses a learning rate per task and model: give --lrs too")
 
 
 def _reuse_finished(res: SweepResult, grid, protocol: str | None, log) -> list[tuple[str, object, Path]]:

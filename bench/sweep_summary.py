@@ -1,0 +1,60 @@
+"""One task × model matrix from the results of one or more sweeps (docs/sweeps.md's first table).
+
+    python bench/sweep_summary.py bench/results/sweep_chomsky bench/results/sweep_algo
+
+Each cell of the matrix: the median score over seeds (%, as in the sweep's table.md: per-token
+accuracy beyond the training range under ``--protocol chomsky``, else sequence accuracy), then the
+maximum and how many seeds reached the target, as ``median (max, k/n)``. Prints markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ntm.sweep.results import read_rows
+from ntm.sweep.table import summarize
+
+
+def summaries(dirs: list[Path]) -> list[dict]:
+    """`ntm.sweep.table.summarize` of each sweep in `dirs` (each with results.jsonl), under its protocol."""
+    sums = []
+    for d in dirs:
+        rows = read_rows(d / "results.jsonl")
+        if rows:
+            sums += summarize(rows, rows[0].get("protocol"))
+    return sums
+
+
+def matrix(dirs: list[Path]) -> str:
+    """The markdown matrix over the sweeps in `dirs` (a later sweep's cell replaces an earlier one's)."""
+    sums = summaries(dirs)
+    tasks = list(dict.fromkeys(s["task"] for s in sums))
+    models = list(dict.fromkeys(s["label"] for s in sums))
+    cell = {(s["task"], s["label"]): s for s in sums}
+    lines = ["| task | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+    for t in tasks:
+        out = []
+        for m in models:
+            s = cell.get((t, m))
+            out.append("–" if s is None or s["median_score"] is None else
+                       f"{100 * s['median_score']:.1f} ({100 * s['max_score']:.1f}, {s['reached']}/{s['seeds']})")
+        lines.append(f"| {t} | " + " | ".join(out) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dirs", nargs="+", type=Path, help="sweep directories (each holding results.jsonl)")
+    p.add_argument("--json", action="store_true", help="print the summaries as JSON instead")
+    args = p.parse_args()
+    if args.json:
+        print(json.dumps(summaries(args.dirs), indent=1))
+        return 0
+    print(matrix(args.dirs), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
