@@ -164,17 +164,23 @@ def hard(run: str) -> int:
     return 0
 
 
+def _report_and_models(run: str, **fields) -> tuple[dict, dict]:
+    """A results file's head (host, date, run, `fields`, the load before) and the two weights by
+    label, each built on first use: "constructed" (hand-set) and "learned" (RUN's)."""
+    task = UniversalTask()
+    report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
+              **fields, "load_before": os.getloadavg()[0], "rows": []}
+    return report, {"constructed": lambda: construct(UniversalNTM(task.input_size, task.output_size)),
+                    "learned": lambda: load_run(run)[0]}
+
+
 def named(run: str, max_steps: int, machines: list, weights: list, out: Path | None = None) -> int:
     """Library machines from the blank tape, `max_steps` steps each, one machine at a time (one memory
     row per visited cell): by default BB(5) (47,176,870 steps to its halt; 568 cells in its first
     10^5 steps, 2,001 in 10^6) and Antihydra (a Cryptid: 6 states, one undefined entry, run as its
     completion). Writes `out` (default bench/results/universal_named_MAXSTEPS.json)."""
-    task = UniversalTask()
-    report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
-              "max_steps": max_steps, "load_before": os.getloadavg()[0], "rows": []}
+    report, models = _report_and_models(run, max_steps=max_steps)
     out = Path(out) if out else RESULTS / f"universal_named_{max_steps}.json"
-    models = {"constructed": lambda: construct(UniversalNTM(task.input_size, task.output_size)),
-              "learned": lambda: load_run(run)[0]}
     for label in weights:
         model = models[label]()
         for name in machines:
@@ -193,12 +199,8 @@ def all_machines(run: str, states: int, max_steps: int, weights: list, code_seed
     halt or `max_steps`, per weights and seed of the state codes (`compare_all_machines`): the
     fraction step-exact and every diverging machine with its codes. Writes `out` (default
     bench/results/universal_all_STATES_MAXSTEPS.json) after each row."""
-    task = UniversalTask()
-    report = {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run": run,
-              "states": states, "max_steps": max_steps, "load_before": os.getloadavg()[0], "rows": []}
+    report, models = _report_and_models(run, states=states, max_steps=max_steps)
     out = Path(out) if out else RESULTS / f"universal_all_{states}_{max_steps}.json"
-    models = {"constructed": lambda: construct(UniversalNTM(task.input_size, task.output_size)),
-              "learned": lambda: load_run(run)[0]}
     for label in weights:
         model = models[label]()
         for seed in code_seeds:
