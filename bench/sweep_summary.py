@@ -17,19 +17,20 @@ from ntm.sweep.results import read_rows
 from ntm.sweep.table import summarize
 
 
-def summaries(dirs: list[Path]) -> list[dict]:
-    """`ntm.sweep.table.summarize` of each sweep in `dirs` (each with results.jsonl), under its protocol."""
+def summaries(dirs: list[Path], key: str | None = None) -> list[dict]:
+    """`ntm.sweep.table.summarize` of each sweep in `dirs` (each with results.jsonl), under its
+    protocol, or scored by the comparison column `key`."""
     sums = []
     for d in dirs:
         rows = read_rows(d / "results.jsonl")
         if rows:
-            sums += summarize(rows, rows[0].get("protocol"))
+            sums += summarize(rows, rows[0].get("protocol"), key)
     return sums
 
 
-def matrix(dirs: list[Path]) -> str:
+def matrix(dirs: list[Path], key: str | None = None) -> str:
     """The markdown matrix over the sweeps in `dirs` (a later sweep's cell replaces an earlier one's)."""
-    sums = summaries(dirs)
+    sums = summaries(dirs, key)
     tasks = list(dict.fromkeys(s["task"] for s in sums))
     models = list(dict.fromkeys(s["label"] for s in sums))
     cell = {(s["task"], s["label"]): s for s in sums}
@@ -47,12 +48,15 @@ def matrix(dirs: list[Path]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dirs", nargs="+", type=Path, help="sweep directories (each holding results.jsonl)")
+    p.add_argument("--per-token", action="store_true", help="score by per-token accuracy (symbol_accuracy), "
+                   "whatever the sweeps' protocol")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON instead")
     args = p.parse_args()
+    key = "symbol_accuracy" if args.per_token else None
     if args.json:
-        print(json.dumps(summaries(args.dirs), indent=1))
+        print(json.dumps(summaries(args.dirs, key), indent=1))
         return 0
-    print(matrix(args.dirs), end="")
+    print(matrix(args.dirs, key), end="")
     return 0
 
 

@@ -43,8 +43,10 @@ def label(model: str, lr: float | None) -> str:
     return model if lr is None else f"{model} lr {lr:g}"
 
 
-def summarize(rows: list[dict], protocol: str | None = None) -> list[dict]:
-    """One summary per (task, model, learning rate of a sweep over them), in first-seen order.
+def summarize(rows: list[dict], protocol: str | None = None, key: str | None = None) -> list[dict]:
+    """One summary per (task, model, learning rate of a sweep over them), in first-seen order. The
+    score is the protocol's (`protocol.score_name`) unless `key` names another comparison column
+    ("seq_accuracy", "symbol_accuracy").
 
     Returns:
         dicts with task, model, lr (None unless the sweep had an lr axis), label, seeds (n), median_score, max_score (fractions; None when no seed has
@@ -53,7 +55,7 @@ def summarize(rows: list[dict], protocol: str | None = None) -> list[dict]:
         lengths (the lengths scored), train_lengths, budget_steps, max_seconds (seconds) and
         batch_size (of the first row: a grid shares them unless recipes differ).
     """
-    key = score_name(protocol)
+    key = key or score_name(protocol)
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["task"], r["model"], r.get("lr_axis")), []).append(r)
