@@ -110,7 +110,7 @@ def grouped_runs(model, drawn: list, max_steps: int, supervision: str = "trace",
     for g in run_groups(f["left"], f["right"], f["rows"], f["steps"], chunk):
         batch = machine_batch([f["machines"][i] for i in g], [f["words"][i] for i in g], np.random.default_rng(0),
                               max_steps, supervision, drawn[0].code_bits,
-                              codes=[f["codes"][i] for i in g])          # the drawn codes: this rng is unused
+                              codes=[f["codes"][i] for i in g])          # the drawn codes replace this rng's
         r = free_run(model, batch, device, limits=f["limits"][g])
         out["first_divergence"][g], out["tape_exact"][g], out["model_steps"][g] = \
             r.first_divergence, r.tape_exact, r.model_steps
