@@ -94,26 +94,29 @@ def main() -> int:
                    "of --states states from the blank tape to the halt or --max-steps (20,736 at 2 states; "
                    "writes bench/results/universal_all_STATES_MAXSTEPS.json)")
     p.add_argument("--states", type=int, default=2, help="--all-machines: states (default 2)")
-    p.add_argument("--code-seeds", default="0", help="--all-machines: seeds of the state codes, comma-separated")
+    p.add_argument("--code-seeds", default="0", help="--all-machines: seeds of the state codes, comma-separated "
+                   "(default 0)")
     p.add_argument("--samples", type=int, default=256, help="--families: machines a family (default 256)")
     p.add_argument("--only", default="2-4 states,5 states,6 states",
                    help="--families: which families, comma-separated (default all three); the rows of the "
                    "others already in the results file are kept")
     p.add_argument("--busy-beavers", action="store_true", help="--families: also BB(2)-BB(4) to the halt")
-    p.add_argument("--max-steps", type=int, default=100_000, help="--named: steps per machine (default 100,000)")
+    p.add_argument("--max-steps", type=int, help="--named, --families: steps per machine (default 100,000); "
+                   "--all-machines: default 100")
     p.add_argument("--machines", default="bb5,antihydra", help="--named: library machines (default bb5,antihydra)")
-    p.add_argument("--weights", default="constructed,learned", help="--named: constructed, learned or both")
+    p.add_argument("--weights", default="constructed,learned", help="--named, --all-machines: constructed, learned "
+                   "or both (default both)")
     args = p.parse_args()
     torch.set_num_threads(1)
     if args.hard:
         return hard(args.hard)
     if args.families:
-        return families(args.families, args.samples, args.max_steps, args.only.split(","), args.out,
+        return families(args.families, args.samples, args.max_steps or 100_000, args.only.split(","), args.out,
                         args.busy_beavers)
     if args.named:
-        return named(args.named, args.max_steps, args.machines.split(","), args.weights.split(","), args.out)
+        return named(args.named, args.max_steps or 100_000, args.machines.split(","), args.weights.split(","), args.out)
     if args.all_machines:
-        return all_machines(args.all_machines, args.states, args.max_steps, args.weights.split(","),
+        return all_machines(args.all_machines, args.states, args.max_steps or 100, args.weights.split(","),
                             [int(x) for x in args.code_seeds.split(",")], args.out)
     out = args.out or RESULTS / "universal.json"
     task = UniversalTask()

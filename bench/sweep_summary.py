@@ -1,6 +1,6 @@
 """One task × model matrix from the results of one or more sweeps (docs/sweeps.md's first table).
 
-    python bench/sweep_summary.py bench/results/sweep_chomsky bench/results/sweep_algo
+    python bench/sweep_summary.py bench/results/sweep_full_chomsky bench/results/sweep_full_algo
 
 Each cell of the matrix: the median score over seeds (%, as in the sweep's table.md: per-token
 accuracy beyond the training range under ``--protocol chomsky``, else sequence accuracy), then the
@@ -52,6 +52,9 @@ def main() -> int:
                    "whatever the sweeps' protocol")
     p.add_argument("--json", action="store_true", help="print the summaries as JSON instead")
     args = p.parse_args()
+    missing = [str(d) for d in args.dirs if not (d / "results.jsonl").is_file()]
+    if missing:
+        p.error(f"no results.jsonl in {', '.join(missing)} (a sweep's --out directory holds one)")
     key = "symbol_accuracy" if args.per_token else None
     if args.json:
         print(json.dumps(summaries(args.dirs, key), indent=1))

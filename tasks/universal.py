@@ -109,13 +109,13 @@ def random_tables(rng: np.random.Generator, states: np.ndarray) -> Tables:
     return Tables(states, write, move, np.where(halts, -1, nxt))
 
 
-#: the most tables `all_tables` makes (12^(2S) for S states: 20,736 at S = 2, 34 million at S = 3)
+#: the most tables `all_tables` makes ((4(S+1))^(2S) for S states: 20,736 at S = 2, 1.7e7 at S = 3)
 MAX_ENUMERATED = 1_000_000
 
 
 def all_tables(states: int) -> Tables:
     """Every table `random_tables` can draw with `states` states: each of the 2 x S entries writes
-    '0' or '1', moves L or R and goes to one of the S states or halts (12^(2S) tables, in
+    '0' or '1', moves L or R and goes to one of the S states or halts ((4(S+1))^(2S) tables, in
     lexicographic order of (write, move, next) per entry, state A's '0' entry most significant).
     No symmetry is factored out (a mirrored table is another table to the model).
 

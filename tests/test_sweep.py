@@ -310,3 +310,24 @@ def test_write_recipes_needs_an_lr_axis_and_a_tiny_lr_sweep_writes_them(tmp_path
     assert sorted(res.ran) == ["copy-lstm-lr0.001-seed0", "copy-lstm-lr0.01-seed0"] and not res.failed
     assert [p.name for p in res.recipes] == ["copy-lstm.toml"]
     assert "## Best learning rate" in res.table.read_text()
+
+
+def test_the_table_says_which_lengths_were_beyond_a_models_memory():
+    row = _row("ntm", 0, (1.0, 0.0), 0.0, True)
+    row["comparison"][2]["exceeds_memory"] = True                                  # length 8
+    [s] = summarize([row])
+    assert s["beyond_memory"] == [8]
+    assert "Scored beyond the model's memory" in format_markdown([s]) and "ntm at 8" in format_markdown([s])
+    assert "beyond the model's memory" not in format_markdown(summarize([_row("lstm", 0, (1.0, 1.0), 0.0, True)]))
+
+
+def test_the_best_lr_tie_goes_to_fewer_errors_and_a_bad_recipe_dir_fails_before_any_cell(tmp_path):
+    from ntm.sweep.table import best_lrs
+    a, b = _lr_row("lstm", 1e-2, 0, (0.0, 0.0)), _lr_row("lstm", 1e-3, 0, (0.0, 0.0))
+    a["comparison"][0]["bit_errors_per_seq"], b["comparison"][0]["bit_errors_per_seq"] = 80.0, 70.0
+    assert best_lrs(summarize([a, b]))[("copy", "lstm")]["lr"] == 1e-3
+    recipes = _recipes(tmp_path / "recipes")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="--write-recipes"):
+        _sweep(tmp_path / "out", recipes, grid=dict(tasks="copy", seeds="0"), lrs=[1e-3], write_recipes=tmp_path / "file")
+    assert not (tmp_path / "out").exists()

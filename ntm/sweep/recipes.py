@@ -54,8 +54,9 @@ def write_recipes(summaries: list[dict], out_dir, source_dir=None) -> list[Path]
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise ConfigError(f"{src}: cannot read the recipe to build on ({e})") from None
         others = ", ".join(f"{s['lr']:g}: {_pct(s['median_score'])}" for s in tried[(task, model)])
+        seeds = f"{best['seeds']} seed{'s' if best['seeds'] != 1 else ''}"
         why = (f"Chosen by `ntm sweep --lrs` on {date}: the learning rate with the highest median score over "
-               f"{best['seeds']} seeds ({others}; %), {budget(best)}.\n"
+               f"{seeds} ({others}; %; ties to the fewer errors at the longest training length), {budget(best)}.\n"
                f"Built on {src if src else 'the defaults'}.")
         path = out_dir / f"{task}-{model}.toml"
         tmp = path.with_name(path.name + ".tmp")

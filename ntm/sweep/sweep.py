@@ -106,7 +106,7 @@ def _write_recipes(res: SweepResult, out_dir, config_dir, protocol: str | None, 
     from ntm.sweep.grid import recipe_dir
     from ntm.sweep.recipes import write_recipes
     res.recipes = write_recipes(summarize(res.rows, protocol), out_dir, recipe_dir(config_dir))
-    log(f"{len(res.recipes)} recipes written to {out_dir}")
+    log(f"{len(res.recipes)} recipe{'s' if len(res.recipes) != 1 else ''} written to {out_dir}")
 
 
 def _check_options(out: Path, address, workers, lrs, write_recipes) -> None:
@@ -117,6 +117,8 @@ def _check_options(out: Path, address, workers, lrs, write_recipes) -> None:
         raise ConfigError("--workers is for local sweeps; with --address every cell is one Ray task, placed by Ray")
     if write_recipes is not None and not lrs:
         raise ConfigError("--write-recipes chooses a learning rate per task and model: give --lrs too")
+    if write_recipes is not None and Path(write_recipes).exists() and not Path(write_recipes).is_dir():
+        raise ConfigError(f"--write-recipes {write_recipes}: exists and is not a directory")
 
 
 def _reuse_finished(res: SweepResult, grid, protocol: str | None, log) -> list[tuple[str, object, Path]]:

@@ -52,7 +52,8 @@ def summarize(rows: list[dict], protocol: str | None = None, key: str | None = N
         dicts with task, model, lr (None unless the sweep had an lr axis), label, seeds (n), median_score, max_score (fractions; None when no seed has
         a length beyond training), median_errors (per sequence, at the longest training length),
         reached (seeds that met the target), median_sequences_to_target (over those seeds),
-        lengths (the lengths scored), train_lengths, budget_steps, max_seconds (seconds) and
+        lengths (the lengths scored), beyond_memory (those of them longer than the model's memory,
+        scored all the same: `compare`'s exceeds_memory), train_lengths, budget_steps, max_seconds (seconds) and
         batch_size (of the first row: a grid shares them unless recipes differ).
     """
     key = key or score_name(protocol)
@@ -69,6 +70,8 @@ def summarize(rows: list[dict], protocol: str | None = None, key: str | None = N
                     "reached": sum(bool(r["converged"]) for r in rs),
                     "median_sequences_to_target": _median(r["sequences_to_target"] for r in rs if r["converged"]),
                     "lengths": sorted({n for r in rs for n in beyond_lengths(r)}),
+                    "beyond_memory": sorted({c["length"] for r in rs for c in r["comparison"]
+                                             if c.get("exceeds_memory") and c["length"] > r["train_lengths"][1]}),
                     "train_lengths": rs[0]["train_lengths"], "budget_steps": rs[0]["budget_steps"],
                     "max_seconds": rs[0]["max_seconds"], "batch_size": rs[0]["batch_size"]})
     return out
@@ -109,10 +112,15 @@ def format_markdown(summaries: list[dict], protocol: str | None = None) -> str:
             seqs = "–" if s["median_sequences_to_target"] is None else f"{s['median_sequences_to_target']:,.0f}"
             lines.append(f"| {s['label']} | {_pct(s['median_score'])} | {_pct(s['max_score'])} | {err} | "
                          f"{s['reached']}/{s['seeds']} | {seqs} |")
+        over = [f"{s['label']} at {', '.join(map(str, s['beyond_memory']))}" for s in ss if s["beyond_memory"]]
+        if over:
+            lines += ["", "Scored beyond the model's memory (its N rows or cells cannot hold the input; "
+                      "`ntm compare --memory-rows` scores a run with more): " + "; ".join(over) + "."]
     best = best_lrs(summaries)
     if best:
         lines += ["", "## Best learning rate per task and model", "",
-                  "The learning rate with the highest median score over seeds (ties: the first in `--lrs`); "
+                  "The learning rate with the highest median score over seeds (ties: the fewer errors per "
+                  "sequence at the longest training length, then the first in `--lrs`); "
                   "`--write-recipes DIR` writes it into DIR/TASK-MODEL.toml.", "",
                   "| task | model | lr | median score |", "|---|---|---:|---:|"]
         lines += [f"| {t} | {m} | {s['lr']:g} | {_pct(s['median_score'])} |" for (t, m), s in best.items()]
@@ -120,13 +128,17 @@ def format_markdown(summaries: list[dict], protocol: str | None = None) -> str:
 
 
 def best_lrs(summaries: list[dict]) -> dict[tuple[str, str], dict]:
-    """(task, model) -> the summary of its best learning rate (highest median score; ties to the
-    first) among the summaries of a sweep over learning rates; {} when it had no lr axis."""
+    """(task, model) -> the summary of its best learning rate among the summaries of a sweep over
+    learning rates: the highest median score; a tie (all at 0, say) goes to the fewer median errors
+    per sequence at the longest training length, then to the first. {} when it had no lr axis."""
+    def rank(s):
+        errors = s["median_errors"]
+        return s["median_score"], -(errors if errors is not None else float("inf"))
     best: dict[tuple[str, str], dict] = {}
     for s in summaries:
         if s["lr"] is None or s["median_score"] is None:
             continue
         k = (s["task"], s["model"])
-        if k not in best or s["median_score"] > best[k]["median_score"]:
+        if k not in best or rank(s) > rank(best[k]):
             best[k] = s
     return best
