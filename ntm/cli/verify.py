@@ -37,8 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("verify", help="search for an input where the model disagrees with the machine",
                        description="Hypothesis draws inputs, runs machine and model, and shrinks the first "
                                    "disagreement to a smaller counterexample (the shortest hypothesis reached, "
-                                   "not a proven minimum); on a universal run the counterexample's machine is shrunk too (its unused entries, unreachable "
-                                   "states and input). Exit 1 when one is found.")
+                                   "not a proven minimum); on a universal run the counterexample's machine is "
+                                   "shrunk too (its unused entries, unreachable states and input). Exit 1 when "
+                                   "one is found.")
     run_arguments(v)
     v.add_argument("--max-examples", type=int, default=100, help="inputs to try (default 100)")
     v.add_argument("--min-length", type=int, help="shortest input length (default: the training minimum)")
