@@ -3,6 +3,7 @@
     python bench/bench_universal.py [--seeds 0,1,2] [--budget 900] [--long 16]
     python bench/bench_universal.py --hard RUN | --named RUN [--max-steps 100000] [--machines bb5,antihydra]
     python bench/bench_universal.py --families RUN [--samples 256] [--max-steps 10000] [--only "6 states"]
+    python bench/bench_universal.py --all-machines RUN [--states 2] [--max-steps 100] [--code-seeds 0,1,2]
 
 Per seed: one `ntm.training.train` run of the ``universal`` task (random BB-style tables of 2–4
 states, 2 symbols, inputs 1^n with n in 0–3, runs cut at 64 steps; the universal NTM; the trace
@@ -41,7 +42,8 @@ from ntm.models.universal_ntm import UniversalNTM, construct  # noqa: E402
 from ntm.training import TrainConfig, train  # noqa: E402
 from ntm.training.objective import TraceObjective  # noqa: E402
 from ntm.training.run_dir import load_run  # noqa: E402
-from tasks.universal import UniversalTask  # noqa: E402
+from tasks.errors import TaskError  # noqa: E402
+from tasks.universal import UniversalTask, all_tables  # noqa: E402
 from turing import library  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -116,8 +118,7 @@ def main() -> int:
     if args.named:
         return named(args.named, args.max_steps or 100_000, args.machines.split(","), args.weights.split(","), args.out)
     if args.all_machines:
-        return all_machines(args.all_machines, args.states, args.max_steps or 100, args.weights.split(","),
-                            [int(x) for x in args.code_seeds.split(",")], args.out)
+        return _all_machines_from(p, args)
     out = args.out or RESULTS / "universal.json"
     task = UniversalTask()
     exact = construct(UniversalNTM(task.input_size, task.output_size))
@@ -141,6 +142,19 @@ def main() -> int:
             Path(out).write_text(json.dumps(report, indent=1) + "\n")
     Path(out).write_text(json.dumps(report, indent=1) + "\n")
     return 0
+
+
+def _all_machines_from(p: argparse.ArgumentParser, args) -> int:
+    """`all_machines` with the command line's options, checked first (one line, exit 2)."""
+    weights = args.weights.split(",")
+    if not set(weights) <= {"constructed", "learned"}:
+        p.error(f"--weights: constructed, learned or both, got {args.weights!r}")
+    try:
+        all_tables(args.states)                            # too many tables: one line, not a traceback
+    except TaskError as e:
+        p.error(str(e))
+    return all_machines(args.all_machines, args.states, args.max_steps or 100, weights,
+                        [int(x) for x in args.code_seeds.split(",")], args.out)
 
 
 def _load(run_dir: Path):
