@@ -43,7 +43,7 @@ from ntm.training import TrainConfig, train  # noqa: E402
 from ntm.training.objective import TraceObjective  # noqa: E402
 from ntm.training.run_dir import load_run  # noqa: E402
 from tasks.errors import TaskError  # noqa: E402
-from tasks.universal import UniversalTask, all_tables  # noqa: E402
+from tasks.universal import UniversalTask, check_enumerable  # noqa: E402
 from turing import library  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -119,24 +119,30 @@ def main() -> int:
         return named(args.named, args.max_steps or 100_000, args.machines.split(","), args.weights.split(","), args.out)
     if args.all_machines:
         return _all_machines_from(p, args)
-    out = args.out or RESULTS / "universal.json"
+    return train_and_evaluate([int(x) for x in args.seeds.split(",")], args.budget, args.long,
+                              Path(args.out) if args.out else RESULTS / "universal.json")
+
+
+def train_and_evaluate(seeds: list, budget: float, long: int, out: Path) -> int:
+    """The default mode: the hand-set weights, then one training run per seed (at most `budget`
+    seconds), each evaluated (`evaluate`); writes `out` after every seed."""
     task = UniversalTask()
     exact = construct(UniversalNTM(task.input_size, task.output_size))
     report = {"host": platform.node(), "cpus": os.cpu_count(), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "task": task.describe(),
-              "constructed": evaluate(exact, args.long), "runs": []}
+              "constructed": evaluate(exact, long), "runs": []}
     print("constructed:", summary({"seed": "-", "converged": True, "steps": 0, "train_seconds": 0,
                                    **report["constructed"]}), flush=True)
     report["cost"] = cost(UniversalNTM(task.input_size, task.output_size))
     print("cost:", report["cost"], flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in (int(s) for s in args.seeds.split(",")):
+        for seed in seeds:
             cfg = TrainConfig(task="universal", model="universal_ntm", steps=100_000, polish_steps=0, seed=seed,
-                              max_seconds=args.budget, threads=1)
+                              max_seconds=budget, threads=1)
             r = train(cfg, Path(tmp) / f"seed{seed}", progress=False, log=lambda *_: None)
             row = {"seed": seed, "converged": r.converged, "steps": r.steps, "sequences": r.sequences,
                    "train_seconds": round(r.seconds, 1)}
-            row.update(evaluate(load_run(Path(tmp) / f"seed{seed}")[0], args.long))
+            row.update(evaluate(load_run(Path(tmp) / f"seed{seed}")[0], long))
             report["runs"].append(row)
             print(summary(row), flush=True)
             Path(out).write_text(json.dumps(report, indent=1) + "\n")
@@ -150,7 +156,7 @@ def _all_machines_from(p: argparse.ArgumentParser, args) -> int:
     if not set(weights) <= {"constructed", "learned"}:
         p.error(f"--weights: constructed, learned or both, got {args.weights!r}")
     try:
-        all_tables(args.states)                            # too many tables: one line, not a traceback
+        check_enumerable(args.states)                      # too many tables: one line, not a traceback
     except TaskError as e:
         p.error(str(e))
     return all_machines(args.all_machines, args.states, args.max_steps or 100, weights,

@@ -113,6 +113,18 @@ def random_tables(rng: np.random.Generator, states: np.ndarray) -> Tables:
 MAX_ENUMERATED = 1_000_000
 
 
+def check_enumerable(states: int) -> int:
+    """The choices per table entry (4 (S + 1)) when `all_tables(states)` can be made, else TaskError:
+    `states` below 1, or more than `MAX_ENUMERATED` tables."""
+    if isinstance(states, bool) or not isinstance(states, int) or states < 1:
+        raise TaskError(f"all_tables: states must be an integer >= 1, got {states!r}")
+    per = 4 * (states + 1)
+    if per ** (2 * states) > MAX_ENUMERATED:
+        raise TaskError(f"all_tables: {states} states make {per ** (2 * states):,} tables, over "
+                        f"{MAX_ENUMERATED:,}; draw random ones instead (random_tables)")
+    return per
+
+
 def all_tables(states: int) -> Tables:
     """Every table `random_tables` can draw with `states` states: each of the 2 x S entries writes
     '0' or '1', moves L or R and goes to one of the S states or halts ((4(S+1))^(2S) tables, in
@@ -122,12 +134,7 @@ def all_tables(states: int) -> Tables:
     Raises:
         TaskError: `states` below 1, or more than `MAX_ENUMERATED` tables.
     """
-    if isinstance(states, bool) or not isinstance(states, int) or states < 1:
-        raise TaskError(f"all_tables: states must be an integer >= 1, got {states!r}")
-    per, n = 4 * (states + 1), 2 * states                  # choices per entry, entries
-    if per ** n > MAX_ENUMERATED:
-        raise TaskError(f"all_tables: {states} states make {per ** n:,} tables, over {MAX_ENUMERATED:,}; "
-                        "draw random ones instead (random_tables)")
+    per, n = check_enumerable(states), 2 * states          # choices per entry, entries
     idx = np.arange(per ** n)[:, None] // per ** np.arange(n - 1, -1, -1)[None, :] % per    # (B, 2S) digits
     write, move, nxt = idx // (2 * (states + 1)), idx // (states + 1) % 2, idx % (states + 1)
     shape = (len(idx), states, 2)

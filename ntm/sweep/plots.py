@@ -29,8 +29,10 @@ def task_plot(rows: list[dict], path, protocol: str | None = None) -> Path:
     fig = new_figure(6.4, 4.0)
     ax = fig.add_subplot()
     ax.axvspan(lo, hi, color="tab:green", alpha=0.12, label=f"training lengths {lo}–{hi}")
-    for name in dict.fromkeys(label(r["model"], r.get("lr_axis")) for r in rows):
-        mine = [r for r in rows if label(r["model"], r.get("lr_axis")) == name]
+    lines: dict[str, list[dict]] = {}
+    for r in rows:
+        lines.setdefault(label(r["model"], r.get("lr_axis")), []).append(r)
+    for name, mine in lines.items():
         pts = median_by_length(mine, key)
         ax.plot([n for n, _ in pts], [v for _, v in pts], marker="o", label=f"{name} (median of {len(mine)} seeds)")
     ax.set_ylim(-0.03, 1.03)

@@ -10,7 +10,6 @@ seed does not choose the recipe. TOML is written with tomli_w (tomllib only read
 
 from __future__ import annotations
 
-import os
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +18,7 @@ import tomli_w
 
 from ntm.errors import ConfigError
 from ntm.sweep.grid import recipe_path
+from ntm.training.checkpoint import write_text
 from ntm.sweep.table import _pct, best_lrs, budget
 
 
@@ -59,8 +59,6 @@ def write_recipes(summaries: list[dict], out_dir, source_dir=None) -> list[Path]
                f"{seeds} ({others}; %; ties to the fewer errors at the longest training length), {budget(best)}.\n"
                f"Built on {src if src else 'the defaults'}.")
         path = out_dir / f"{task}-{model}.toml"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(recipe_text(base, best["lr"], why), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text(path, recipe_text(base, best["lr"], why))
         written.append(path)
     return written

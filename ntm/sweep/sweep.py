@@ -156,8 +156,7 @@ def _report(res: SweepResult, names: set[str], protocol: str | None, log) -> Non
     if not res.rows:
         return
     text = format_markdown(summarize(res.rows, protocol), protocol)
-    tmp = res.out / "table.md.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(res.out / "table.md")
+    from ntm.training.checkpoint import write_text
+    write_text(res.out / "table.md", text)
     res.table = res.out / "table.md"
     res.plots = write_plots(res.rows, res.out / "plots", protocol)

@@ -35,11 +35,17 @@ _UMASK = os.umask(0o022)          # read once (os.umask can only be read by sett
 os.umask(_UMASK)
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write UTF-8 text atomically (a temporary name, then `os.replace`)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def write_json(path: Path, obj) -> None:
     """Write JSON atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path):
