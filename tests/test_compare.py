@@ -219,6 +219,33 @@ def test_memory_rows_compares_a_memory_model_with_a_larger_memory(name, params, 
     assert [r["exceeds_memory"] for r in large["lengths"]] == [False, False]
 
 
+def test_compare_memory_rows_scores_the_final_comparison_and_compare_with_that_memory(tmp_path, capsys):
+    """TrainConfig.compare_memory_rows: trained with 8 rows, the run's comparison (comparison.json) and
+    `ntm compare RUN` use 32; the weights are those trained, and training is the same as without it."""
+    params = {"N": 8, "M": 4, "controller_size": 8}
+    plain, wide = tmp_path / "plain", tmp_path / "wide"
+    base = {**SMALL, "model": "ntm", "model_params": params, "compare_lengths": [4, 12]}
+    train(TrainConfig(**base), plain, progress=False, log=lambda *_: None)
+    train(TrainConfig(**base, compare_memory_rows=32), wide, progress=False, log=lambda *_: None)
+    assert (plain / "weights.safetensors").read_bytes() == (wide / "weights.safetensors").read_bytes()
+    rows = lambda run: json.loads((run / "comparison.json").read_text())["lengths"]  # noqa: E731
+    assert [r["exceeds_memory"] for r in rows(plain)] == [False, True]
+    assert [r["exceeds_memory"] for r in rows(wide)] == [False, False]
+    assert _compare_json(capsys, wide, "--lengths", "4,12", "--samples", "8")["memory_rows"] == 32
+    assert _compare_json(capsys, wide, "--lengths", "4", "--samples", "8", "--memory-rows", "8")["memory_rows"] == 8
+
+
+def test_compare_memory_rows_is_refused_before_training_where_it_cannot_apply(tmp_path):
+    for model, params, message in (("lstm", {"hidden_size": 8}, "no memory to resize"),
+                                   ("ntm", {"N": 8, "M": 4, "controller_size": 8, "memory_init": "learned"}, "M_bias")):
+        with pytest.raises(ConfigError, match=message):
+            train(TrainConfig(**{**SMALL, "model": model, "model_params": params, "compare_memory_rows": 32}),
+                  tmp_path / model, progress=False, log=lambda *_: None)
+        assert not (tmp_path / model).exists()
+    with pytest.raises(ConfigError, match="compare_memory_rows must be >= 1"):
+        TrainConfig(compare_memory_rows=0).validate()
+
+
 def test_memory_rows_refuses_models_without_memory_and_weights_that_depend_on_it(run, tmp_path, capsys):
     assert cli.main(["compare", str(run), "--memory-rows", "32", "--device", "cpu"]) == 2       # an LSTM
     assert "no memory to resize" in capsys.readouterr().err

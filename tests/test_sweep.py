@@ -214,13 +214,16 @@ def test_the_chomsky_protocol_sets_the_papers_training_and_our_evaluation_length
 
 def test_the_chomsky_protocol_gives_stack_tape_and_ntm_a_cell_per_evaluated_symbol(tmp_path):
     """A 30-cell stack, a 40-cell tape or the NTM's 128 rows cannot hold an input of 500: the
-    protocol sizes them (not their weights) to the longest evaluated length, unless the recipe sets them."""
+    protocol sizes the stack and tape (not their weights) to the longest evaluated length, unless the
+    recipe sets them; the NTM trains with its own rows and is compared with that many."""
     (tmp_path / "reverse-tape_rnn.toml").write_text("[model_params]\ntape_size = 64\n")
     cells, _ = plan("reverse", "lstm,stack_rnn,tape_rnn,ntm", "0", protocol="chomsky", steps=10, config_dir=tmp_path)
     params = {cell.model: cfg.model_params for cell, cfg in cells}
+    rows = {cell.model: cfg.compare_memory_rows for cell, cfg in cells}
     assert params["stack_rnn"]["stack_size"] == max(CHOMSKY_EVAL_LENGTHS) + 1
-    assert params["ntm"]["N"] == max(CHOMSKY_EVAL_LENGTHS) + 1
+    assert "N" not in params["ntm"] and rows["ntm"] == max(CHOMSKY_EVAL_LENGTHS) + 1
     assert params["tape_rnn"]["tape_size"] == 64 and "stack_size" not in params["lstm"]
+    assert rows["lstm"] is rows["stack_rnn"] is rows["tape_rnn"] is None
 
 
 # ---------------------------------------------------------------- the table

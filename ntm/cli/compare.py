@@ -45,7 +45,11 @@ def cmd_compare(args) -> int:
     if args.samples < 1:
         from ntm.errors import ConfigError
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
-    model, task, config = load_run(args.run, args.device, memory_rows=args.memory_rows)
+    rows = args.memory_rows
+    if rows is None:                                     # the run's own comparison memory, if it set one
+        from ntm.training.run_dir import read_config, resolve_run
+        rows = read_config(resolve_run(args.run)).get("train", {}).get("compare_memory_rows")
+    model, task, config = load_run(args.run, args.device, memory_rows=rows)
     if args.machines is not None:
         return _compare_machines(args, model, task, config)
     if task.loss_kind == "trace":
@@ -175,7 +179,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--plot", metavar="FILE.png", help="also draw accuracy against length")
     c.add_argument("--memory-rows", type=int, metavar="N", help="compare a memory model (ntm, dnc, stack_rnn, "
                    "tape_rnn) with a memory of N rows or cells instead of its trained size: with the defaults "
-                   "no weight depends on it, so lengths beyond the trained memory can be scored")
+                   "no weight depends on it, so lengths beyond the trained memory can be scored (default: the run's "
+                   "compare_memory_rows if it set one, else its trained size)")
     c.add_argument("--machines", help="a universal run: named machines to run from the blank tape, e.g. "
                                       "library:bb2,library:bb4,path/m.yaml (first diverging step per machine)")
     c.add_argument("--max-steps", type=int, default=10_000, help="with --machines: the step bound (default 10000)")

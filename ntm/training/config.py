@@ -86,6 +86,11 @@ class TrainConfig:
     kernel_threads: int | None = None  # the NTM's numba kernels split each batch over this many threads
                                    # (ntm.models.kernels; None: one per CPU). Results depend on it in the last bits.
     compare_lengths: list | None = None  # lengths for the final comparison (None: task defaults)
+    compare_memory_rows: int | None = None  # the final comparison's memory size (N rows, or stack/tape cells:
+                                   # ntm.models.MEMORY_SIZE) when it differs from training's; no weight may
+                                   # depend on it (checked before training). `ntm compare RUN` uses it too.
+                                   # The Chomsky protocol's NTM: trained with 128 rows, compared with 501
+                                   # (ntm.sweep.protocol)
     init_from: str | None = None   # start from these weights (a run directory or a .safetensors file)
 
     @classmethod
@@ -193,4 +198,5 @@ _RANGE_CHECKS = [
     _positive("clip_norm"), _positive("clip_value"), _positive("rollback_lr_factor"), _positive("min_lr"),
     _at_least("restart_steps", 1), _at_least("max_restarts", 0), _positive("lr_drop_factor"),
     _positive("max_seconds"), _at_least("threads", 1), _at_least("kernel_threads", 1),
+    _at_least("compare_memory_rows", 1),
 ]

@@ -51,6 +51,7 @@ class _Parts:
     model: torch.nn.Module
     curriculum: object
     evaluator: Evaluator
+    compare_model: torch.nn.Module | None = None   # the final comparison's (compare_memory_rows), else model
 
 
 def _assemble(cfg: TrainConfig, source: str = "config") -> _Parts:
@@ -72,7 +73,34 @@ def _assemble(cfg: TrainConfig, source: str = "config") -> _Parts:
         curriculum = make_curriculum(cfg.curriculum, task.train_lengths, same_length=cfg.same_length,
                                      **cfg.curriculum_params)
         evaluator = evaluator_for(task, cfg, device)
-    return _Parts(device, task, model, curriculum, evaluator)
+        compare_model = _compare_model(cfg, task, model, device)
+    return _Parts(device, task, model, curriculum, evaluator, compare_model)
+
+
+def _compare_model(cfg: TrainConfig, task, model, device):
+    """With ``compare_memory_rows``: the model built again with that memory size, for the final
+    comparison (None without it). Built without touching torch's random state, so the run trains
+    as it would without the option.
+
+    Raises:
+        ConfigError: the model has no memory size, or a weight's shape depends on it (a learned
+            M_0, say: names the tensor).
+    """
+    if cfg.compare_memory_rows is None:
+        return None
+    from ntm.models import MEMORY_SIZE
+    if cfg.model not in MEMORY_SIZE:
+        raise ConfigError(f"compare_memory_rows: model {cfg.model!r} has no memory to resize "
+                          f"(models with one: {', '.join(MEMORY_SIZE)})")
+    options = {**model_options(cfg, task), MEMORY_SIZE[cfg.model]: cfg.compare_memory_rows}
+    with torch.random.fork_rng(devices=[]):
+        other = build_model(cfg.model, task.input_size, task.output_size, **options).to(device)
+    ours, theirs = model.state_dict(), other.state_dict()
+    bad = [k for k in ours if k not in theirs or theirs[k].shape != ours[k].shape]
+    if bad:
+        raise ConfigError(f"compare_memory_rows: the {cfg.model}'s weights depend on its memory size "
+                          f"({', '.join(bad[:3])}); keep the training size or use the defaults' memory init")
+    return other
 
 
 def model_options(cfg: TrainConfig, task) -> dict:
@@ -234,6 +262,9 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
 def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
     """The comparison with the machine (best weights) and the one-line verdict."""
     st, task, model = trainer.state, parts.task, parts.model
+    if parts.compare_model is not None:                   # compare_memory_rows: same weights, other memory
+        parts.compare_model.load_state_dict(model.state_dict())
+        model = parts.compare_model
     if trainer.best_weights is not None:
         model.load_state_dict(trainer.best_weights)
     rows, table = comparison(model, task, cfg.compare_lengths, parts.device)
