@@ -4,6 +4,8 @@
     python bench/bench_universal.py --hard RUN | --named RUN [--max-steps 100000] [--machines bb5,antihydra]
     python bench/bench_universal.py --families RUN [--samples 256] [--max-steps 10000] [--only "6 states"]
     python bench/bench_universal.py --all-machines RUN [--states 2] [--max-steps 100] [--code-seeds 0,1,2]
+    python bench/bench_universal.py --ladder writes,moves,output [--seeds 0] [--budget 900]
+    python bench/bench_universal.py --probe writes [--probe-steps 600]
 
 Per seed: one `ntm.training.train` run of the ``universal`` task (random BB-style tables of 2–4
 states, 2 symbols, inputs 1^n with n in 0–3, runs cut at 64 steps; the universal NTM; the trace
@@ -43,6 +45,7 @@ from ntm.training import TrainConfig, train  # noqa: E402
 from ntm.training.objective import TraceObjective  # noqa: E402
 from ntm.training.run_dir import load_run  # noqa: E402
 from tasks.errors import TaskError  # noqa: E402
+from tasks.trace import SUPERVISION  # noqa: E402
 from tasks.universal import UniversalTask, check_enumerable  # noqa: E402
 from turing import library  # noqa: E402
 
@@ -95,6 +98,13 @@ def main() -> int:
     p.add_argument("--all-machines", metavar="RUN", help="instead: RUN (and the hand-set weights) on every machine "
                    "of --states states from the blank tape to the halt or --max-steps (20,736 at 2 states; "
                    "writes bench/results/universal_all_STATES_MAXSTEPS.json)")
+    p.add_argument("--ladder", metavar="LEVELS", help="instead: train at these supervision levels (comma-separated, "
+                   "from trace, writes, moves, output) for --seeds within --budget, each measured at its level "
+                   "(writes bench/results/universal_ladder.json)")
+    p.add_argument("--probe", metavar="LEVEL", help="instead: train at LEVEL with plain Adam (seed 0) and print, every "
+                   "100 steps, the teacher-forced accuracy of the write and move at step 0 and at every step on 128 "
+                   "held-out machines, and the step-exact fraction running free (bench/results/universal_probe_LEVEL.json)")
+    p.add_argument("--probe-steps", type=int, default=600, help="--probe: training steps (default 600)")
     p.add_argument("--states", type=int, default=2, help="--all-machines: states (default 2)")
     p.add_argument("--code-seeds", default="0", help="--all-machines: seeds of the state codes, comma-separated "
                    "(default 0)")
@@ -119,6 +129,16 @@ def main() -> int:
         return named(args.named, args.max_steps or 100_000, args.machines.split(","), args.weights.split(","), args.out)
     if args.all_machines:
         return _all_machines_from(p, args)
+    if args.probe:
+        if args.probe not in SUPERVISION:
+            p.error(f"--probe: a level from {', '.join(SUPERVISION)}, got {args.probe!r}")
+        return probe(args.probe, args.probe_steps)
+    if args.ladder:
+        levels = args.ladder.split(",")
+        if not set(levels) <= set(SUPERVISION):
+            p.error(f"--ladder: levels from {', '.join(SUPERVISION)}, got {args.ladder!r}")
+        return ladder(levels, [int(x) for x in args.seeds.split(",")], args.budget,
+                      Path(args.out) if args.out else RESULTS / "universal_ladder.json")
     return train_and_evaluate([int(x) for x in args.seeds.split(",")], args.budget, args.long,
                               Path(args.out) if args.out else RESULTS / "universal.json")
 
@@ -147,6 +167,75 @@ def train_and_evaluate(seeds: list, budget: float, long: int, out: Path) -> int:
             print(summary(row), flush=True)
             Path(out).write_text(json.dumps(report, indent=1) + "\n")
     Path(out).write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def ladder(levels: list, seeds: list, budget: float, out: Path) -> int:
+    """The supervision ladder (`tasks.trace.SUPERVISION`) for the universal task: per level and seed,
+    one training run as the default mode's but with the loss seeing only that level's part of the
+    trace (at most `budget` seconds), then the model running free on 256 held-out machines of 2-4 and
+    of 5-6 states to the halt or 1,000 steps and on BB(2)-BB(4), compared at that level
+    (`free_run`: below "trace" the state fed back is the model's own softmax and its names are not
+    compared; at "output" the model is told the step count and only the tape is scored). Writes
+    `out` after every run."""
+    report = {"host": platform.node(), "cpus": os.cpu_count(), "torch": torch.__version__,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "budget": budget, "runs": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for level in levels:
+            for seed in seeds:
+                cfg = TrainConfig(task="universal", model="universal_ntm", task_params={"supervision": level},
+                                  steps=100_000, polish_steps=0, seed=seed, max_seconds=budget, threads=1)
+                load = os.getloadavg()[0]
+                r = train(cfg, Path(tmp) / f"{level}-seed{seed}", progress=False, log=lambda *_: None)
+                model = load_run(Path(tmp) / f"{level}-seed{seed}")[0]
+                row = {"supervision": level, "seed": seed, "converged": r.converged, "steps": r.steps,
+                       "sequences": r.sequences, "train_seconds": round(r.seconds, 1), "best_errors": r.best_bits,
+                       "load_before": round(load, 2)}
+                for label, states in (("train_size_2_4", (2, 4)), ("larger_5_6", (5, 6))):
+                    row[label] = compare_family(model, UniversalTask(states=states, max_steps=1000, supervision=level),
+                                                samples=256)
+                row["busy_beavers"] = compare_machines(model, [library.get(n) for n in ("bb2", "bb3", "bb4")],
+                                                       max_steps=1000, supervision=level)
+                report["runs"].append(row)
+                print(level, summary(row), flush=True)
+                out.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def probe(level: str, steps: int) -> int:
+    """Why a level does or does not learn: Adam (lr 2e-3, clipping 10) from seed 0's random weights on
+    the universal task at `level`; every 100 steps, on 128 held-out machines, the teacher-forced
+    accuracy of the step-0 write and move and of the writes and moves over all real steps, and the
+    step-exact fraction running free. Writes bench/results/universal_probe_LEVEL.json."""
+    from ntm.analysis.trace_compare import free_run
+    torch.manual_seed(0)
+    task = UniversalTask(supervision=level)
+    model = UniversalNTM(task.input_size, task.output_size)
+    opt, objective = torch.optim.Adam(model.parameters(), lr=2e-3), TraceObjective()
+    rng, held = np.random.default_rng(0), task.eval_batch(2, 128)
+    rows, S, sm = [], held.write.shape[1], torch.as_tensor(held.step_mask())
+    right = lambda logits, want: logits.argmax(-1) == torch.as_tensor(want)  # noqa: E731
+    for it in range(1, steps + 1):
+        batch = task.sample(rng, 32, rng.integers(0, 4, size=32))
+        loss = objective.loss(model.run(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10)
+        opt.step()
+        if it % 100 == 0:
+            with torch.no_grad():
+                o = model.run(held)
+            every = lambda x: float((x.all(-1) & sm).sum() / sm.sum())  # noqa: E731
+            rows.append({"step": it, "loss": round(loss.item(), 2),
+                         "write_step0": float(right(o.write[:, 0], held.write[:, 0]).float().mean()),
+                         "move_step0": float(right(o.move[:, 0], held.move[:, 0]).float().mean()),
+                         "write_every_step": every(right(o.write[:, :S], held.write)),
+                         "move_every_step": every(right(o.move[:, :S], held.move)),
+                         "free_step_exact": float((free_run(model, held).first_divergence < 0).mean())})
+            print(rows[-1], flush=True)
+    (RESULTS / f"universal_probe_{level}.json").write_text(json.dumps(
+        {"host": platform.node(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "level": level,
+         "load_before": os.getloadavg()[0], "rows": rows}, indent=1) + "\n")
     return 0
 
 
@@ -280,6 +369,11 @@ def summary(row: dict) -> str:
     bb = " ".join(f"{b['machine']}:{'exact' if b['first_divergence'] is None else b['first_divergence']}"
                   for b in row["busy_beavers"])
     f = lambda k: f"{row[k]['step_exact']:.4f}"  # noqa: E731
+    if "train_size_2_4_10k" not in row:                    # a ladder row: 1,000 steps only, tape too
+        t = lambda k: f"{row[k]['tape_exact']:.4f}"  # noqa: E731
+        return (f"seed {row['seed']}: converged {row['converged']} at step {row['steps']} ({row['train_seconds']} s); "
+                f"step-exact / tape-exact 2-4 states {f('train_size_2_4')} / {t('train_size_2_4')}, "
+                f"5-6 states {f('larger_5_6')} / {t('larger_5_6')}; {bb}")
     return (f"seed {row['seed']}: converged {row['converged']} at step {row['steps']} ({row['train_seconds']} s); "
             f"step-exact 2-4 states {f('train_size_2_4')} (1k) {f('train_size_2_4_10k')} (10k), "
             f"5-6 states {f('larger_5_6')} (1k) {f('larger_5_6_10k')} (10k); {bb}")

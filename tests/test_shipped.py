@@ -48,3 +48,26 @@ def test_shipped_universal_interpreter_runs_machines_it_never_saw():
     rows = compare_machines(model, [library.get("bb4"), library.get("antihydra")], max_steps=300)
     assert [r["first_divergence"] for r in rows] == [None, None] and rows[0]["halted"]
     assert compare_family(model, UniversalTask(states=(5, 6), max_steps=200), samples=32, seed=7)["step_exact"] == 1.0
+
+
+#: the 16 (machine of `all_tables(2)`, codes of A and B) the first, unpolished weights ran wrong
+#: (bench/results/universal_all_2_100.json): each halts at step 1 or 2 and the model did not stop
+FIRST_WEIGHTS_FAULTS = [(8718, (37, 9)), (13560, (9, 37)), (4051, (59, 38)), (4117, (62, 37)), (4974, (37, 2)),
+                        (5121, (37, 4)), (13984, (23, 38)), (15355, (47, 37)), (2873, (9, 38)), (8721, (37, 16)),
+                        (9654, (38, 24)), (12342, (9, 37)), (13986, (55, 38)), (15070, (47, 37)),
+                        (19299, (38, 2)), (20313, (38, 8))]
+
+
+def test_shipped_universal_interpreter_runs_the_first_weights_faults_exactly():
+    """The polished universal-s0 runs exactly the 2-state machines (with their state codes) that the
+    weights stopped at convergence left at the step after the halt."""
+    import numpy as np
+    from ntm.analysis.trace_compare import free_run
+    from tasks.universal import all_tables, machine_batch
+    model = load_run("shipped:universal-s0")[0]
+    tables = all_tables(2)
+    machines = [tables.machine(i) for i, _ in FIRST_WEIGHTS_FAULTS]
+    batch = machine_batch(machines, [()] * len(machines), np.random.default_rng(0), 100,
+                          codes=[list(c) for _, c in FIRST_WEIGHTS_FAULTS])
+    r = free_run(model, batch)
+    assert batch.stopped.all() and (r.first_divergence < 0).all() and r.tape_exact.all()

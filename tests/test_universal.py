@@ -153,6 +153,24 @@ def test_constructed_weights_run_every_table_exactly():
     assert TraceObjective().loss(model.run(batch), batch).item() < 0.1
 
 
+@pytest.mark.parametrize("level", ["writes", "moves", "output"])
+def test_machines_compare_at_every_level_of_the_ladder(level):
+    """compare_machines(supervision=) compares the level's decisions: the exact weights run BB(2)-BB(4)
+    exactly at every level ("output": told the step count, the tape alone); a model that never stops
+    is wrong at the halt wherever the stop is compared and still tape-exact where it is told when."""
+    machines = [library.get(n) for n in ("bb2", "bb3", "bb4")]
+    exact = model_for(UniversalTask(), exact=True)
+    rows = compare_machines(exact, machines, max_steps=500, supervision=level)
+    assert all(r["first_divergence"] is None and r["tape_exact"] for r in rows)
+    with torch.no_grad():
+        exact.out.bias[-1] = -100.0                                  # the stop logit: never stop
+    rows = compare_machines(exact, machines, max_steps=500, supervision=level)
+    if level == "output":
+        assert all(r["tape_exact"] for r in rows)
+    else:
+        assert [r["first_divergence"] for r in rows] == [r["machine_steps"] for r in rows]
+
+
 def test_a_cut_run_is_compared_at_the_bound():
     """A machine that never halts is cut at the step bound, and the model with it."""
     loop = Machine(states=("A", "Z"), input_alphabet=("1",), tape_alphabet=("0", "1"), blank="0", start="A",

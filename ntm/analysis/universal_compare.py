@@ -21,13 +21,14 @@ from ntm.analysis.trace_verify import TraceCounterexample
 
 
 def compare_machines(model, machines: list, words: list | None = None, max_steps: int = 10_000, seed: int = 0,
-                     device=None) -> list[dict]:
+                     device=None, supervision: str = "trace") -> list[dict]:
     """One row per machine: name, states, machine steps (to the halt or `max_steps`), halted,
     first_divergence (None: exact to the end), tape_exact. The machines' states get random codes
-    from `seed` (`tasks.universal.machine_batch`)."""
+    from `seed` (`tasks.universal.machine_batch`). `supervision`: the ladder level whose decisions
+    are compared (`ntm.analysis.trace_compare.free_run`; "output" tells the model the step count)."""
     from tasks.universal import machine_batch
     words = words if words is not None else [()] * len(machines)
-    batch = machine_batch(list(machines), list(words), np.random.default_rng(seed), max_steps, "trace",
+    batch = machine_batch(list(machines), list(words), np.random.default_rng(seed), max_steps, supervision,
                           model.config.code_bits)
     r = free_run(model, batch, device, extra_steps=8)
     return [{"machine": m.name or f"machine{b}", "states": sum(not m.is_halting(q) for q in m.states),
