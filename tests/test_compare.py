@@ -236,7 +236,7 @@ def test_compare_memory_rows_scores_the_final_comparison_and_compare_with_that_m
 
 
 def test_compare_memory_rows_is_refused_before_training_where_it_cannot_apply(tmp_path):
-    for model, params, message in (("lstm", {"hidden_size": 8}, "no memory to resize"),
+    for model, params, message in (("lstm", {"hidden_size": 8}, "no memory size to set"),
                                    ("ntm", {"N": 8, "M": 4, "controller_size": 8, "memory_init": "learned"}, "M_bias")):
         with pytest.raises(ConfigError, match=message):
             train(TrainConfig(**{**SMALL, "model": model, "model_params": params, "compare_memory_rows": 32}),
@@ -248,7 +248,7 @@ def test_compare_memory_rows_is_refused_before_training_where_it_cannot_apply(tm
 
 def test_memory_rows_refuses_models_without_memory_and_weights_that_depend_on_it(run, tmp_path, capsys):
     assert cli.main(["compare", str(run), "--memory-rows", "32", "--device", "cpu"]) == 2       # an LSTM
-    assert "no memory to resize" in capsys.readouterr().err
+    assert "no memory size to set" in capsys.readouterr().err
     learned = tmp_path / "learned"          # a learned M_0 is (N, M): trained at N = 8, it fits no other N
     train(TrainConfig(**{**SMALL, "model": "ntm", "model_params": {"N": 8, "M": 4, "controller_size": 8,
                                                                    "memory_init": "learned"}}),

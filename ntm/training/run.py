@@ -90,8 +90,9 @@ def _compare_model(cfg: TrainConfig, task, model, device):
         return None
     from ntm.models import MEMORY_SIZE
     if cfg.model not in MEMORY_SIZE:
-        raise ConfigError(f"compare_memory_rows: model {cfg.model!r} has no memory to resize "
-                          f"(models with one: {', '.join(MEMORY_SIZE)})")
+        raise ConfigError(f"compare_memory_rows: model {cfg.model!r} has no memory size to set "
+                          f"(models with one: {', '.join(MEMORY_SIZE)}; trace and universal models lay "
+                          f"their memory out per input)")
     options = {**model_options(cfg, task), MEMORY_SIZE[cfg.model]: cfg.compare_memory_rows}
     with torch.random.fork_rng(devices=[]):
         other = build_model(cfg.model, task.input_size, task.output_size, **options).to(device)
@@ -278,7 +279,7 @@ def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
     best += " excess" if hasattr(task, "optimal_cost") else ""   # ngrams: cross-entropy above optimal
     polished = st.phase is Phase.POLISHING or (st.phase is Phase.FINISHED and cfg.polish_steps > 0)
     where = " on the polishing set" if polished else ""
-    log(f"{verdict} best {best} bits/seq{where} at step {st.best_step} after {st.sequences:,} sequences, "
+    log(f"{verdict} best {best} bits/seq{where} at step {st.best_step}; {st.sequences:,} sequences in all, "
         f"{st.seconds:.0f} s ({st.sequences / max(st.seconds, 1e-9):.0f} seq/s), {_count(st.rollbacks, 'rollback')}, "
         f"{_count(st.restarts, 'restart')}, {_count(st.skipped, 'skipped step')}")
     reference = "the Bayes-optimal estimator" if hasattr(task, "optimal_cost") else "the machine"

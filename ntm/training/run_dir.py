@@ -158,12 +158,12 @@ def _resize_memory(config: dict, rows: int) -> None:
     """Set the memory size in a run's config (its "model" section) to `rows`.
 
     Raises:
-        ConfigError: the model has no memory to resize, or `rows` is not a positive integer.
+        ConfigError: the model has no memory size to set, or `rows` is not a positive integer.
     """
     from ntm.models import MEMORY_SIZE
     name = config["model"]["name"]
     if name not in MEMORY_SIZE:
-        raise ConfigError(f"--memory-rows: model {name!r} has no memory to resize "
+        raise ConfigError(f"--memory-rows: model {name!r} has no memory size to set "
                           f"(models with one: {', '.join(MEMORY_SIZE)})")
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise ConfigError(f"--memory-rows must be an integer >= 1, got {rows!r}")
