@@ -197,7 +197,7 @@ def ladder(levels: list, seeds: list, budget: float, out: Path) -> int:
                 row["busy_beavers"] = compare_machines(model, [library.get(n) for n in ("bb2", "bb3", "bb4")],
                                                        max_steps=1000, supervision=level)
                 report["runs"].append(row)
-                print(level, summary(row), flush=True)
+                print(level, _ladder_summary(row), flush=True)
                 out.write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
@@ -366,17 +366,25 @@ def families(run: str, samples: int, max_steps: int, only: list, out: str | None
 
 
 def summary(row: dict) -> str:
-    bb = " ".join(f"{b['machine']}:{'exact' if b['first_divergence'] is None else b['first_divergence']}"
-                  for b in row["busy_beavers"])
+    bb = _busy_beavers(row)
     f = lambda k: f"{row[k]['step_exact']:.4f}"  # noqa: E731
-    if "train_size_2_4_10k" not in row:                    # a ladder row: 1,000 steps only, tape too
-        t = lambda k: f"{row[k]['tape_exact']:.4f}"  # noqa: E731
-        return (f"seed {row['seed']}: converged {row['converged']} at step {row['steps']} ({row['train_seconds']} s); "
-                f"step-exact / tape-exact 2-4 states {f('train_size_2_4')} / {t('train_size_2_4')}, "
-                f"5-6 states {f('larger_5_6')} / {t('larger_5_6')}; {bb}")
     return (f"seed {row['seed']}: converged {row['converged']} at step {row['steps']} ({row['train_seconds']} s); "
             f"step-exact 2-4 states {f('train_size_2_4')} (1k) {f('train_size_2_4_10k')} (10k), "
             f"5-6 states {f('larger_5_6')} (1k) {f('larger_5_6_10k')} (10k); {bb}")
+
+
+def _busy_beavers(row: dict) -> str:
+    """BB(2)-BB(4) of a row: "bb2:exact bb3:17 ..." (the first diverging step where not exact)."""
+    return " ".join(f"{b['machine']}:{'exact' if b['first_divergence'] is None else b['first_divergence']}"
+                    for b in row["busy_beavers"])
+
+
+def _ladder_summary(row: dict) -> str:
+    """A ladder row (`ladder`): held-out families to 1,000 steps only, step- and tape-exact."""
+    bb = _busy_beavers(row)
+    fam = lambda k: f"{row[k]['step_exact']:.4f} / {row[k]['tape_exact']:.4f}"  # noqa: E731
+    return (f"seed {row['seed']}: converged {row['converged']} at step {row['steps']} ({row['train_seconds']} s); "
+            f"step-exact / tape-exact 2-4 states {fam('train_size_2_4')}, 5-6 states {fam('larger_5_6')}; {bb}")
 
 
 if __name__ == "__main__":

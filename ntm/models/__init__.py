@@ -78,6 +78,15 @@ def count_parameters(model: nn.Module) -> int:
 MEMORY_SIZE = {"ntm": "N", "dnc": "N", "stack_rnn": "stack_size", "tape_rnn": "tape_size"}
 
 
+def memory_size_option(name: str, what: str) -> str:
+    """The option that sets model `name`'s memory size (`MEMORY_SIZE`). Raises ConfigError, starting
+    with `what` (the flag or field that asked), for a model without one."""
+    if name not in MEMORY_SIZE:
+        raise ConfigError(f"{what}: model {name!r} has no memory size to set (models with one: "
+                          f"{', '.join(MEMORY_SIZE)}; trace and universal models lay their memory out per input)")
+    return MEMORY_SIZE[name]
+
+
 def memory_rows(model: nn.Module) -> int | None:
     """N, the memory locations of a memory model (None for models without memory): config.N for the
     NTM and the DNC, the stack's or tape's cells for the Stack-RNN and Tape-RNN (their `memory_rows`)."""

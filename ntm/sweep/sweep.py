@@ -81,24 +81,30 @@ def run_sweep(tasks, models, seeds, *, out, config_dir=None, steps: int | None =
     with cluster.connected(address) if address is not None else nullcontext():
         (out / "cells").mkdir(parents=True, exist_ok=True)
         res = SweepResult(out)
-        jobs = _reuse_finished(res, grid, protocol, log)
-        cells = {c.name: c for c, _ in grid}
-
-        def on_done(name: str) -> str | None:
-            try:
-                results.append(out / "results.jsonl", results.row_from_run(out / "cells" / name, cells[name], protocol))
-            except CheckpointError as e:
-                return f"CheckpointError: {e}"
-            res.ran.append(name)
-            return None
-        if address is None:
-            res.failed.update(run_cells(jobs, n_workers, on_done, progress=progress))
-        else:
-            res.failed.update(cluster.run_cells_ray(jobs, on_done, progress=progress))
-    _report(res, set(cells), protocol, log)
+        _run_grid(res, grid, protocol, address, n_workers, progress, log)
+    _report(res, {c.name for c, _ in grid}, protocol, log)
     if write_recipes is not None and res.rows:
         _write_recipes(res, write_recipes, config_dir, protocol, log)
     return res
+
+
+def _run_grid(res: SweepResult, grid, protocol: str | None, address, n_workers: int, progress: bool, log) -> None:
+    """Run the grid's unfinished cells (locally, or as Ray tasks with an address), appending each
+    finished cell's row to OUT/results.jsonl as it ends; `res` records what ran and what failed."""
+    out, cells = res.out, {c.name: c for c, _ in grid}
+    jobs = _reuse_finished(res, grid, protocol, log)
+
+    def on_done(name: str) -> str | None:
+        try:
+            results.append(out / "results.jsonl", results.row_from_run(out / "cells" / name, cells[name], protocol))
+        except CheckpointError as e:
+            return f"CheckpointError: {e}"
+        res.ran.append(name)
+        return None
+    if address is None:
+        res.failed.update(run_cells(jobs, n_workers, on_done, progress=progress))
+    else:
+        res.failed.update(cluster.run_cells_ray(jobs, on_done, progress=progress))
 
 
 def _write_recipes(res: SweepResult, out_dir, config_dir, protocol: str | None, log) -> None:

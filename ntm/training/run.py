@@ -88,12 +88,9 @@ def _compare_model(cfg: TrainConfig, task, model, device):
     """
     if cfg.compare_memory_rows is None:
         return None
-    from ntm.models import MEMORY_SIZE
-    if cfg.model not in MEMORY_SIZE:
-        raise ConfigError(f"compare_memory_rows: model {cfg.model!r} has no memory size to set "
-                          f"(models with one: {', '.join(MEMORY_SIZE)}; trace and universal models lay "
-                          f"their memory out per input)")
-    options = {**model_options(cfg, task), MEMORY_SIZE[cfg.model]: cfg.compare_memory_rows}
+    from ntm.models import memory_size_option
+    options = {**model_options(cfg, task),
+               memory_size_option(cfg.model, "compare_memory_rows"): cfg.compare_memory_rows}
     with torch.random.fork_rng(devices=[]):
         other = build_model(cfg.model, task.input_size, task.output_size, **options).to(device)
     ours, theirs = model.state_dict(), other.state_dict()
@@ -263,11 +260,11 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
 def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
     """The comparison with the machine (best weights) and the one-line verdict."""
     st, task, model = trainer.state, parts.task, parts.model
-    if parts.compare_model is not None:                   # compare_memory_rows: same weights, other memory
-        parts.compare_model.load_state_dict(model.state_dict())
-        model = parts.compare_model
     if trainer.best_weights is not None:
         model.load_state_dict(trainer.best_weights)
+    if parts.compare_model is not None:                   # compare_memory_rows: the same weights, another memory
+        parts.compare_model.load_state_dict(model.state_dict())
+        model = parts.compare_model
     rows, table = comparison(model, task, cfg.compare_lengths, parts.device)
     ckpt.write_json(run_dir / "comparison.json", {"lengths": rows})
     verdict = "did not reach the target:"

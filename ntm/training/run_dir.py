@@ -160,14 +160,11 @@ def _resize_memory(config: dict, rows: int) -> None:
     Raises:
         ConfigError: the model has no memory size to set, or `rows` is not a positive integer.
     """
-    from ntm.models import MEMORY_SIZE
-    name = config["model"]["name"]
-    if name not in MEMORY_SIZE:
-        raise ConfigError(f"--memory-rows: model {name!r} has no memory size to set "
-                          f"(models with one: {', '.join(MEMORY_SIZE)})")
+    from ntm.models import memory_size_option
+    option = memory_size_option(config["model"]["name"], "--memory-rows")
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise ConfigError(f"--memory-rows must be an integer >= 1, got {rows!r}")
-    config["model"][MEMORY_SIZE[name]] = rows
+    config["model"][option] = rows
 
 
 def build(config: dict, source) -> tuple:
