@@ -55,7 +55,8 @@ def numba_loop(model, gx: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Te
     if keep:
         mask[:len(keep)] = torch.stack(keep).cpu().numpy()
     cfg, gx, M, w, r = model.config, array(gx), array(M.transpose(1, 2)), array(w), array(r)
-    weights = (array(model.controller.weight_rh[0].t()), array(model.heads.weight.t()), array(model.heads.bias))
+    # transposed views (Fortran order), not copies: numba's np.dot hands the order to BLAS
+    weights = (array(model.controller.weight_rh[0]).T, array(model.heads.weight).T, array(model.heads.bias))
 
     def run(part: slice):
         saved, handle = kernels.saved_arrays(T, part.stop - part.start, cfg.controller_size,
@@ -98,7 +99,7 @@ def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
     res = kernels.run_parts(run, list(range(len(parts))))
     dZ = cat([r[0] for r in res], dim=1)                     # (T, B, 4U): also the gradient of gx
     dM, dw, dr = (cat([r[k] for r in res], dim=0) for k in (1, 2, 3))
-    grads = [sum(g[k] for g in (r[4] for r in res)) for k in range(len(res[0][4]))]
+    grads = res[0][4] if len(res) == 1 else [sum(g) for g in zip(*(r[4] for r in res))]   # over the parts
     return dZ, dM.transpose(1, 2), dw, dr.view(B, model.R, model.config.M), grads
 
 # ---------------------------------------------------------------- PyTorch: one step, its gradient, the loop
@@ -264,8 +265,12 @@ COMPILE_STEPS = 4
 
 
 class FusedEpisode(torch.autograd.Function):
-    """A whole episode as one autograd node: forward runs `fused_loop` (or `numba_loop`), backward
-    `fused_backward` (or `numba_backward`): the hand-derived gradient, last step first."""
+    """A whole episode and its output layer as one autograd node: forward runs `fused_loop` (or
+    `numba_loop`), then `readout`; backward the readout's gradient by hand, then `fused_backward` (or
+    `numba_backward`): the hand-derived gradient, last step first. The output layer is inside the
+    node (not an nn.Linear after it) because at batch 1 the autograd nodes of a separate readout
+    (concatenation, linear, transpose) cost about as much as its arithmetic (bench/README.md, "Models").
+    Returns the logits (B, T_out, C_out)."""
 
     @staticmethod
     def forward(ctx, model, T_in, keep, gx, M_0, w_0, r_0, *params):
@@ -274,15 +279,32 @@ class FusedEpisode(torch.autograd.Function):
             h, r, saved = numba_loop(model, gx, M_0, w_0, r_0, keep, T_in, save=True)
         else:
             h, r, saved = fused_loop(model, gx, M_0, w_0, r_0, keep, T_in, save=True, compiled=model.config.torch_compile)
-        ctx.model, ctx.T_in, ctx.saved = model, T_in, saved
-        return h, r
+        logits, features = readout(model, h, r)
+        ctx.model, ctx.T_in, ctx.saved, ctx.features = model, T_in, saved, features
+        return logits
 
     @staticmethod
-    def backward(ctx, dH, dR):
+    def backward(ctx, dlogits):
+        model, features = ctx.model, ctx.features                # features (T_out * B, U + R*M)
+        T_out, B, U = dlogits.shape[1], dlogits.shape[0], model.config.controller_size
+        d = dlogits.transpose(0, 1).reshape(T_out * B, model.output_size)   # (T_out * B, C_out)
+        d_features = (d @ model.output.weight).view(T_out, B, features.shape[1])
+        dW_out, db_out = d.t() @ features, d.sum(0)
         run = numba_backward if ctx.numba else fused_backward
-        dgx, dM, dw, dr, grads = run(ctx.model, ctx.saved, ctx.T_in, dH, dR)
-        ctx.saved = None                                         # free the episode's activations
-        return (None, None, None, dgx, dM, dw, dr, *grads)
+        dgx, dM, dw, dr, grads = run(model, ctx.saved, ctx.T_in, d_features[..., :U],
+                                     d_features[..., U:].reshape(T_out, B, model.R, model.config.M))
+        ctx.saved = ctx.features = None                          # free the episode's activations
+        return (None, None, None, dgx, dM, dw, dr, *grads, dW_out, db_out)
+
+
+def readout(model, h: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
+    """The output layer y_t = W_out [h_t, r_t] + b_out at every output step: h (T_out, B, U),
+    r (T_out, B, R, M) -> (logits (B, T_out, C_out), features (T_out * B, U + R*M), kept for the
+    gradient). Plain tensor operations: inside `FusedEpisode` autograd does not see them."""
+    T_out, B = h.shape[0], h.shape[1]
+    features = torch.cat([h, r.flatten(2)], dim=2).flatten(0, 1)                  # (T_out * B, U + R*M)
+    logits = torch.addmm(model.output.bias, features, model.output.weight.t())      # (T_out * B, C_out)
+    return logits.view(T_out, B, model.output_size).transpose(0, 1), features
 
 
 class _Compiled:

@@ -164,24 +164,29 @@ class NTM(nn.Module):
 
     def initial_state(self, batch_size: int) -> NTMState:
         """The state before the first step, from the model's own parameters (device and dtype follow)."""
-        B, cfg, like = batch_size, self.config, self.r_bias
+        M, w, r = self._initial_memory(batch_size)
+        return NTMState(controller=self.controller.initial_state(batch_size), M=M,
+                        read_w=w[:, :self.R].contiguous(), write_w=w[:, self.R:].contiguous(), r=r)
+
+    def _initial_memory(self, B: int) -> tuple[Tensor, Tensor, Tensor]:
+        """(M_0 (B, N, M), w_0 (B, H, N) every head's weighting, r_0 (B, R, M)): `initial_state`
+        without the controller, in as few operations as each init allows (a training step at batch 1
+        pays ~2 us for each)."""
+        cfg, like = self.config, self.r_bias
+        # (B, N, M), stored as (B, M, N): the N locations of each component side by side, so sums over
+        # M and products with keys run along contiguous memory (several times faster on CPU); every
+        # operation keeps this layout
         if cfg.memory_init == "constant":                        # made here: exact in any dtype
-            M_0 = like.new_full((cfg.N, cfg.M), cfg.memory_init_value)
+            M = like.new_full((B, cfg.M, cfg.N), cfg.memory_init_value)
         else:
-            M_0 = torch.tanh(self.M_bias) if cfg.memory_init == "learned" else self.M_0
+            M_0 = torch.tanh(self.M_bias) if cfg.memory_init == "learned" else self.M_0   # (N, M)
+            M = M_0.t().expand(B, -1, -1).contiguous()
         if cfg.weighting_init == "learned":
-            w_0 = torch.softmax(self.w_bias, -1)
-        else:
-            w_0 = torch.nn.functional.one_hot(like.new_zeros(self.H, dtype=torch.long), cfg.N).to(like.dtype)
-        w_0 = w_0.expand(B, -1, -1)                              # (B, H, N)
-        return NTMState(
-            controller=self.controller.initial_state(B),
-            # (B, N, M), stored as (B, M, N): the N locations of each component side by side, so
-            # sums over M and products with keys run along contiguous memory (several times faster
-            # on CPU); every operation keeps this layout
-            M=M_0.t().expand(B, -1, -1).contiguous().transpose(1, 2),
-            read_w=w_0[:, :self.R].contiguous(), write_w=w_0[:, self.R:].contiguous(),
-            r=torch.tanh(self.r_bias).expand(B, -1, -1).contiguous())
+            w = torch.softmax(self.w_bias, -1).expand(B, -1, -1)
+        else:                                                    # all on location 0
+            w = like.new_zeros(B, self.H, cfg.N)
+            w[:, :, 0] = 1
+        return M.transpose(1, 2), w, torch.tanh(self.r_bias).expand(B, -1, -1).contiguous()
 
     # -- one step (reference path)
 
@@ -217,19 +222,18 @@ class NTM(nn.Module):
         inputs = inputs.to(self.r_bias.dtype)
         if T_out == 0:                                                              # nothing to answer
             return inputs.new_zeros(B, 0, self.output_size)
-        state = self.initial_state(B)
-        w_0 = torch.cat([state.read_w, state.write_w], dim=1)
+        M_0, w_0, r_0 = self._initial_memory(B)
         gx = self._projected_inputs(inputs, T_out)                                  # (T, B, G)
         keep = keep_masks(T_in, input_lengths)
-        params = [*self.controller.step_parameters(), self.heads.weight, self.heads.bias]
-        if torch.is_grad_enabled() and any(t.requires_grad for t in [gx, state.M, w_0, state.r, *params]):
-            h, r = fused.FusedEpisode.apply(self, T_in, keep, gx, state.M, w_0, state.r, *params)
-        elif fused.numba_applies(self, gx):      # inference
-            h, r, _ = fused.numba_loop(self, gx, state.M, w_0, state.r, keep, T_in, save=False)
+        params = [*self.controller.step_parameters(), self.heads.weight, self.heads.bias,
+                  self.output.weight, self.output.bias]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in [gx, M_0, w_0, r_0, *params]):
+            return fused.FusedEpisode.apply(self, T_in, keep, gx, M_0, w_0, r_0, *params)
+        if fused.numba_applies(self, gx):        # inference
+            h, r, _ = fused.numba_loop(self, gx, M_0, w_0, r_0, keep, T_in, save=False)
         else:                                    # inference: eager (a compile per batch size would cost more)
-            h, r, _ = fused.fused_loop(self, gx, state.M, w_0, state.r, keep, T_in, save=False, compiled=False)
-        features = torch.cat([h, r.flatten(2)], dim=2)                              # (T_out, B, U + R*M)
-        return self.output(features).transpose(0, 1)                                # (B, T_out, C_out)
+            h, r, _ = fused.fused_loop(self, gx, M_0, w_0, r_0, keep, T_in, save=False, compiled=False)
+        return fused.readout(self, h, r)[0]                                         # (B, T_out, C_out)
 
     def reference_forward(self, inputs: Tensor, T_out: int, input_lengths: Tensor | None = None,
                           output_lengths: Tensor | None = None) -> Tensor:
@@ -245,11 +249,10 @@ class NTM(nn.Module):
         return self._run_reference(inputs, T_out, input_lengths, info=True)
 
     def _projected_inputs(self, inputs: Tensor, T_out: int) -> Tensor:
-        """The controller's input term for every step, (T_in + T_out, B, G): inputs, then zero input."""
-        B = inputs.shape[0]
-        gx_in = self.controller.project(inputs.transpose(0, 1))                     # (T_in, B, G)
-        gx_zero = self.controller.project(inputs.new_zeros(1, 1, self.input_size))  # (1, 1, G): the bias
-        return torch.cat([gx_in, gx_zero.expand(T_out, B, -1)], dim=0).contiguous()
+        """The controller's input term for every step, (T_in + T_out, B, G): inputs, then zero input
+        (one projection over the inputs padded with T_out zero steps: one autograd node)."""
+        x = torch.nn.functional.pad(inputs.transpose(0, 1), (0, 0, 0, 0, 0, T_out))  # (T, B, C_in)
+        return self.controller.project(x)
 
     def _run_reference(self, inputs, T_out, input_lengths, info):
         B, T_in = check_inputs(inputs, T_out, input_lengths, self.input_size)
