@@ -11,7 +11,8 @@ the table): the copy curriculum's average cost per sequence.
 Each case runs in its own process (torch.compile caches and thread pools do not leak between cases):
 a few warm-up iterations (which include compiling), then the median of N timed iterations,
 wall clock. A step is the trainer's: its optimizer (`make_optimizer`: Adam, fused where torch has
-it since issue 21) and gradient-norm clipping (from 2026-12-06 on; earlier rows used plain Adam
+it since issue 21; on one flat tensor, `ntm.training.optimizer`, since its second pass, where the tree
+has it) and gradient-norm clipping (from 2026-12-06 on; earlier rows used plain Adam
 without clipping). The load average of the machine is recorded: other processes on a 2-core machine change
 the numbers a lot.
 
@@ -97,7 +98,11 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     else:
         net = build_model(model, CHANNELS, BITS, **options)
     net = net.to(device)
-    opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)     # the trainer's Adam
+    try:                              # the trainer's optimizer: flat since issue 21's second pass
+        from ntm.training.optimizer import FlatOptimizer
+        opt = FlatOptimizer(TrainConfig(), net.parameters(), 1e-4)
+    except ImportError:               # a baseline tree (bench_kernels.py): torch's, per parameter
+        opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)
     gen = torch.Generator().manual_seed(1)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
@@ -105,9 +110,14 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
         x, lengths, y, mask = data
         logits = net(x, y.shape[1], lengths if mixed else None)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)      # as the trainer clips
+        if hasattr(opt, "clip"):                                     # as the trainer steps
+            opt.zero_grad()
+            loss.backward()
+            opt.clip(None, 10.0)
+        else:
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         opt.step()
 
     bits = lambda n: batch_of_bits(gen, batch, n, mixed, device)  # noqa: E731

@@ -217,11 +217,11 @@ def test_optimizer_state_round_trips_without_pickle(tmp_path):
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     model(torch.ones(4, 3)).sum().backward()
     opt.step()
-    tensors, meta = ckpt.optimizer_to_flat(opt)
+    tensors, meta = ckpt.optimizer_to_files(opt)
     ckpt.save_tensors(tmp_path / "o.safetensors", tensors)
     meta = json.loads(json.dumps(meta))
     opt2 = torch.optim.Adam(model.parameters(), lr=0.5)
-    ckpt.optimizer_from_flat(opt2, ckpt.load_tensors(tmp_path / "o.safetensors"), meta)
+    ckpt.optimizer_from_files(opt2, ckpt.load_tensors(tmp_path / "o.safetensors"), meta)
     for (pa, a), (pb, b) in zip(opt.state.items(), opt2.state.items()):
         for k in a:
             torch.testing.assert_close(torch.as_tensor(a[k]), torch.as_tensor(b[k]))

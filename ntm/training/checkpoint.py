@@ -75,7 +75,9 @@ def _check_finite(tensors: dict[str, torch.Tensor], what: str) -> None:
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     """Write tensors atomically; refuses NaN/Inf (a checkpoint with NaN is never written). The file
     gets the permissions of the run's other files (safetensors writes it owner-only)."""
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    # copies: tensors that are views into one buffer (ntm.training.optimizer) would share memory, which
+    # safetensors refuses
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     _check_finite(tensors, str(path))
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp))
@@ -222,7 +224,7 @@ def check_tensors(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], p
 
 
 # ---------------------------------------------------------------- optimizer state without pickle
-def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+def optimizer_to_files(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
     """Split an optimizer's state_dict into tensors (for safetensors) and JSON (the rest)."""
     sd = opt.state_dict()
     tensors, state_json = {}, {}
@@ -237,8 +239,8 @@ def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
     return tensors, {"state": state_json, "param_groups": sd["param_groups"]}
 
 
-def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """Load what `optimizer_to_flat` split. Raises CheckpointError when the JSON part is damaged."""
+def optimizer_from_files(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Load what `optimizer_to_files` split. Raises CheckpointError when the JSON part is damaged."""
     try:
         state: dict = {int(pid): dict(v) for pid, v in meta["state"].items()}
         for key, t in tensors.items():
@@ -274,7 +276,7 @@ def save_checkpoint(run_dir: Path, *, model, best_weights: dict | None, optimize
         save_tensors(tmp / "best.safetensors", best_weights)
     if averaged is not None:
         save_tensors(tmp / "averaged.safetensors", averaged)
-    opt_tensors, opt_meta = optimizer_to_flat(optimizer)
+    opt_tensors, opt_meta = optimizer_to_files(optimizer)
     save_tensors(tmp / "optimizer.safetensors", opt_tensors)
     write_json(tmp / "state.json", {**state, "optimizer": opt_meta})
     final, old = run_dir / "checkpoint", run_dir / "checkpoint.old"

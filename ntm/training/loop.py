@@ -14,7 +14,6 @@ moving average) is scored, a metrics row goes to the callbacks, and the rules of
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 
@@ -23,24 +22,11 @@ import torch
 from ntm.errors import DivergenceError
 from ntm.models import predict
 from ntm.training import policies
-from ntm.training.checkpoint import clean_float, optimizer_from_flat
+from ntm.training.checkpoint import clean_float, optimizer_from_files
+from ntm.training.optimizer import FlatOptimizer, make_optimizer  # noqa: F401 - make_optimizer: the trainer's
 from ntm.training.objective import MaskedObjective
 from ntm.training.policies import Action, Score
 from ntm.training.state import CurriculumState, Phase, TrainState
-
-
-def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
-    """Adam (betas from the config), RMSprop (the NTM paper's, with momentum) or SGD (with momentum) at `lr`.
-    Adam runs torch's fused kernel where every parameter is a CPU or CUDA float tensor: one call for
-    all parameters instead of ~10 operations each (the copy NTM: 88 against 280 us a step on one CPU
-    thread, bench/README.md "Models"), the same update up to rounding."""
-    if cfg.optimizer == "adam":
-        params = list(params)
-        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params) or None
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), fused=fused)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
-    return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum)
 
 
 def moving_average(cfg, model, weights: dict | None = None):
@@ -70,7 +56,7 @@ class Callback:
 
 class Trainer:
     """Train `model` under `cfg` (a `TrainConfig`). Resume by passing the saved `state`,
-    `best_weights`, `optimizer_state` ((tensors, meta) from `checkpoint.optimizer_to_flat`) and
+    `best_weights`, `optimizer_state` ((tensors, meta) from `checkpoint.optimizer_to_files`) and
     `averaged_state`, and the `rng` (numpy Generator) in its saved state.
 
     make_model: a fresh, randomly initialised model of the same kind (for restarts).
@@ -87,9 +73,9 @@ class Trainer:
         self.objective = objective if objective is not None else MaskedObjective("bce")
         self.state = state if state is not None else TrainState(lr=cfg.lr)
         self.best_weights = best_weights
-        self.optimizer = make_optimizer(cfg, model.parameters(), self.state.lr)
+        self.optimizer = FlatOptimizer(cfg, model.parameters(), self.state.lr)
         if optimizer_state is not None:
-            optimizer_from_flat(self.optimizer, *optimizer_state)
+            optimizer_from_files(self.optimizer, *optimizer_state)
         self.averaged = moving_average(cfg, model, averaged_state)
         self.adaptive = callable(getattr(curriculum, "advance", None))   # it moves on with mastery
         restarts = getattr(model, "has_memory", False) if restarts is None else restarts
@@ -134,11 +120,9 @@ class Trainer:
         batch = self.sample(self.rng, cfg.batch_size, lengths).to(self.device)
         logits = predict(self.model, batch)
         loss = self.objective.loss(logits, batch)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         loss.backward()
-        if cfg.clip_value is not None:
-            torch.nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm or math.inf)
+        norm = self.optimizer.clip(cfg.clip_value, cfg.clip_norm or None)
         if torch.isfinite(loss) and torch.isfinite(norm):
             self.optimizer.step()
             if self.averaged is not None:
@@ -210,7 +194,7 @@ class Trainer:
             self.model.load_state_dict(weights)
             if self.averaged is not None:            # the average starts again here: its next
                 self.averaged.n_averaged.zero_()     # update copies the weights
-            self.optimizer = make_optimizer(self.cfg, self.model.parameters(), self.state.lr)
+            self.optimizer = FlatOptimizer(self.cfg, self.model.parameters(), self.state.lr)
         if action.set_lr:
             for group in self.optimizer.param_groups:
                 group["lr"] = self.state.lr

@@ -1,0 +1,121 @@
+"""The trainer's optimizer (`make_optimizer`), run on one flat tensor (`FlatOptimizer`): every
+parameter a view into it, every gradient a view into another, so zeroing, clipping and the
+optimizer's update are one operation each instead of one per parameter (the contiguous-gradient
+buffers of apex and DeepSpeed).
+
+Why: the models here are small, and on a CPU each PyTorch operation costs a few microseconds before
+any arithmetic. The copy NTM has 11 parameter tensors: at batch 1, `clip_grad_norm_` and fused Adam
+over them took ~150 and ~140 us of a ~1.4 ms step; on the flat tensors ~45 and ~120 (one thread,
+inside the training loop; bench/README.md, "Models"). The update is the same Adam (RMSprop, SGD),
+element by element; only the gradient norm sums in another order (the last bits of the clipping
+factor).
+
+Checkpoints keep the per-parameter layout: `state_dict` splits the flat optimizer state into one
+entry per parameter, shaped like it, and `load_state_dict` joins such entries back, so run
+directories written before this file load unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
+    """Adam (betas from the config), RMSprop (the NTM paper's, with momentum) or SGD (with momentum) at `lr`.
+    Adam runs torch's fused kernel where every parameter is a CPU or CUDA float tensor: one call for
+    all parameters instead of ~10 operations each (the copy NTM: 88 against 280 us a step on one CPU
+    thread, bench/README.md "Models"), the same update up to rounding."""
+    if cfg.optimizer == "adam":
+        params = list(params)
+        fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params) or None
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), fused=fused)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum)
+    return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum)
+
+
+class FlatOptimizer:
+    """``make_optimizer(cfg, [flat], lr)`` over one flat parameter whose slices are the model's.
+
+    params: the parameters to train, all of one dtype and device (a model moved with ``.to``); those
+    with requires_grad False are left out. The parameters' ``.data`` and ``.grad`` become views into
+    the flat tensors: anything that later assigns a parameter's ``.data`` or ``.grad`` (``.to()``,
+    ``zero_grad(set_to_none=True)`` on another optimizer) breaks the link; load weights with
+    ``load_state_dict`` (which copies in place). Raises ValueError for an empty list or mixed
+    dtypes/devices.
+    """
+
+    def __init__(self, cfg, params, lr: float):
+        self.params = [p for p in params if p.requires_grad]
+        if not self.params:
+            raise ValueError("no parameter to train")
+        if len({(p.dtype, p.device) for p in self.params}) > 1:
+            raise ValueError("parameters of several dtypes or devices: move the model with .to() first")
+        self.flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in self.params]))
+        self.flat.grad = torch.zeros_like(self.flat)
+        offset = 0
+        for p in self.params:
+            n = p.numel()
+            p.data = self.flat.data[offset:offset + n].view_as(p)
+            p.grad = self.flat.grad[offset:offset + n].view_as(p)   # backward adds into it in place
+            offset += n
+        self.optimizer = make_optimizer(cfg, [self.flat], lr)
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return self.optimizer.param_groups
+
+    @property
+    def state(self):
+        return self.optimizer.state
+
+    def zero_grad(self) -> None:
+        """Every gradient to zero (in place: the views must stay)."""
+        self.flat.grad.zero_()
+
+    def clip(self, max_value: float | None, max_norm: float | None) -> Tensor:
+        """Clip each gradient element to +-max_value (``clip_grad_value_``), then the whole gradient
+        to norm max_norm (``clip_grad_norm_``'s rule: scale by min(1, max_norm / (norm + 1e-6)));
+        None: no such clipping. Returns the norm before the norm clipping (a 0-dim tensor)."""
+        g = self.flat.grad
+        if max_value is not None:
+            g.clamp_(-max_value, max_value)
+        norm = torch.linalg.vector_norm(g)
+        if max_norm is not None:
+            g.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+        return norm
+
+    def step(self) -> None:
+        self.optimizer.step()
+
+    def state_dict(self) -> dict:
+        """The optimizer's state_dict with one state entry per parameter (tensors the size of the
+        flat parameter cut into the parameters' shapes; other values repeated)."""
+        sd = self.optimizer.state_dict()
+        flat_state = sd["state"].get(0, {})
+        n, state, offset = self.flat.numel(), {}, 0
+        for i, p in enumerate(self.params):
+            state[i] = {k: v[offset:offset + p.numel()].view_as(p).clone()
+                        if torch.is_tensor(v) and k != "step" and v.dim() == 1 and v.numel() == n else v
+                        for k, v in flat_state.items()}
+            offset += p.numel()
+        groups = [{**g, "params": list(range(len(self.params)))} for g in sd["param_groups"]]
+        return {"state": state if flat_state else {}, "param_groups": groups}
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Load a per-parameter state_dict (`state_dict`'s form). Raises ValueError when its entries
+        do not fit the parameters."""
+        entries = [sd["state"].get(i, sd["state"].get(str(i))) for i in range(len(self.params))]
+        if len(sd["param_groups"]) != 1 or len(sd["param_groups"][0]["params"]) != len(self.params):
+            raise ValueError(f"the state has {sum(len(g['params']) for g in sd['param_groups'])} parameters, "
+                             f"the model {len(self.params)}")
+        state = {}
+        if any(e for e in entries):
+            if not all(e and e.keys() == entries[0].keys() for e in entries):
+                raise ValueError("the parameters' states do not have the same entries")
+            for k, v in entries[0].items():          # "step" is one count; the moments are per element
+                shaped = torch.is_tensor(v) and all(e[k].shape == p.shape for e, p in zip(entries, self.params))
+                state[k] = torch.cat([e[k].reshape(-1) for e in entries]) if shaped and k != "step" else v
+            state = {0: state}
+        self.optimizer.load_state_dict({"state": state, "param_groups": [{**sd["param_groups"][0], "params": [0]}]})
