@@ -153,8 +153,10 @@ def main_job(old_tree: Path, seed: int) -> list[dict]:
                                    "--out", f"{out}/run", "--quiet"], cwd=tree, env=env, check=True,
                                   capture_output=True, text=True)
             wall = time.perf_counter() - t
-        summary = next(line for line in done.stdout.splitlines() if " sequences, " in line)
-        sequences = int(re.search(r"after ([\d,]+) sequences", summary).group(1).replace(",", ""))
+        # "... after N sequences, S s" (before 2026-12-06) or "...; N sequences in all, S s"
+        pattern = re.compile(r"([\d,]+) sequences(?: in all)?, [\d.]+ s")
+        summary = next(line for line in done.stdout.splitlines() if pattern.search(line))
+        sequences = int(pattern.search(summary).group(1).replace(",", ""))
         rows.append(dict(side=side, seconds=round(wall, 1), sequences=sequences,
                          seq_per_s=round(sequences / wall, 1), summary=summary.strip()))
         print(rows[-1], flush=True)

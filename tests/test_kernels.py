@@ -67,6 +67,20 @@ def test_numba_episode_equals_reference(options):
         assert_matches_reference(model, x, 4, lengths)
 
 
+@pytest.mark.parametrize("backend,controller", [("numba", "lstm"), ("torch", "lstm"), ("torch", "feedforward")])
+def test_the_gradient_reaches_the_inputs(backend, controller):
+    """The fused node holds the input projection: d logits / d inputs equals the reference path's."""
+    model = ntm(backend=backend, controller=controller)
+    x, lens = right_aligned([5, 3, 0, 1], 5, seed=2)
+    grads = []
+    for run in (model, model.reference_forward):
+        xi = x.clone().requires_grad_(True)
+        y = run(xi, 3, lens)
+        grads.append(torch.autograd.grad((y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum(), xi)[0])
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
 @settings(max_examples=25, deadline=None)
 @given(N=st.integers(1, 9), M=st.integers(1, 5), R=st.integers(1, 3), W=st.integers(1, 3),
        shift_range=st.integers(0, 3), lengths=st.lists(st.integers(0, 4), min_size=1, max_size=4),

@@ -265,22 +265,26 @@ COMPILE_STEPS = 4
 
 
 class FusedEpisode(torch.autograd.Function):
-    """A whole episode and its output layer as one autograd node: forward runs `fused_loop` (or
-    `numba_loop`), then `readout`; backward the readout's gradient by hand, then `fused_backward` (or
-    `numba_backward`): the hand-derived gradient, last step first. The output layer is inside the
-    node (not an nn.Linear after it) because at batch 1 the autograd nodes of a separate readout
-    (concatenation, linear, transpose) cost about as much as its arithmetic (bench/README.md, "Models").
-    Returns the logits (B, T_out, C_out)."""
+    """A whole episode, its input projection and its output layer as one autograd node: forward runs
+    `controller.project`, `fused_loop` (or `numba_loop`), then `readout`; backward the readout's
+    gradient by hand, then `fused_backward` (or `numba_backward`): the hand-derived gradient, last
+    step first, then the projection's (`controller.project_grads`). The projection and output layer
+    are inside the node (not layers around it) because at batch 1 their autograd nodes
+    (concatenation, linear, transpose) cost about as much as their arithmetic, and autograd's
+    gradient of a weight with few inputs is slow (`controller.weight_grad`; bench/README.md, "Models").
+    x (T, B, C_in): the inputs padded with the output steps' zero input. Returns the logits
+    (B, T_out, C_out)."""
 
     @staticmethod
-    def forward(ctx, model, T_in, keep, gx, M_0, w_0, r_0, *params):
+    def forward(ctx, model, T_in, keep, x, M_0, w_0, r_0, *params):
+        gx = model.controller.project(x)                         # (T, B, G)
         ctx.numba = numba_applies(model, gx)
         if ctx.numba:
             h, r, saved = numba_loop(model, gx, M_0, w_0, r_0, keep, T_in, save=True)
         else:
             h, r, saved = fused_loop(model, gx, M_0, w_0, r_0, keep, T_in, save=True, compiled=model.config.torch_compile)
         logits, features = readout(model, h, r)
-        ctx.model, ctx.T_in, ctx.saved, ctx.features = model, T_in, saved, features
+        ctx.model, ctx.T_in, ctx.saved, ctx.features, ctx.x = model, T_in, saved, features, x
         return logits
 
     @staticmethod
@@ -293,8 +297,10 @@ class FusedEpisode(torch.autograd.Function):
         run = numba_backward if ctx.numba else fused_backward
         dgx, dM, dw, dr, grads = run(model, ctx.saved, ctx.T_in, d_features[..., :U],
                                      d_features[..., U:].reshape(T_out, B, model.R, model.config.M))
-        ctx.saved = ctx.features = None                          # free the episode's activations
-        return (None, None, None, dgx, dM, dw, dr, *grads, dW_out, db_out)
+        x, dgx = ctx.x.flatten(0, 1), dgx.flatten(0, 1)         # (T * B, C_in), (T * B, G)
+        dx = (dgx @ model.controller.weight_x).view_as(ctx.x) if ctx.needs_input_grad[3] else None
+        ctx.saved = ctx.features = ctx.x = None                  # free the episode's activations
+        return (None, None, None, dx, dM, dw, dr, *model.controller.project_grads(x, dgx), *grads, dW_out, db_out)
 
 
 def readout(model, h: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:

@@ -223,12 +223,13 @@ class NTM(nn.Module):
         if T_out == 0:                                                              # nothing to answer
             return inputs.new_zeros(B, 0, self.output_size)
         M_0, w_0, r_0 = self._initial_memory(B)
-        gx = self._projected_inputs(inputs, T_out)                                  # (T, B, G)
+        x = self._padded_inputs(inputs, T_out)                                      # (T, B, C_in)
         keep = keep_masks(T_in, input_lengths)
-        params = [*self.controller.step_parameters(), self.heads.weight, self.heads.bias,
-                  self.output.weight, self.output.bias]
-        if torch.is_grad_enabled() and any(t.requires_grad for t in [gx, M_0, w_0, r_0, *params]):
-            return fused.FusedEpisode.apply(self, T_in, keep, gx, M_0, w_0, r_0, *params)
+        params = [*self.controller.project_parameters(), *self.controller.step_parameters(),
+                  self.heads.weight, self.heads.bias, self.output.weight, self.output.bias]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in [x, M_0, w_0, r_0, *params]):
+            return fused.FusedEpisode.apply(self, T_in, keep, x, M_0, w_0, r_0, *params)
+        gx = self.controller.project(x)                                             # (T, B, G)
         if fused.numba_applies(self, gx):        # inference
             h, r, _ = fused.numba_loop(self, gx, M_0, w_0, r_0, keep, T_in, save=False)
         else:                                    # inference: eager (a compile per batch size would cost more)
@@ -248,11 +249,10 @@ class NTM(nn.Module):
         (zeros for add vectors). Reference path."""
         return self._run_reference(inputs, T_out, input_lengths, info=True)
 
-    def _projected_inputs(self, inputs: Tensor, T_out: int) -> Tensor:
-        """The controller's input term for every step, (T_in + T_out, B, G): inputs, then zero input
-        (one projection over the inputs padded with T_out zero steps: one autograd node)."""
-        x = torch.nn.functional.pad(inputs.transpose(0, 1), (0, 0, 0, 0, 0, T_out))  # (T, B, C_in)
-        return self.controller.project(x)
+    def _padded_inputs(self, inputs: Tensor, T_out: int) -> Tensor:
+        """The controller's input at every step, (T_in + T_out, B, C_in): inputs, then T_out steps of
+        zero input."""
+        return torch.nn.functional.pad(inputs.transpose(0, 1), (0, 0, 0, 0, 0, T_out))
 
     def _run_reference(self, inputs, T_out, input_lengths, info):
         B, T_in = check_inputs(inputs, T_out, input_lengths, self.input_size)
@@ -261,7 +261,7 @@ class NTM(nn.Module):
         controller, M, r = state.controller, state.M, state.r
         w = torch.cat([state.read_w, state.write_w], dim=1)                        # (B, H, N)
         a = M.new_zeros(B, self.W, self.config.M)
-        gx = self._projected_inputs(inputs, T_out)
+        gx = self.controller.project(self._padded_inputs(inputs, T_out))           # (T, B, G)
         keep = keep_masks(T_in, input_lengths)
         hs, rs, trace = [], [], []
         for t in range(T_in + T_out):
