@@ -233,8 +233,13 @@ def test_initial_state_shapes_and_weightings():
     assert s.r.shape == (4, 2, 4)
     torch.testing.assert_close(s.read_w.sum(-1), torch.ones(4, 2, dtype=torch.float64))
     assert (s.M == 1e-6).all()                                         # Collier & Beel's constant, exact
-    one_hot = small("ntm", weighting_init="one_hot").initial_state(1)
-    assert one_hot.read_w[0, 0, 0] == 1 and one_hot.read_w.sum() == 1
+    assert s.M.transpose(1, 2).is_contiguous()                         # stored (B, M, N): see initial_state
+    torch.testing.assert_close(s.r, torch.tanh(model.r_bias).expand(4, -1, -1))
+    one_hot = small("ntm", weighting_init="one_hot", write_heads=2).initial_state(3)
+    assert (one_hot.read_w[:, :, 0] == 1).all() and one_hot.read_w.sum() == 3
+    assert (one_hot.write_w[:, :, 0] == 1).all() and one_hot.write_w.sum() == 6
+    learned = small("ntm", memory_init="learned", N=5, M=3)
+    torch.testing.assert_close(learned.initial_state(2).M, torch.tanh(learned.M_bias).expand(2, -1, -1))
 
 
 def test_run_with_info():
