@@ -14,6 +14,7 @@ moving average) is scored, a metrics row goes to the callbacks, and the rules of
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -123,11 +124,13 @@ class Trainer:
         self.optimizer.zero_grad()
         loss.backward()
         norm = self.optimizer.clip(cfg.clip_value, cfg.clip_norm or None)
-        if torch.isfinite(loss) and torch.isfinite(norm):
+        # both values in one host synchronisation (on a GPU the step waits once, not three times)
+        loss_value, norm_value = torch.stack([loss.detach(), norm.to(loss.dtype)]).tolist()
+        if math.isfinite(loss_value) and math.isfinite(norm_value):
             self.optimizer.step()
             if self.averaged is not None:
                 self.averaged.update_parameters(self.model)
-            st.loss_sum += loss.item()
+            st.loss_sum += loss_value
             st.loss_n += 1
         else:
             st.skipped += 1
