@@ -171,3 +171,46 @@ def test_apply_keeps_the_scored_weights_and_sets_lr_in_place():
     assert all(torch.equal(t.best_weights[k], avg[k]) for k in avg)
     t.apply(Action("drop_lr", TrainState(lr=5e-4), set_lr=True), Score(1.0, 0.0))
     assert t.optimizer is opt and opt.param_groups[0]["lr"] == 5e-4 and opt.state
+
+
+class _Batch:
+    """A stand-in for tasks.Batch: `predict` calls the model on inputs (B, T_in, 3)."""
+    def __init__(self, B):
+        self.inputs, self.targets = torch.ones(B, 1, 3), torch.zeros(B, 1, 2)
+        self.input_lengths = self.output_lengths = None
+
+    def to(self, device):
+        return self
+
+
+class _Objective:
+    """loss = the model's mean output, times `scale` (NaN: every step's loss is NaN)."""
+    def __init__(self):
+        self.scale = 1.0
+
+    def loss(self, logits, batch):
+        return logits.mean() * self.scale
+
+
+def test_a_step_with_a_nan_loss_is_skipped_and_too_many_raise():
+    """A finite step updates the weights and the loss sum; a NaN step leaves both and is counted;
+    past 100 + step/10 skipped steps the run stops with DivergenceError (naming the step)."""
+    from ntm.errors import DivergenceError
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    model.forward = lambda x, *_: x @ model.weight.t() + model.bias     # predict passes lengths too
+    t = Trainer(TrainConfig(lr=1e-2, seed=0), model, make_model=lambda: torch.nn.Linear(3, 2),
+                sample=lambda rng, B, lengths: _Batch(B), curriculum=_Curriculum(),
+                evaluator=lambda m, polishing: (0.0, 1.0), objective=_Objective(),
+                rng=np.random.default_rng(0), device="cpu", log=lambda *_: None)
+    before = model.weight.detach().clone()
+    t.train_step()
+    assert not torch.equal(model.weight, before) and t.state.loss_n == 1 and t.state.skipped == 0
+    t.objective.scale = float("nan")
+    after = model.weight.detach().clone()
+    t.train_step()
+    assert torch.equal(model.weight, after) and t.state.loss_n == 1 and t.state.skipped == 1
+    with pytest.raises(DivergenceError, match="NaN/Inf"):
+        for _ in range(200):
+            t.train_step()
+    assert t.state.skipped == 100 + t.state.step // 10 + 1          # the first count past the limit
