@@ -73,6 +73,34 @@ def timed(step, data: list, warmup: int, iters: int, sync) -> tuple:
     return warm, wall, cpu
 
 
+def trainer_update(net):
+    """The trainer's update from a loss (zero the gradients, backward, clip to norm 10, Adam at 1e-4)
+    with the tree's own optimizer: `FlatOptimizer` where it exists (issue 21's second pass), else
+    torch's per parameter (a baseline tree in bench_kernels.py)."""
+    import torch
+    from ntm.training import TrainConfig
+    try:
+        from ntm.training.optimizer import FlatOptimizer
+    except ImportError:
+        from ntm.training.loop import make_optimizer
+        opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)
+
+        def update(loss):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+            opt.step()
+        return update
+    flat = FlatOptimizer(TrainConfig(), net.parameters(), 1e-4)
+
+    def update(loss):
+        flat.zero_grad()
+        loss.backward()
+        flat.clip(None, 10.0)
+        flat.step()
+    return update
+
+
 def run_case(model: str, batch: int, engine: str, threads: int, length: int, mixed: bool,
              warmup: int, iters: int, device: str = "cpu", compile_steps: int | None = None,
              per_batch: bool = False, kernel_threads: int | None = None) -> dict:
@@ -83,8 +111,6 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     import ntm.models.fused
     from ntm.models import kernels
     from ntm.models import build_model, count_parameters
-    from ntm.training import TrainConfig
-    from ntm.training.loop import make_optimizer
 
     if compile_steps:
         ntm.models.fused.COMPILE_STEPS = compile_steps
@@ -98,27 +124,14 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
     else:
         net = build_model(model, CHANNELS, BITS, **options)
     net = net.to(device)
-    try:                              # the trainer's optimizer: flat since issue 21's second pass
-        from ntm.training.optimizer import FlatOptimizer
-        opt = FlatOptimizer(TrainConfig(), net.parameters(), 1e-4)
-    except ImportError:               # a baseline tree (bench_kernels.py): torch's, per parameter
-        opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)
+    update = trainer_update(net)
     gen = torch.Generator().manual_seed(1)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def step(data):
         x, lengths, y, mask = data
         logits = net(x, y.shape[1], lengths if mixed else None)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask])
-        if hasattr(opt, "clip"):                                     # as the trainer steps
-            opt.zero_grad()
-            loss.backward()
-            opt.clip(None, 10.0)
-        else:
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-        opt.step()
+        update(torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask]))
 
     bits = lambda n: batch_of_bits(gen, batch, n, mixed, device)  # noqa: E731
     if per_batch:   # the copy curriculum with one length per batch: one iteration = lengths 1..L once each
