@@ -270,8 +270,8 @@ class FusedEpisode(torch.autograd.Function):
     gradient by hand, then `fused_backward` (or `numba_backward`): the hand-derived gradient, last
     step first, then the projection's (`controller.project_grads`). The projection and output layer
     are inside the node (not layers around it) because at batch 1 their autograd nodes
-    (concatenation, linear, transpose) cost about as much as their arithmetic, and autograd's
-    gradient of a weight with few inputs is slow (`controller.weight_grad`; bench/README.md, "Models").
+    (concatenation, linear, transpose) cost about as much as their arithmetic (bench/README.md,
+    "Models"); their gradients are formed as autograd formed them, to the bit.
     x (T, B, C_in): the inputs padded with the output steps' zero input. Returns the logits
     (B, T_out, C_out)."""
 
