@@ -2,7 +2,8 @@
 
 Rooms, in the order data flows: `config` (TrainConfig and its validation), `state` (TrainState and
 its phase), `policies` (the rules, pure functions that return actions), `loop` (the Trainer: one
-step, evaluation, the one place that acts), `objective` (the loss), `evaluation` (the evaluation
+step, evaluation, the one place that acts), `optimizer` (`make_optimizer`, and `FlatOptimizer`:
+the update on one flat tensor), `objective` (the loss), `evaluation` (the evaluation
 sets), `callbacks` (metrics, TensorBoard, progress, checkpoints), `checkpoint` (safetensors + JSON,
 atomic), `run_dir` (loading a finished run), `run` (`train` and `resume`: assembling a run from
 its config, and the final comparison with the machine).
