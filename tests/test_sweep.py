@@ -165,6 +165,50 @@ def test_a_killed_sweep_started_again_has_one_row_per_cell(tmp_path):
     assert len((out / "results.jsonl").read_text().splitlines()) == 4
 
 
+def _children(pid: int) -> list[int]:
+    """The pool workers of process pid (Linux /proc): children running multiprocessing's spawn_main."""
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid \
+                    and b"spawn_main" in (d / "cmdline").read_bytes():
+                found.append(int(d.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_a_killed_sweep_leaves_no_worker_training(tmp_path):
+    """SIGKILL the sweep while two pool workers train: both end within seconds instead of training
+    the cells queued to them (a restarted sweep would train those cells twice)."""
+    recipes = _recipes(tmp_path / "recipes")
+    out = tmp_path / "out"
+    code = (f"from ntm.sweep import run_sweep; run_sweep('copy,reverse', 'lstm', '0-1', out={str(out)!r}, "
+            f"config_dir={str(recipes)!r}, device='cpu', workers=2, progress=False, steps=100000)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(proc.pid)) < 2 or not (out / "cells" / "copy-lstm-seed1" / "config.json").exists():
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+        workers = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{w}").exists() and "Z" not in _state(w) for w in workers):
+        assert time.monotonic() < deadline, f"workers {workers} still running after the sweep was killed"
+        time.sleep(0.2)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
 # ---------------------------------------------------------------- bad input: one line, exit 2, nothing made
 @pytest.mark.parametrize("args, says", [
     (["--tasks", "nope", "--models", "lstm", "--seeds", "0"], "no task named 'nope'"),

@@ -5,6 +5,8 @@ progress bar over cells (`Tally`, shared with `ntm.sweep.cluster`)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -38,6 +40,20 @@ def run_cell(cfg, run_dir) -> None:
                    progress=False, log=log)
         else:
             train(cfg, run_dir, progress=False, log=log)
+
+
+def _exit_with(parent: int) -> None:
+    """Pool initializer: end this worker when the sweep process that started it is gone. A process
+    pool's workers outlive a parent killed by a signal, and went on training the cells already
+    queued to them (seen here: an orphan trained for 49 minutes); a restarted sweep would then train
+    those cells twice, in the same run directories. Polls the parent id once a second (portable;
+    Linux's PR_SET_PDEATHSIG fires when the creating *thread* ends, which in a pool need not be the
+    parent's end). The cell's run directory survives the exit like any kill: the next sweep resumes it."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-sweep", daemon=True).start()
 
 
 def one_line(e: BaseException) -> str:
@@ -115,7 +131,8 @@ def run_cells(jobs: list[tuple[str, object, Path]], workers: int, on_done: Calla
             tally.show(0)
             return tally.failed
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, max(1, len(jobs))), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(min(workers, max(1, len(jobs))), mp_context=ctx,
+                                 initializer=_exit_with, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(run_cell, cfg, run_dir): name for name, cfg, run_dir in jobs}
             pending = set(futures)
             while pending:
