@@ -145,19 +145,27 @@ def test_an_interrupted_sweep_finishes_with_one_row_per_cell(tmp_path):
     assert "resumed" in (out / "cells" / "copy-lstm-seed1" / "sweep.log").read_text()
 
 
+def _kill_sweep_when(ready, out: Path, recipes: Path, workers: int, steps: int, wait: float):
+    """Start the tiny grid in a child process, SIGKILL it once ready(proc) holds (or after `wait`
+    seconds); returns what ready returned last."""
+    code = (f"from ntm.sweep import run_sweep; run_sweep('copy,reverse', 'lstm', '0-1', out={str(out)!r}, "
+            f"config_dir={str(recipes)!r}, device='cpu', workers={workers}, progress=False, steps={steps})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + wait
+        while not (seen := ready(proc)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    return seen
+
+
 def test_a_killed_sweep_started_again_has_one_row_per_cell(tmp_path):
     recipes = _recipes(tmp_path / "recipes")
     out = tmp_path / "out"
-    code = (f"from ntm.sweep import run_sweep; run_sweep('copy,reverse', 'lstm', '0-1', out={str(out)!r}, "
-            f"config_dir={str(recipes)!r}, device='cpu', workers=1, progress=False, steps=40)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not (out / "cells" / "copy-lstm-seed1" / "config.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)                      # mid-way through the second cell (or later)
-    finally:
-        proc.wait()
+    second = out / "cells" / "copy-lstm-seed1" / "config.json"     # killed mid-way through the second cell (or later)
+    _kill_sweep_when(lambda proc: second.exists(), out, recipes, workers=1, steps=40, wait=60)
     assert sum((out / "cells" / c / "comparison.json").exists() for c in CELLS) < len(CELLS)   # it was killed mid-grid
     res = _sweep(out, recipes, steps=40)
     assert not res.failed and sorted(res.ran + res.reused) == CELLS
@@ -184,18 +192,13 @@ def test_a_killed_sweep_leaves_no_worker_training(tmp_path):
     the cells queued to them (a restarted sweep would train those cells twice)."""
     recipes = _recipes(tmp_path / "recipes")
     out = tmp_path / "out"
-    code = (f"from ntm.sweep import run_sweep; run_sweep('copy,reverse', 'lstm', '0-1', out={str(out)!r}, "
-            f"config_dir={str(recipes)!r}, device='cpu', workers=2, progress=False, steps=100000)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while len(_children(proc.pid)) < 2 or not (out / "cells" / "copy-lstm-seed1" / "config.json").exists():
-            assert time.monotonic() < deadline, "the workers did not start"
-            time.sleep(0.1)
-        workers = _children(proc.pid)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    second = out / "cells" / "copy-lstm-seed1" / "config.json"
+
+    def both_training(proc):
+        found = _children(proc.pid)
+        return found if len(found) == 2 and second.exists() else None
+    workers = _kill_sweep_when(both_training, out, recipes, workers=2, steps=100000, wait=120)
+    assert workers, "the two workers did not start"
     deadline = time.monotonic() + 15
     while any(Path(f"/proc/{w}").exists() and "Z" not in _state(w) for w in workers):
         assert time.monotonic() < deadline, f"workers {workers} still running after the sweep was killed"
