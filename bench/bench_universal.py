@@ -43,6 +43,7 @@ from ntm.analysis.universal_compare import compare_all_machines, compare_family,
 from ntm.models.universal_ntm import UniversalNTM, construct  # noqa: E402
 from ntm.training import TrainConfig, train  # noqa: E402
 from ntm.training.objective import TraceObjective  # noqa: E402
+from ntm.training.optimizer import clipped_step  # noqa: E402
 from ntm.training.run_dir import load_run  # noqa: E402
 from tasks.errors import TaskError  # noqa: E402
 from tasks.trace import SUPERVISION  # noqa: E402
@@ -218,10 +219,7 @@ def probe(level: str, steps: int) -> int:
     for it in range(1, steps + 1):
         batch = task.sample(rng, 32, rng.integers(0, 4, size=32))
         loss = objective.loss(model.run(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10)
-        opt.step()
+        clipped_step(opt, loss, model.parameters(), 10)
         if it % 100 == 0:
             with torch.no_grad():
                 o = model.run(held)

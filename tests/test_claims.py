@@ -134,7 +134,7 @@ def test_clipping_rule_flips():
 
 def test_sgd_is_an_optimizer_of_the_trainer():
     from ntm.training import TrainConfig
-    from ntm.training.loop import make_optimizer
+    from ntm.training.optimizer import make_optimizer
     cfg = TrainConfig.from_dict({"optimizer": "sgd", "momentum": 0.5})
     opt = make_optimizer(cfg, [torch.nn.Parameter(torch.zeros(2))], 0.1)
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.5

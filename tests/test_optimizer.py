@@ -8,8 +8,7 @@ from hypothesis import given, settings, strategies as st
 from ntm.models import build_model
 from ntm.training import TrainConfig
 from ntm.training import checkpoint as ckpt
-from ntm.training.optimizer import FlatOptimizer
-from ntm.training.loop import make_optimizer
+from ntm.training.optimizer import FlatOptimizer, make_optimizer
 
 
 def _model(seed: int, kind: str = "lstm"):

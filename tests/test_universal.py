@@ -17,6 +17,7 @@ from ntm.errors import ConfigError
 from ntm.models import build_model
 from ntm.models.universal_ntm import UniversalNTM, construct
 from ntm.training.objective import TraceObjective
+from ntm.training.optimizer import clipped_step
 from tasks.errors import TaskError
 from tasks.registry import get_task
 from tasks.task import machine_trace
@@ -437,10 +438,7 @@ def test_short_training_runs_held_out_machines_step_exact():
     for it in range(1, 1501):
         batch = task.sample(rng, 32, rng.integers(0, 4, size=32))
         loss = objective.loss(model.run(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10)
-        opt.step()
+        clipped_step(opt, loss, model.parameters(), 10)
         if it % 50 == 0 and free_run(model, held_out).step_exact.all():
             break
     assert compare_family(model, task, samples=64, seed=7)["step_exact"] == 1.0

@@ -77,7 +77,7 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     gets the permissions of the run's other files (safetensors writes it owner-only)."""
     # copies: tensors that are views into one buffer (ntm.training.optimizer) would share memory, which
     # safetensors refuses
-    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    tensors = {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format) for k, v in tensors.items()}
     _check_finite(tensors, str(path))
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp))

@@ -24,7 +24,7 @@ from ntm.errors import DivergenceError
 from ntm.models import predict
 from ntm.training import policies
 from ntm.training.checkpoint import clean_float, optimizer_from_files
-from ntm.training.optimizer import FlatOptimizer, make_optimizer  # noqa: F401 - make_optimizer: the trainer's
+from ntm.training.optimizer import FlatOptimizer
 from ntm.training.objective import MaskedObjective
 from ntm.training.policies import Action, Score
 from ntm.training.state import CurriculumState, Phase, TrainState

@@ -35,6 +35,16 @@ def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
     return torch.optim.RMSprop(params, lr=lr, momentum=cfg.momentum)
 
 
+def clipped_step(optimizer: torch.optim.Optimizer, loss: Tensor, params, max_norm: float) -> None:
+    """One plain update for scripts and tests that train without the `Trainer`: zero the gradients,
+    backward, clip the gradient norm to max_norm (``clip_grad_norm_``), step."""
+    params = list(params)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, max_norm)
+    optimizer.step()
+
+
 class FlatOptimizer:
     """``make_optimizer(cfg, [flat], lr)`` over one flat parameter whose slices are the model's.
 
