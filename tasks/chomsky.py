@@ -4,15 +4,17 @@ output, trained on lengths 1–40 and evaluated on 41–500.
 
     reverse           ``110 -> 011``            (deterministic context-free: reverse_string)
     duplicate         ``101 -> 101101``         (context-sensitive: duplicate_string)
-    binary_addition   ``101+11 -> 1000``        (context-sensitive: binary_addition)
+    binary_addition   ``101+11 -> 1000``        (context-sensitive: binary_addition, MSB first)
+    binary_addition_le ``001+01101 -> 01011$``  (the benchmark's form: LSB first, an end token)
 
 Encoding: one input channel per input symbol, one output channel per output symbol, one step
 per symbol (T_in = n, the input word's length); no delimiter: the output phase is the first
 step with an all-zero input. Targets are what the library's machines write:
 
-- binary addition is MSB first without leading zeros (the library's ``binary_add``; the
-  benchmark writes little-endian and pads with a termination token), so the output length
-  varies with the sum and the mask marks it.
+- binary addition is MSB first without leading zeros (the library's ``binary_add``), so the
+  output length varies with the sum and the mask marks it. The benchmark writes operands and sum
+  little-endian and ends the sum with a termination token: that is ``binary_addition_le`` (the
+  library's ``binary_add_le``), scored up to and including the token, as the benchmark's mask.
 - A length n counts the '+' (as in the benchmark): for n >= 3 both operands are non-empty,
   |a| uniform in 1..n-2 and |b| = n-1-|a|; for n = 1, 2 one operand is empty (the library's
   machine reads an empty operand as 0), so lengths 1–40 all exist. Operand bits are uniform
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from turing.library.alphabets import PLUS
+from turing.library.alphabets import END, PLUS
 
 from . import encoding
 from .task import Task, check_range
@@ -128,3 +130,31 @@ class BinaryAddition(SymbolTask):
         codes = rng.integers(0, 2, size=(B, L))                               # bits
         codes[np.arange(B), len_a] = 2                                        # the '+'
         return encoding.words_from_codes(self._names, codes, ns), codes, ns
+
+
+class BinaryAdditionLE(BinaryAddition):
+    """Add two binary numbers, LSB first, and mark the sum's end: ``001+01101 -> 01011$``.
+
+    The Chomsky-hierarchy benchmark's form of the task (Delétang et al. 2023, its
+    ``tasks/cs/binary_addition.py``): operands and sum little-endian, the sum without high-order
+    zeros, then a termination token ('$' here, its token 2), scored up to and including that token.
+    Least significant bit first, each output bit needs only the bits of the same place and the
+    carry so far; `BinaryAddition` (MSB first) makes the first output bit depend on a carry from
+    the far end of both operands. Machine: library ``binary_add_le``, at most 2|a| + 2 max(|a|, |b|) + 6 steps. Input
+    symbols 0, 1, +; output symbols 0, 1, $; the length split as in `BinaryAddition` (the
+    benchmark's own lengths 1 and 2 have no '+'; here they have one and an empty operand, and its
+    operands are drawn nonzero, here their bits are uniform)."""
+
+    def __init__(self, train_lengths=(1, 40), max_length: int = 1000, name: str = "binary_addition_le"):
+        SymbolTask.__init__(self, ("binary_add_le", {}), ("0", "1", PLUS), ("0", "1", END),
+                            train_lengths, max_length, name)
+
+    def output_length(self, n: int) -> int:
+        """max(|a|, |b|) + 1 <= n - 1 digits and the end mark (2 steps for n <= 2)."""
+        return max(2, n)
+
+    def specification(self, word):
+        """int(a) + int(b), each read LSB first, written LSB first without high zeros, then '$'."""
+        a, b = "".join(word).split(PLUS)
+        total = int(a[::-1] or "0", 2) + int(b[::-1] or "0", 2)
+        return (*format(total, "b")[::-1], END)

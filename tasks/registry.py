@@ -15,7 +15,7 @@ import inspect
 from turing.errors import TuringError
 
 from .associative_recall import AssociativeRecall
-from .chomsky import BinaryAddition, Duplicate, Reverse
+from .chomsky import BinaryAddition, BinaryAdditionLE, Duplicate, Reverse
 from .copy_task import Copy
 from .errors import TaskError
 from .ngrams import Ngrams
@@ -37,7 +37,8 @@ BUILDERS = {
     # the Chomsky-hierarchy benchmark's (Delétang et al. 2023)
     "reverse": Reverse,
     "duplicate": Duplicate,
-    "binary_addition": BinaryAddition,
+    "binary_addition": BinaryAddition,        # MSB first (this project's first form)
+    "binary_addition_le": BinaryAdditionLE,  # LSB first with an end token: the benchmark's form
 }
 #: the trace-supervised tasks besides trace:MACHINE (not sequence tasks, so not in `task_names`)
 TRACE_BUILDERS = {

@@ -163,9 +163,25 @@ def test_binary_add(a, b):
     assert r.steps == len(a) + len(b) + m + max(0, m - total.bit_length()) + 4
 
 
-@pytest.mark.parametrize("word", ["", "0101", "1+1+1"])
-def test_binary_add_needs_one_plus(word):
-    assert run(lib.get("binary_add"), word).status == Status.NO_TRANSITION
+@given(bits(10), bits(10))
+def test_binary_add_le(a, b):
+    """Little-endian: the operands and the sum LSB first, the sum without high zeros, then '$'."""
+    r = halted(lib.get("binary_add_le"), a + ("+",) + b)
+    total = as_int(a[::-1]) + as_int(b[::-1])
+    assert "".join(r.output) == format(total, "b")[::-1] + "$"
+    m = max(len(a), len(b))
+    strip = 0 if total.bit_length() > m else m + 2 if total == 0 else m + 1 - total.bit_length()
+    assert r.steps == 2 * len(a) + m + 4 + strip
+
+
+def test_binary_add_le_example_from_the_benchmark():
+    assert "".join(halted(lib.get("binary_add_le"), tuple("001+01101")).output) == "01011$"   # 4 + 22 = 26
+
+
+@pytest.mark.parametrize("name", ["binary_add", "binary_add_le"])
+@pytest.mark.parametrize("word", ["", "0101", "1+1+1", "++"])
+def test_binary_add_needs_one_plus(name, word):
+    assert run(lib.get(name), word).status == Status.NO_TRANSITION
 
 
 # ---------------------------------------------------------------- palindrome
@@ -253,7 +269,8 @@ def test_engine_batch_agrees(name, params, alphabet):
 # ---------------------------------------------------------------- registry and symbols
 def test_names_and_descriptions():
     assert set(lib.names()) >= {"copy", "repeat_copy", "sort", "reverse", "duplicate", "binary_increment",
-                                "binary_add", "palindrome", "bb2", "bb3", "bb4", "bb5", "antihydra", "loop"}
+                                "binary_add", "binary_add_le", "palindrome", "bb2", "bb3", "bb4", "bb5", "antihydra",
+                                "loop"}
     for name in lib.names():
         doc = lib.BUILDERS[name].__doc__
         assert lib.describe(name) and "state" in doc and "transition" in doc, name

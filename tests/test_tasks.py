@@ -32,7 +32,7 @@ ALL = task_names()
 MACHINE_TASKS = [n for n in ALL if not get_task(n).online]
 # lengths a property test may draw for each task: the training range and a little beyond it
 # (beyond, to check generalisation lengths encode too; kept short so the reference runs are quick)
-EXTRA = {"reverse": 20, "duplicate": 20, "binary_addition": 20}
+EXTRA = {"reverse": 20, "duplicate": 20, "binary_addition": 20, "binary_addition_le": 20}
 
 # every example runs the reference simulator on each sample: 20 per task in CI, more locally
 few = settings(max_examples=20 if os.environ.get("CI") == "true" else 60, deadline=None,
@@ -183,14 +183,27 @@ def test_repeat_copy_counts_are_drawn_in_range_and_encoded():
     assert [len(o) for o in b.output_symbols] == [2 * k + 1 for k in ks]
 
 
-def test_binary_addition_splits_the_length_between_two_operands():
-    t = task("binary_addition")
+@pytest.mark.parametrize("name", ["binary_addition", "binary_addition_le"])
+def test_binary_addition_splits_the_length_between_two_operands(name):
+    t = task(name)
     b = t.sample(np.random.default_rng(0), 50, [1, 2] + [3] * 8 + [40] * 40)
     for w, n in zip(b.input_symbols, b.lengths.tolist()):
         assert len(w) == n and w.count("+") == 1
         a, c = "".join(w).split("+")
         if n >= 3:
             assert a and c
+
+
+def test_binary_addition_le_is_the_benchmarks_form():
+    """LSB first in and out, then the end token, which the mask scores (the benchmark's
+    accuracy_mask keeps the positions up to and including its termination token)."""
+    t = task("binary_addition_le")
+    b = t.sample(np.random.default_rng(2), 40, [1, 2, 3] + [12] * 37)
+    for w, out, m in zip(b.input_symbols, b.output_symbols, b.mask):
+        a, c = "".join(w).split("+")
+        total = int(a[::-1] or "0", 2) + int(c[::-1] or "0", 2)
+        assert "".join(out) == format(total, "b")[::-1] + "$" and int(m.sum()) == len(out)
+    assert t.output_size == 3 and t.output_alphabet == ("0", "1", "$")
 
 
 def test_sort_keeps_input_order_within_a_priority():
@@ -390,7 +403,7 @@ def test_registry_names_parameters_and_variants():
 
 
 def test_chomsky_tasks_use_the_benchmark_ranges():
-    for name in ("reverse", "duplicate", "binary_addition"):
+    for name in ("reverse", "duplicate", "binary_addition", "binary_addition_le"):
         t = get_task(name)
         assert t.train_lengths == (1, 40) and t.max_length >= 500 and t.loss_kind == "ce"
 

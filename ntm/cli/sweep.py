@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="worker processes (default: one per core, at most one per cell; "
                    "the NTM kernels' threads are split between them); not with --address")
     p.add_argument("--protocol", choices=("chomsky",), help="chomsky: train on 1-40 (Adam, clipping 1), score "
-                   "per-token accuracy at 41, 60, 100, 200, 300, 500 (reverse, duplicate, binary_addition)")
+                   "per-token accuracy at 41, 60, 100, 200, 300, 500 (reverse, duplicate, binary_addition[_le])")
     p.add_argument("--address", help="run the cells on a Ray cluster: HOST:PORT, ray://HOST:PORT, auto, or "
                    "local (start Ray in this process, to try it); its nodes must share --out's filesystem; "
                    "needs the cluster extra: pip install -e '.[cluster]'")

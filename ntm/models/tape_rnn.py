@@ -14,7 +14,8 @@ by the sample's input length. The new tape is the mixture, by a_t, of those shif
 
 The jump is a task-specific prior that the NTM does not get: it hands the model the input length,
 the distance it needs on tasks that copy or compare the input with itself (duplicate_string,
-binary_addition: the benchmark's tasks where only the Tape-RNN scores 100). Compare it with the NTM
+binary_addition, here `duplicate` and `binary_addition_le`: the benchmark's tasks where only the
+Tape-RNN scores 100). Compare it with the NTM
 only with `jump = false` too, or say which was used.
 """
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from ntm.errors import ConfigError
 
-CHOMSKY_TASKS = ("reverse", "duplicate", "binary_addition")
+CHOMSKY_TASKS = ("reverse", "duplicate", "binary_addition", "binary_addition_le")
 CHOMSKY_TRAIN_LENGTHS = [1, 40]
 CHOMSKY_EVAL_LENGTHS = [41, 60, 100, 200, 300, 500]
 COMPARE_SAMPLES = 256          # sequences per length in every run's final comparison (ntm.training.run)

@@ -9,7 +9,7 @@
 Conventions (see `alphabets` for the symbols):
 - Transducers leave exactly their output as the non-blank content of the LAST tape
   (`RunResult.output`). Those over a data alphabet (copy, repeat_copy, sort, reverse, duplicate,
-  binary_add) use two tapes: tape 0 is the input and work tape, tape 1 the output tape.
+  binary_add, binary_add_le) use two tapes: tape 0 is the input and work tape, tape 1 the output tape.
   binary_increment works in place on one tape; palindrome accepts or rejects.
 - Data symbols of width W are W-character bit strings (`bit_symbols`); markers are single
   punctuation characters ('#', '*', '.', '$', '+'); the blank is '_' (busy beavers: '0').
@@ -27,7 +27,7 @@ import functools
 from ..errors import UnknownMachineError
 from ..machine import Machine
 from .alphabets import MARKERS, bit_symbols, priority_of, priority_symbols  # noqa: F401
-from .arithmetic import binary_add_machine, binary_increment_machine
+from .arithmetic import binary_add_le_machine, binary_add_machine, binary_increment_machine
 from .beavers import (BUSY_BEAVERS, NON_HALTING, antihydra_machine, bb2_machine,  # noqa: F401
                       bb3_machine, bb4_machine, bb5_machine, busy_beaver, hydra_machine, loop_machine)
 from .deciders import palindrome_machine
@@ -43,6 +43,7 @@ BUILDERS = {
     "duplicate": duplicate_machine,
     "binary_increment": binary_increment_machine,
     "binary_add": binary_add_machine,
+    "binary_add_le": binary_add_le_machine,
     "palindrome": palindrome_machine,
     "bb2": bb2_machine,
     "bb3": bb3_machine,

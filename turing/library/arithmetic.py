@@ -1,6 +1,8 @@
-"""Binary arithmetic, most significant bit first: increment (one tape) and addition (two tapes).
+"""Binary arithmetic: increment (one tape) and addition (two tapes), most significant bit first, and
+addition least significant bit first (the Chomsky-hierarchy benchmark's form).
 
-Numbers are written MSB first over the symbols '0' and '1'; the empty word stands for 0 on input.
+Numbers are written over the symbols '0' and '1' (MSB first unless a name ends in ``_le``); the
+empty word stands for 0 on input.
 The output is the last tape's non-blank content (`RunResult.output`), as for every transducer of
 the library. Step counts were measured with `turing.run` (n = 0..12 for increment; all pairs of
 |a|, |b| <= 6 for addition) and are checked in `tests/test_library.py`.
@@ -9,7 +11,7 @@ the library. Step counts were measured with `turing.run` (n = 0..12 for incremen
 from __future__ import annotations
 
 from ..machine import Machine
-from .alphabets import BLANK, PLUS
+from .alphabets import BLANK, END, PLUS
 from .transducers import HALT, transducer
 
 _ = BLANK
@@ -70,3 +72,48 @@ def binary_add_machine() -> Machine:
              ("strip", (PLUS, _), HALT, (PLUS, "0"), ("S", "S"))]
     return transducer("binary_add", data=BITS, rows=rows, input_markers=(PLUS,),
                       states=("copy_a", "skip_b", "add0", "add1", "strip"))
+
+
+def binary_add_le_machine() -> Machine:
+    """Binary addition, least significant bit first: a + b -> the sum LSB first, without high-order
+    zeros ("0" for zero), then the end mark '$'.
+
+    The Chomsky-hierarchy benchmark's binary addition (Delétang et al. 2023, its
+    ``tasks/cs/binary_addition.py``): operands and sum little-endian, the sum's end marked by a
+    termination token. Input: a, '+', b (each LSB first; zeros at the high end and empty operands
+    allowed, empty = 0). Examples: ``001+01101 -> 01011$`` (4 + 22 = 26), ``0+0 -> 0$``,
+    ``+1 -> 1$``.
+
+    Algorithm (two tapes): ``copy_a`` copies a onto tape 1; ``rewind`` walks tape 1's head back to
+    a's first bit; ``add0``/``add1`` (the carry) walk both heads right adding bit by bit, writing the
+    sum over a on tape 1 (once b is used up it reads as 0, once a is used up the blank reads as 0);
+    at the end a carry is written as a final 1, else ``strip`` walks left erasing the high-order
+    zeros (``zero`` writes "0" if nothing is left); ``end`` writes '$'.
+
+    8 states (copy_a, rewind, add0, add1, strip, zero, end, halt); 38 transitions.
+    Steps: 2|a| + m + 4 + s, where m = max(|a|, |b|) and s counts strip's and zero's steps: 0 with
+    a final carry, else m + 1 - bitlength(a + b), or m + 2 for a zero sum; at most 2|a| + 2m + 6.
+    Inputs without exactly one '+' end in "no transition".
+    """
+    rows = [("copy_a", (x, _), "copy_a", (x, x), ("R", "R")) for x in BITS]
+    rows += [("copy_a", (PLUS, _), "rewind", (PLUS, _), ("R", "L"))]
+    for z in BITS + (PLUS, _):            # tape 0: b's first bit, a second '+', or b empty
+        rows += [("rewind", (z, y), "rewind", (z, y), ("S", "L")) for y in BITS]
+        rows += [("rewind", (z, _), "add0", (z, _), ("S", "R"))]
+    for carry in (0, 1):
+        q = f"add{carry}"
+        for x in BITS + (_,):             # b's bit; the blank once b is used up
+            for y in BITS + (_,):         # a's bit (or the running sum); blank once a is used up
+                if x == _ and y == _:     # both used up: a final carry, or strip the high zeros
+                    rows.append((q, (x, y), "end", (x, "1"), ("S", "R")) if carry else
+                                (q, (x, y), "strip", (x, y), ("S", "L")))
+                    continue
+                s = carry + (x == "1") + (y == "1")
+                rows.append((q, (x, y), f"add{s // 2}", (x, str(s % 2)), ("S" if x == _ else "R", "R")))
+    rows += [("strip", (_, "0"), "strip", (_, _), ("S", "L")),
+             ("strip", (_, "1"), "end", (_, "1"), ("S", "R")),
+             ("strip", (_, _), "zero", (_, _), ("S", "R")),
+             ("zero", (_, _), "end", (_, "0"), ("S", "R")),
+             ("end", (_, _), HALT, (_, END), ("S", "S"))]
+    return transducer("binary_add_le", data=BITS, rows=rows, input_markers=(PLUS,), work_markers=(END,),
+                      states=("copy_a", "rewind", "add0", "add1", "strip", "zero", "end"))
