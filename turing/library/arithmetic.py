@@ -57,16 +57,9 @@ def binary_add_machine() -> Machine:
     rows += [("copy_a", (PLUS, _), "skip_b", (PLUS, _), ("R", "S"))]
     rows += [("skip_b", (x, _), "skip_b", (x, _), ("R", "S")) for x in BITS]
     rows += [("skip_b", (_, _), "add0", (_, _), ("L", "L"))]
-    for carry in (0, 1):
-        for x in BITS + (PLUS,):          # b's bit; '+' once b is used up
-            for y in BITS + (_,):         # a's bit (or the running sum); blank once a is used up
-                q = f"add{carry}"
-                if x == PLUS and y == _:  # both used up: write the carry, then strip
-                    rows.append((q, (x, y), "strip", (x, "1"), ("S", "S")) if carry else
-                                (q, (x, y), "strip", (x, y), ("S", "R")))
-                    continue
-                s = carry + (x == "1") + (y == "1")
-                rows.append((q, (x, y), f"add{s // 2}", (x, str(s % 2)), ("S" if x == PLUS else "L", "L")))
+    rows += _adder_rows(PLUS, "L", lambda carry: (                 # both used up: write the carry, then strip
+        ("add1", (PLUS, _), "strip", (PLUS, "1"), ("S", "S")) if carry else
+        ("add0", (PLUS, _), "strip", (PLUS, _), ("S", "R"))))
     rows += [("strip", (PLUS, "0"), "strip", (PLUS, _), ("S", "R")),
              ("strip", (PLUS, "1"), HALT, (PLUS, "1"), ("S", "S")),
              ("strip", (PLUS, _), HALT, (PLUS, "0"), ("S", "S"))]
@@ -100,16 +93,9 @@ def binary_add_le_machine() -> Machine:
     for z in BITS + (PLUS, _):            # tape 0: b's first bit, a second '+', or b empty
         rows += [("rewind", (z, y), "rewind", (z, y), ("S", "L")) for y in BITS]
         rows += [("rewind", (z, _), "add0", (z, _), ("S", "R"))]
-    for carry in (0, 1):
-        q = f"add{carry}"
-        for x in BITS + (_,):             # b's bit; the blank once b is used up
-            for y in BITS + (_,):         # a's bit (or the running sum); blank once a is used up
-                if x == _ and y == _:     # both used up: a final carry, or strip the high zeros
-                    rows.append((q, (x, y), "end", (x, "1"), ("S", "R")) if carry else
-                                (q, (x, y), "strip", (x, y), ("S", "L")))
-                    continue
-                s = carry + (x == "1") + (y == "1")
-                rows.append((q, (x, y), f"add{s // 2}", (x, str(s % 2)), ("S" if x == _ else "R", "R")))
+    rows += _adder_rows(_, "R", lambda carry: (                    # both used up: a final carry, or strip
+        ("add1", (_, _), "end", (_, "1"), ("S", "R")) if carry else
+        ("add0", (_, _), "strip", (_, _), ("S", "L"))))
     rows += [("strip", (_, "0"), "strip", (_, _), ("S", "L")),
              ("strip", (_, "1"), "end", (_, "1"), ("S", "R")),
              ("strip", (_, _), "zero", (_, _), ("S", "R")),
@@ -117,3 +103,20 @@ def binary_add_le_machine() -> Machine:
              ("end", (_, _), HALT, (_, END), ("S", "S"))]
     return transducer("binary_add_le", data=BITS, rows=rows, input_markers=(PLUS,), work_markers=(END,),
                       states=("copy_a", "rewind", "add0", "add1", "strip", "zero", "end"))
+
+
+def _adder_rows(b_done: str, move: str, finish) -> list:
+    """The rows of the adder states ``add0``/``add1`` (the carry) of both addition machines: tape 0
+    reads b's bit (`b_done` once b is used up, and then stays), tape 1 a's bit or the running sum
+    (the blank once a is used up); the sum bit is written on tape 1 and both heads move `move`.
+    finish(carry) is the row for both used up."""
+    rows = []
+    for carry in (0, 1):
+        for x in BITS + (b_done,):
+            for y in BITS + (_,):
+                if x == b_done and y == _:
+                    rows.append(finish(carry))
+                    continue
+                s = carry + (x == "1") + (y == "1")
+                rows.append((f"add{carry}", (x, y), f"add{s // 2}", (x, str(s % 2)), ("S" if x == b_done else move, move)))
+    return rows
