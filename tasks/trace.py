@@ -26,7 +26,7 @@ for the model: numpy, compact, (B, S) / (B, S, k); no per-step Python. Cell clas
 blank, c >= 1 is non-blank symbol c - 1 of the machine's tape alphabet (its own order).
 
 Inputs: uniform words over Σ for any machine, except where a library machine reads a structured
-input: binary_add (one '+', as `tasks.chomsky.BinaryAddition`), repeat_copy (w # *^k, k in 1..3),
+input: binary_add and binary_add_le (one '+', as `tasks.chomsky.BinaryAddition`), repeat_copy (w # *^k, k in 1..3),
 palindrome (half the batch palindromes, else random words are rejected after a few steps). A word
 that a machine does not handle is still a run to learn from: it stops with no transition.
 """
@@ -317,7 +317,7 @@ def _load_machine(spec: str, params: dict, name: str, definition: str | None = N
 def draw_words(spec: str, machine: Machine, rng: np.random.Generator, ns: np.ndarray) -> list[tuple[str, ...]]:
     """B input words of lengths `ns` for `machine` (module docstring: which machines get which)."""
     sigma = machine.input_alphabet
-    if spec == "binary_add":
+    if spec in ("binary_add", "binary_add_le"):
         from .registry import get_task                # a + b with one '+' (n counts it); n = 0: empty
         words = get_task("binary_addition")._draw(rng, np.maximum(ns, 1))[0]
         return [w if n else () for w, n in zip(words, ns.tolist())]

@@ -78,6 +78,16 @@ def test_every_library_machine_has_a_trace_task():
         assert batch.write.shape[0] == 4 and batch.rows >= 3
 
 
+@pytest.mark.parametrize("name", ["binary_add", "binary_add_le"])
+def test_addition_traces_get_sums_to_run(name):
+    """The addition machines read a + b with one '+': their trace tasks draw such words (uniform words
+    over {0, 1, +} would mostly end in "no transition"), so every run halts."""
+    task = get_task(f"trace:{name}")
+    batch = task.sample(np.random.default_rng(0), 16, [1, 2, 5, 8] * 4)
+    assert all(w.count("+") == 1 for w in batch.input_symbols)
+    assert all(turing.run(task.machine, w).status == turing.Status.HALTED for w in batch.input_symbols)
+
+
 def test_trace_task_errors():
     with pytest.raises(TaskError, match="neither a library machine"):
         get_task("trace:no_such_machine")
