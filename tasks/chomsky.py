@@ -140,10 +140,10 @@ class BinaryAdditionLE(BinaryAddition):
     zeros, then a termination token ('$' here, its token 2), scored up to and including that token.
     Least significant bit first, each output bit needs only the bits of the same place and the
     carry so far; `BinaryAddition` (MSB first) makes the first output bit depend on a carry from
-    the far end of both operands. Machine: library ``binary_add_le``, at most 2|a| + 2 max(|a|, |b|) + 6 steps. Input
-    symbols 0, 1, +; output symbols 0, 1, $; the length split as in `BinaryAddition` (the
-    benchmark's own lengths 1 and 2 have no '+'; here they have one and an empty operand, and its
-    operands are drawn nonzero, here their bits are uniform)."""
+    the far end of both operands. Machine: library ``binary_add_le``, at most
+    2|a| + 2 max(|a|, |b|) + 6 steps. Input symbols 0, 1, +; output symbols 0, 1, $; the length
+    split as in `BinaryAddition` (the benchmark's own lengths 1 and 2 have no '+'; here they have
+    one and an empty operand, and its operands are drawn nonzero, here their bits are uniform)."""
 
     def __init__(self, train_lengths=(1, 40), max_length: int = 1000, name: str = "binary_addition_le"):
         SymbolTask.__init__(self, ("binary_add_le", {}), ("0", "1", PLUS), ("0", "1", END),

@@ -26,8 +26,9 @@ for the model: numpy, compact, (B, S) / (B, S, k); no per-step Python. Cell clas
 blank, c >= 1 is non-blank symbol c - 1 of the machine's tape alphabet (its own order).
 
 Inputs: uniform words over Σ for any machine, except where a library machine reads a structured
-input: binary_add and binary_add_le (one '+', as `tasks.chomsky.BinaryAddition`), repeat_copy (w # *^k, k in 1..3),
-palindrome (half the batch palindromes, else random words are rejected after a few steps). A word
+input: binary_add and binary_add_le (one '+', as `tasks.chomsky.BinaryAddition`), repeat_copy
+(w # *^k, k in 1..3), palindrome (half the batch palindromes, else random words are rejected after
+a few steps). A word
 that a machine does not handle is still a run to learn from: it stops with no transition.
 """
 

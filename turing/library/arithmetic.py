@@ -118,5 +118,6 @@ def _adder_rows(b_done: str, move: str, finish) -> list:
                     rows.append(finish(carry))
                     continue
                 s = carry + (x == "1") + (y == "1")
-                rows.append((f"add{carry}", (x, y), f"add{s // 2}", (x, str(s % 2)), ("S" if x == b_done else move, move)))
+                moves = ("S" if x == b_done else move, move)
+                rows.append((f"add{carry}", (x, y), f"add{s // 2}", (x, str(s % 2)), moves))
     return rows
