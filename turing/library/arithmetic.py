@@ -68,8 +68,9 @@ def binary_add_machine() -> Machine:
 
 
 def binary_add_le_machine() -> Machine:
-    """Binary addition, least significant bit first: a + b -> the sum LSB first, without high-order
-    zeros ("0" for zero), then the end mark '$'.
+    """Binary addition, LSB first: a + b -> the sum LSB first without high zeros, then '$'.
+
+    The sum has no high-order zeros ("0" for zero); the end mark '$' follows it.
 
     The Chomsky-hierarchy benchmark's binary addition (Delétang et al. 2023, its
     ``tasks/cs/binary_addition.py``): operands and sum little-endian, the sum's end marked by a
