@@ -107,8 +107,10 @@ class BinaryAddition(SymbolTask):
     Machine: library ``binary_add``, at most 2n + 2 steps. Input symbols 0, 1, +; output symbols
     0, 1; see the module docstring for how a length n is split between the operands."""
 
+    machine_name, output_alphabet = "binary_add", ("0", "1")      # the LSB-first form overrides both
+
     def __init__(self, train_lengths=(1, 40), max_length: int = 1000, name: str = "binary_addition"):
-        super().__init__(("binary_add", {}), ("0", "1", PLUS), ("0", "1"),
+        super().__init__((self.machine_name, {}), ("0", "1", PLUS), self.output_alphabet,
                          train_lengths, max_length, name)
 
     def output_length(self, n: int) -> int:
@@ -145,9 +147,10 @@ class BinaryAdditionLE(BinaryAddition):
     split as in `BinaryAddition` (the benchmark's own lengths 1 and 2 have no '+'; here they have
     one and an empty operand, and its operands are drawn nonzero, here their bits are uniform)."""
 
+    machine_name, output_alphabet = "binary_add_le", ("0", "1", END)
+
     def __init__(self, train_lengths=(1, 40), max_length: int = 1000, name: str = "binary_addition_le"):
-        SymbolTask.__init__(self, ("binary_add_le", {}), ("0", "1", PLUS), ("0", "1", END),
-                            train_lengths, max_length, name)
+        super().__init__(train_lengths, max_length, name)
 
     def output_length(self, n: int) -> int:
         """max(|a|, |b|) + 1 <= n - 1 digits and the end mark (2 steps for n <= 2)."""
