@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from turing.errors import did_you_mean
+
 from .errors import TaskError
 
 
@@ -152,7 +154,7 @@ def make_curriculum(name: str, train_lengths, **params) -> Curriculum:
     try:
         cls = CURRICULA[name]
     except (KeyError, TypeError):
-        raise TaskError(f"no curriculum named {name!r}; known: {', '.join(CURRICULA)}") from None
+        raise TaskError(f"no curriculum named {name!r}{did_you_mean(name, CURRICULA)}; known: {', '.join(CURRICULA)}") from None
     try:
         lo, hi = train_lengths
     except (TypeError, ValueError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 
-from turing.errors import TuringError
+from turing.errors import TuringError, did_you_mean
 
 from .associative_recall import AssociativeRecall
 from .chomsky import BinaryAddition, BinaryAdditionLE, Duplicate, Reverse
@@ -59,7 +59,7 @@ def _builder(name: str):
     try:
         return BUILDERS[name]
     except (KeyError, TypeError):
-        raise TaskError(f"no task named {name!r}; known tasks: {', '.join(BUILDERS)}, "
+        raise TaskError(f"no task named {name!r}{did_you_mean(name, [*BUILDERS, *TRACE_BUILDERS])}; known tasks: {', '.join(BUILDERS)}, "
                         "universal, or trace:MACHINE (a library machine or a machine file)") from None
 
 

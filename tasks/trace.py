@@ -291,7 +291,7 @@ def _load_machine(spec: str, params: dict, name: str, definition: str | None = N
     """A library machine by name (``NAME`` or ``library:NAME``), a machine file, or, when given,
     `definition` (the machine as JSON text, kept in a run's config so that the run does not depend
     on the file any more). Raises TaskError naming the spec."""
-    from turing.errors import TuringError
+    from turing.errors import TuringError, did_you_mean
     import turing
     try:
         if definition is not None:
@@ -303,10 +303,7 @@ def _load_machine(spec: str, params: dict, name: str, definition: str | None = N
             raise TaskError(f"{name}: machine_params apply to library machines only")
         path = Path(spec)
         if not path.is_file():
-            import difflib
-            near = difflib.get_close_matches(spec.lower(), library.names(), n=1)
-            hint = f" (did you mean {near[0]}?)" if near else ""
-            raise TaskError(f"{name}: {spec!r} is neither a library machine{hint} ({', '.join(library.names())}) "
+            raise TaskError(f"{name}: {spec!r} is neither a library machine{did_you_mean(spec, library.names())} ({', '.join(library.names())}) "
                             "nor a machine file")
         return turing.load(path)
     except TuringError as e:

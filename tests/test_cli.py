@@ -64,6 +64,31 @@ def test_errors_are_one_line_exit_2(args, needle):
     assert len(lines) == 1 and lines[0].startswith("ntm: error:") and needle in lines[0], err
 
 
+@pytest.mark.parametrize("args,hint", [
+    (["train", "--task", "cpy"], "no task named 'cpy' (did you mean copy?)"),
+    (["train", "--task", "copy", "--model", "dcn"], "unknown model 'dcn' (did you mean dnc?)"),
+    (["train", "--task", "trace:bb44"], "'bb44' is neither a library machine (did you mean bb4?)"),
+    (["machine", "run", "library:bb44"], "no machine named 'bb44' in the library (did you mean bb4?)"),
+    (["sweep", "--tasks", "revrse", "--models", "lstm", "--seeds", "0"], "no task named 'revrse' (did you mean reverse?)"),
+    (["sweep", "--tasks", "copy", "--models", "lstmm", "--seeds", "0"], "no model named 'lstmm' (did you mean lstm?)"),
+    (["config:batchsize = 8"], "unknown option 'batchsize' (did you mean batch_size?)"),
+    (["config:curriculum = 'uniforn'"], "no curriculum named 'uniforn' (did you mean uniform?)"),
+])
+def test_a_mistyped_name_gets_the_nearest_known_one(args, hint, tmp_path, capsys):
+    """Every unknown-name error (task, model, machine, sweep grid, config option, curriculum) names the
+    closest known name, in the one line the command prints; a name near nothing gets no hint."""
+    if args[0].startswith("config:"):
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(args[0][len("config:"):] + "\n")
+        args = ["train", "--config", str(cfg)]
+    args = args + (["--out", str(tmp_path / "o")] if args[0] in ("train", "sweep") else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert hint in err and len(err.strip().splitlines()) == 1, err
+    assert main(["train", "--task", "zzzz", "--out", str(tmp_path / "o2")]) == 2
+    assert "did you mean" not in capsys.readouterr().err
+
+
 def test_bad_file_names_file_and_line(tmp_path):
     f = tmp_path / "m.yaml"
     f.write_text("blank: ' '\nstart state: a\ntable:\n  a:\n    ' ': {write: x, Q: b}\n  b:\n")

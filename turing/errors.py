@@ -9,9 +9,21 @@ One base class, `TuringError`. Definition errors are raised while a `Machine` is
 
 from __future__ import annotations
 
+import difflib
+
 
 class TuringError(Exception):
     """Base class of every error raised by `turing`."""
+
+
+def did_you_mean(name, known) -> str:
+    """`` (did you mean X?)`` for the known name closest to a mistyped one (difflib's ratio, at least
+    0.6), else ``""``: the hint every unknown-name error in the project appends (machines, tasks,
+    models, sweep grids). ``did_you_mean("cpy", ["copy", "sort"]) == " (did you mean copy?)"``."""
+    if not isinstance(name, str):
+        return ""
+    near = difflib.get_close_matches(name.lower(), [str(k) for k in known], n=1)
+    return f" (did you mean {near[0]}?)" if near else ""
 
 
 # ---------------------------------------------------------------- machine definitions

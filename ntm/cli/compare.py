@@ -124,6 +124,7 @@ def _compare_machines(args, model, task, config) -> int:
     from ntm.cli import UsageError
     from tasks.errors import TaskError
     from turing import library
+    from turing.errors import did_you_mean
     if config["task"]["name"] != "universal":
         raise UsageError("--machines runs named machines through a universal run (ntm train --task universal); "
                          f"{config['run_dir']} trained on {config['task']['name']}")
@@ -131,7 +132,7 @@ def _compare_machines(args, model, task, config) -> int:
     for spec in (x.strip() for x in args.machines.split(",") if x.strip()):
         name = spec.removeprefix("library:")
         if spec.startswith("library:") and name not in library.names():
-            raise UsageError(f"--machines: no library machine {name!r}; known: {', '.join(library.names())}")
+            raise UsageError(f"--machines: no library machine {name!r}{did_you_mean(name, library.names())}; known: {', '.join(library.names())}")
         try:
             machines.append(library.get(name) if name in library.names() else turing.load(spec))
         except (turing.TuringError, OSError) as e:

@@ -26,6 +26,7 @@ import dataclasses
 from torch import Tensor, nn
 
 from ntm.errors import ConfigError
+from turing.errors import did_you_mean
 from ntm.models.baselines import GRU, LSTM, RNN, BiLSTM, BiLSTMConfig, LSTMConfig, RecurrentConfig
 from ntm.models.dnc import DNC, DNCConfig
 from ntm.models.mlp import MLP, MLPConfig
@@ -58,7 +59,7 @@ def build_model(name: str, input_size: int, output_size: int, **options) -> nn.M
             value out of range.
     """
     if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {name!r}{did_you_mean(name, MODELS)}; choose one of {', '.join(MODELS)}")
     model_class, config_class = MODELS[name]
     options = {RENAMED.get(name, {}).get(k, k): v for k, v in options.items()}
     known = [f.name for f in dataclasses.fields(config_class)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ntm.errors import ConfigError
 from ntm.sweep.protocol import PROTOCOLS, apply_protocol, check_protocol
+from turing.errors import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def parse_names(text: str, known, what: str) -> list[str]:
         raise ConfigError(f"--{what}s: no {what} named; known: {', '.join(known)}")
     for n in names:
         if n not in known:
-            raise ConfigError(f"--{what}s: no {what} named {n!r}; known: {', '.join(known)}")
+            raise ConfigError(f"--{what}s: no {what} named {n!r}{did_you_mean(n, known)}; known: {', '.join(known)}")
     return names
 
 

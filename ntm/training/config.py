@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ntm.device import DEVICES
 from ntm.errors import ConfigError
+from turing.errors import did_you_mean
 
 @dataclass
 class TrainConfig:
@@ -121,7 +122,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         for k in data:
             if k not in names:
-                raise ConfigError(f"{source}: unknown option {k!r}; known: {', '.join(sorted(names))}")
+                raise ConfigError(f"{source}: unknown option {k!r}{did_you_mean(k, sorted(names))}; known: {', '.join(sorted(names))}")
         cfg = cls(**data)
         cfg.validate(source)
         return cfg

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 
-from ..errors import UnknownMachineError
+from ..errors import UnknownMachineError, did_you_mean
 from ..machine import Machine
 from .alphabets import MARKERS, bit_symbols, priority_of, priority_symbols  # noqa: F401
 from .arithmetic import binary_add_le_machine, binary_add_machine, binary_increment_machine
@@ -64,7 +64,7 @@ def _builder(name: str):
     try:
         return BUILDERS[name]
     except (KeyError, TypeError):
-        raise UnknownMachineError(f"no machine named {name!r} in the library; "
+        raise UnknownMachineError(f"no machine named {name!r} in the library{did_you_mean(name, BUILDERS)}; "
                                   f"known: {', '.join(BUILDERS)}") from None
 
 
