@@ -5,6 +5,7 @@ import json
 import shutil
 import types
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -256,3 +257,70 @@ def test_memory_rows_refuses_models_without_memory_and_weights_that_depend_on_it
     assert cli.main(["compare", str(learned), "--memory-rows", "32", "--device", "cpu"]) == 2
     assert "M_bias" in capsys.readouterr().err
     assert cli.main(["compare", str(learned), "--memory-rows", "0", "--device", "cpu"]) == 2
+
+
+# ---------------------------------------------------------------- where the heads go (ntm.analysis.heads)
+def _tape(task, n, N=64, start=5, shift=1, read_offset=0, stall_at=None, rewrite=False):
+    """One-hot weightings of a model that walks its memory like a tape: the write head at row
+    start + shift i for symbol i (stalling from symbol stall_at on), the read head on the row of the
+    symbol each output step repeats (plus read_offset); on duplicate with rewrite, the symbols are
+    written again during the first copy and the second copy reads those rows."""
+    from ntm.analysis.heads import SOURCE
+    T_out = 2 * n if task == "duplicate" else n
+    T_in, T = n, n + T_out
+    wpos = [(start + shift * min(i, stall_at if stall_at is not None else i)) % N for i in range(n)]
+    write, read = np.zeros((T, N)), np.zeros((T, N))
+    for i, p in enumerate(wpos):
+        write[i, p] = 1
+    for j in range(T_out):
+        i = SOURCE[task](j, n)
+        row = wpos[i]
+        if rewrite and j >= n:
+            row = (start + shift * (n + i)) % N
+        if rewrite and j < n:
+            write[T_in + j, (start + shift * (n + j)) % N] = 1
+        else:
+            write[T_in + j, N // 2] = 1                      # idle, far from every row used
+        read[T_in + j, (row + read_offset) % N] = 1
+    return write, read, T_in, n
+
+
+@pytest.mark.parametrize("task", ["copy", "reverse", "duplicate"])
+def test_head_alignment_of_a_tape_walker(task):
+    from ntm.analysis.heads import alignment
+    r = alignment(*_tape(task, 12), task)
+    assert (r["write_shift"], r["write_steady"], r["write_first_off"], r["write_focus"]) == (1, 1.0, None, 1.0)
+    assert (r["read_on_row"], r["read_offset"], r["read_focus"]) == (1.0, 0, 1.0)
+    r = alignment(*_tape(task, 12, shift=-1, read_offset=5), task)        # backwards, reading 5 rows off
+    assert (r["write_shift"], r["read_on_row"], r["read_offset"]) == (-1, 0.0, 5)
+    r = alignment(*_tape(task, 12, stall_at=7), task)                       # the write head stops moving
+    assert r["write_first_off"] == 8 and r["write_steady"] == pytest.approx(7 / 11)
+
+
+def test_head_alignment_counts_a_rewritten_copy_as_the_symbols_row():
+    from ntm.analysis.heads import alignment
+    r = alignment(*_tape("duplicate", 10, rewrite=True), "duplicate")
+    assert (r["read_on_row"], r["read_offset"]) == (1.0, 0)
+    write, read, T_in, n = _tape("duplicate", 10, rewrite=True)
+    r = alignment(write, read, T_in, n, "reverse")                          # the same heads judged as reverse
+    assert r["read_on_row"] < 0.5
+    with pytest.raises(ValueError, match="not 'sort'"):
+        alignment(write, read, T_in, n, "sort")
+    with pytest.raises(ValueError, match="do not fit"):
+        alignment(write, read[:5], T_in, n, "duplicate")
+
+
+def test_compare_heads_for_an_ntm_and_one_line_for_other_models(run, tmp_path, capsys):
+    path = tmp_path / "ntm"
+    params = {"N": 16, "M": 4, "controller_size": 8}
+    train(TrainConfig(**{**SMALL, "model": "ntm", "model_params": params}), path, progress=False, log=lambda *_: None)
+    out = _compare_json(capsys, path, "--lengths", "3,6", "--samples", "8", "--heads")
+    assert [h["length"] for h in out["heads"]] == [3, 6]
+    for h in out["heads"]:
+        assert 0 <= h["read_on_row"] <= 1 and 0 < h["read_focus"] <= 1 and 0 <= h["write_steady"] <= 1
+        assert 0 <= h["wrong"] <= h["length"]
+    assert cli.main(["compare", str(path), "--lengths", "3", "--samples", "8", "--heads", "--device", "cpu"]) == 0
+    assert "read: on row" in capsys.readouterr().out
+    assert cli.main(["compare", str(run), "--lengths", "3", "--heads", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "--heads measures an NTM" in err and len(err.strip().splitlines()) == 1

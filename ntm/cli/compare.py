@@ -61,6 +61,7 @@ def cmd_compare(args) -> int:
     rows = compare(model, task, lengths, samples=args.samples, device=device,
                    batch_size=min(args.samples, args.batch_size))
     N = memory_rows(model)
+    heads = _heads(args, model, task, lengths)
     if args.plot:
         from ntm.analysis import figures as plots
         plots.accuracy_by_length(rows, args.plot, train_range=tuple(task.train_lengths), memory_rows=N,
@@ -69,7 +70,7 @@ def cmd_compare(args) -> int:
         print(json.dumps({"run": config["run_dir"], "task": task.name, "model": config["model"]["name"],
                           "machine": task.machine_label, "memory_rows": N,
                           "train_lengths": list(task.train_lengths), "samples": args.samples,
-                          "device": str(device), "lengths": rows}))
+                          "device": str(device), "lengths": rows, **({"heads": heads} if heads else {})}))
         return 0
     memory = f", memory N = {N}" if N is not None else ""
     print(f"{config['run_dir']}: task {task.name} (machine {task.machine_label}), "
@@ -77,9 +78,26 @@ def cmd_compare(args) -> int:
           f"{task.train_lengths[0]}–{task.train_lengths[1]}; {args.samples} fixed sequences per length, "
           f"device {device}")
     print(format_table(rows, task.loss_kind))
+    if heads:
+        from ntm.analysis.heads import format_heads
+        print(f"\nthe heads on one input per length (the first write and read head; rows of {N}):")
+        print(format_heads(heads))
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
+
+
+def _heads(args, model, task, lengths) -> list[dict] | None:
+    """With --heads: `ntm.analysis.heads.head_alignment` at every length, else None. Raises UsageError
+    for a model or task it does not apply to."""
+    if not args.heads:
+        return None
+    from ntm.analysis.heads import SOURCE, head_alignment
+    from ntm.cli import UsageError
+    if not hasattr(model, "run_with_info") or task.name not in SOURCE:
+        raise UsageError(f"--heads measures an NTM on {', '.join(SOURCE)}; this run is "
+                         f"{type(model).__name__} on {task.name}")
+    return [head_alignment(model, task, n) for n in lengths if n > 0]
 
 
 def _compare_trace(args, model, task, config) -> int:
@@ -182,6 +200,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "tape_rnn) with a memory of N rows or cells instead of its trained size: with the defaults "
                    "no weight depends on it, so lengths beyond the trained memory can be scored (default: the run's "
                    "compare_memory_rows if it set one, else its trained size)")
+    c.add_argument("--heads", action="store_true", help="an NTM on copy, reverse or duplicate: also where its "
+                   "heads go on one input per length (does the read head find the row each symbol was written "
+                   "to, and how sharply; ntm.analysis.heads)")
     c.add_argument("--machines", help="a universal run: named machines to run from the blank tape, e.g. "
                                       "library:bb2,library:bb4,path/m.yaml (first diverging step per machine)")
     c.add_argument("--max-steps", type=int, default=10_000, help="with --machines: the step bound (default 10000)")
