@@ -260,11 +260,12 @@ def test_memory_rows_refuses_models_without_memory_and_weights_that_depend_on_it
 
 
 # ---------------------------------------------------------------- where the heads go (ntm.analysis.heads)
-def _tape(task, n, N=64, start=5, shift=1, read_offset=0, stall_at=None, rewrite=False):
+def _tape(task, n, N=64, start=5, shift=1, read_offset=0, stall_at=None, rewrite=False, lag=None):
     """One-hot weightings of a model that walks its memory like a tape: the write head at row
     start + shift i for symbol i (stalling from symbol stall_at on), the read head on the row of the
     symbol each output step repeats (plus read_offset); on duplicate with rewrite, the symbols are
-    written again during the first copy and the second copy reads those rows."""
+    written again during the first copy and the second copy reads those rows. While the input is
+    read, the read head follows the write head lag rows behind, or (lag None) waits on one row."""
     from ntm.analysis.heads import SOURCE
     T_out = 2 * n if task == "duplicate" else n
     T_in, T = n, n + T_out
@@ -272,6 +273,7 @@ def _tape(task, n, N=64, start=5, shift=1, read_offset=0, stall_at=None, rewrite
     write, read = np.zeros((T, N)), np.zeros((T, N))
     for i, p in enumerate(wpos):
         write[i, p] = 1
+        read[i, (p - shift * lag) % N if lag is not None else N // 2] = 1    # following, or parked
     for j in range(T_out):
         i = SOURCE[task](j, n)
         row = wpos[i]
@@ -295,6 +297,9 @@ def test_head_alignment_of_a_tape_walker(task):
     assert (r["write_shift"], r["read_on_row"], r["read_offset"]) == (-1, 0.0, 5)
     r = alignment(*_tape(task, 12, stall_at=7), task)                       # the write head stops moving
     assert r["write_first_off"] == 8 and r["write_steady"] == pytest.approx(7 / 11)
+    assert r["read_lockstep"] == 0.0                                        # it waited
+    r = alignment(*_tape(task, 12, shift=-1, lag=2), task)                  # it followed, 2 rows behind
+    assert (r["read_lockstep"], r["read_on_row"]) == (1.0, 1.0)
 
 
 def test_head_alignment_counts_a_rewritten_copy_as_the_symbols_row():
@@ -318,9 +323,10 @@ def test_compare_heads_for_an_ntm_and_one_line_for_other_models(run, tmp_path, c
     assert [h["length"] for h in out["heads"]] == [3, 6]
     for h in out["heads"]:
         assert 0 <= h["read_on_row"] <= 1 and 0 < h["read_focus"] <= 1 and 0 <= h["write_steady"] <= 1
+        assert 0 <= h["read_lockstep"] <= 1
         assert 0 <= h["wrong"] <= h["length"]
     assert cli.main(["compare", str(path), "--lengths", "3", "--samples", "8", "--heads", "--device", "cpu"]) == 0
-    assert "read: on row" in capsys.readouterr().out
+    assert "read: lockstep  on row" in capsys.readouterr().out
     assert cli.main(["compare", str(run), "--lengths", "3", "--heads", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "--heads measures an NTM" in err and len(err.strip().splitlines()) == 1

@@ -6,8 +6,8 @@ head wrote that symbol to, with most of the read weighting there (the NTM paper'
 this for copy). `head_alignment` measures that on one input: how steadily the write head moved
 while the input was read, and how often the read head's most-weighted row is the symbol's row (or
 a neighbour) while the output is written. docs/sweeps.md ("Why reverse stops at about 2.5 times")
-uses it to show that the NTM's duplicate reads each symbol's own row with weight ~1 to length 500,
-while its reverse reads a blurred window around the row that widens and drifts with length.
+uses it to show that the NTM's reverse generalises to length 500 only in the runs whose read head
+follows the write head while the input is read; the others read a blurred window that drifts.
 
 The heads are the first write and first read head (`NTM.run_with_info`); rows are the argmax of
 their weightings w_t (Graves et al. 2014, eqs. 5-9).
@@ -37,7 +37,10 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
         A dict: ``write_shift`` (the write head's most common move while the symbols are read, in
         rows, on the ring of N rows), ``write_steady`` (the share of those moves that are it),
         ``write_first_off`` (the first symbol index whose move is not it, or None), ``write_focus``
-        (the least max weight of the write head over those steps), ``read_on_row`` (the share of
+        (the least max weight of the write head over those steps), ``read_lockstep`` (the share of
+        the read head's moves while the symbols are read that equal the write head's shift: a read
+        head that follows the write head is at the end of the string when the output begins, which
+        reverse needs), ``read_on_row`` (the share of
         output steps whose read argmax is a row the wanted symbol was written to, within one
         row), ``read_offset`` (the most common read argmax minus the nearest such row), ``read_focus`` (the
         median max weight of the read head over the output steps). A symbol's rows are the write
@@ -64,6 +67,8 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
         steady = float(counts.max() / len(moves))
         off = np.nonzero(moves != shift)[0]
         first_off = int(off[0]) + 1 if len(off) else None
+    read_moves = ring(np.diff(rpos[:n]))
+    lockstep = float(np.mean(read_moves == shift)) if len(read_moves) else 1.0
     T_out = T - T_in
     source = [SOURCE[task](j, n) for j in range(T_out)]
     offsets = np.empty(T_out, dtype=np.int64)
@@ -73,7 +78,7 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
         offsets[j] = d[np.abs(d).argmin()]
     values, counts = np.unique(offsets, return_counts=True)
     return {"write_shift": shift, "write_steady": steady, "write_first_off": first_off,
-            "write_focus": float(write_w[:n].max(1).min()),
+            "write_focus": float(write_w[:n].max(1).min()), "read_lockstep": lockstep,
             "read_on_row": float(np.mean(np.abs(offsets) <= 1)), "read_offset": int(values[counts.argmax()]),
             "read_focus": float(np.median(read_w[T_in:].max(1)))}
 
@@ -102,10 +107,10 @@ def head_alignment(model, task, length: int, seed: int = 0) -> dict:
 
 def format_heads(rows: list[dict]) -> str:
     """`head_alignment` rows (one per length) as a text table."""
-    lines = ["length  wrong  write: shift  steady  first off  focus   read: on row  offset  focus"]
+    lines = ["length  wrong  write: shift  steady  first off  focus   read: lockstep  on row  offset  focus"]
     for r in rows:
         off = "-" if r["write_first_off"] is None else str(r["write_first_off"])
         lines.append(f"{r['length']:>6}  {r['wrong']:>5}  {r['write_shift']:>12}  {r['write_steady']:>6.2f}  "
-                     f"{off:>9}  {r['write_focus']:>5.2f}  {r['read_on_row']:>13.2f}  {r['read_offset']:>6}  "
+                     f"{off:>9}  {r['write_focus']:>5.2f}  {r['read_lockstep']:>14.2f}  {r['read_on_row']:>6.2f}  {r['read_offset']:>6}  "
                      f"{r['read_focus']:>5.2f}")
     return "\n".join(lines)
