@@ -35,7 +35,8 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
 
     Returns:
         A dict: ``write_shift`` (the write head's most common move while the symbols are read, in
-        rows, on the ring of N rows), ``write_steady`` (the share of those moves that are it),
+        rows, on the ring of N rows; the first move, away from the initial weighting's row, is not
+        counted in this or the next two), ``write_steady`` (the share of those moves that are it),
         ``write_first_off`` (the first symbol index whose move is not it, or None), ``write_focus``
         (the least max weight of the write head over those steps), ``read_lockstep`` (the share of
         the read head's moves while the symbols are read that equal the write head's shift: a read
@@ -59,15 +60,15 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
     def ring(d):                                                        # a move on the ring of N rows
         return (d + N // 2) % N - N // 2
     wpos, rpos = write_w.argmax(1), read_w.argmax(1)
-    moves = ring(np.diff(wpos[:n]))                                     # (n - 1,)
+    moves = ring(np.diff(wpos[1:n]))                  # (n - 2,): from symbol 1 on, not the first move
     shift, steady, first_off = 0, 1.0, None
     if len(moves):
         values, counts = np.unique(moves, return_counts=True)
         shift = int(values[counts.argmax()])
         steady = float(counts.max() / len(moves))
         off = np.nonzero(moves != shift)[0]
-        first_off = int(off[0]) + 1 if len(off) else None
-    read_moves = ring(np.diff(rpos[:n]))
+        first_off = int(off[0]) + 2 if len(off) else None        # the symbol the head moved to
+    read_moves = ring(np.diff(rpos[1:n]))
     lockstep = float(np.mean(read_moves == shift)) if len(read_moves) else 1.0
     T_out = T - T_in
     source = [SOURCE[task](j, n) for j in range(T_out)]
@@ -105,8 +106,15 @@ def head_alignment(model, task, length: int, seed: int = 0) -> dict:
     return {"length": int(length), "seed": int(seed), "wrong": int(wrong), **row}
 
 
+LEGEND = ("wrong: output symbols unlike the machine's. write: shift, its usual move in rows; steady, the share "
+          "of moves that were it; first off, the first symbol written elsewhere; focus, its least largest weight. "
+          "read: lockstep, the share of its moves during the input equal to the write shift; on row, the share of "
+          "output steps with its peak within a row of the wanted symbol's row; offset, the most common peak minus "
+          "that row; focus, its median largest weight.")
+
+
 def format_heads(rows: list[dict]) -> str:
-    """`head_alignment` rows (one per length) as a text table."""
+    """`head_alignment` rows (one per length) as a text table (`LEGEND` says what the columns are)."""
     lines = ["length  wrong  write: shift  steady  first off  focus   read: lockstep  on row  offset  focus"]
     for r in rows:
         off = "-" if r["write_first_off"] is None else str(r["write_first_off"])

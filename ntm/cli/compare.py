@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
 DEFAULT_SAMPLES = 512
 
@@ -79,9 +80,10 @@ def cmd_compare(args) -> int:
           f"device {device}")
     print(format_table(rows, task.loss_kind))
     if heads:
-        from ntm.analysis.heads import format_heads
+        from ntm.analysis.heads import LEGEND, format_heads
         print(f"\nthe heads on one input per length (the first write and read head; rows of {N}):")
         print(format_heads(heads))
+        print(textwrap.fill(LEGEND, 100))
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
