@@ -34,19 +34,21 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
         n: input symbols. task: a key of `SOURCE`.
 
     Returns:
-        A dict: ``write_shift`` (the write head's most common move while the symbols are read, in
-        rows, on the ring of N rows; the first move, away from the initial weighting's row, is not
-        counted in this or the next two), ``write_steady`` (the share of those moves that are it),
-        ``write_first_off`` (the first symbol index whose move is not it, or None), ``write_focus``
-        (the least max weight of the write head over those steps), ``read_lockstep`` (the share of
-        the read head's moves while the symbols are read that equal the write head's shift: a read
-        head that follows the write head is at the end of the string when the output begins, which
-        reverse needs), ``read_on_row`` (the share of
-        output steps whose read argmax is a row the wanted symbol was written to, within one
-        row), ``read_offset`` (the most common read argmax minus the nearest such row), ``read_focus`` (the
-        median max weight of the read head over the output steps). A symbol's rows are the write
-        head's row when it was read in and, on duplicate, when it was written out before (a model may
-        write its output again and read that copy).
+        A dict of
+        - ``write_shift``: the write head's most common move while the symbols are read, in rows
+          on the ring of N (the first move, away from the initial weighting's row, is not counted
+          here nor in the next two);
+        - ``write_steady``: the share of those moves that are it;
+        - ``write_first_off``: the first symbol index written elsewhere, or None;
+        - ``write_focus``: the least max weight of the write head over the symbols;
+        - ``read_lockstep``: the share of the read head's moves while the symbols are read that
+          equal the write shift (a read head that follows the write head is at the string's end
+          when the output begins, which reverse needs);
+        - ``read_on_row``: the share of output steps whose read argmax is within one row of a row
+          the wanted symbol was written to: where it was read in and, on duplicate, where it was
+          written out before (a model may write its output again and read that copy);
+        - ``read_offset``: the most common read argmax minus the nearest such row;
+        - ``read_focus``: the median max weight of the read head over the output steps.
 
     Raises:
         ValueError: an unknown task, or weightings too short for T_in, n.
