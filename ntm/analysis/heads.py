@@ -25,6 +25,12 @@ SOURCE = {
 }
 
 
+def _mode(values: np.ndarray) -> tuple[int, float]:
+    """The most common value of an integer array and the share of entries that hold it."""
+    vals, counts = np.unique(values, return_counts=True)
+    return int(vals[counts.argmax()]), float(counts.max() / len(values))
+
+
 def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: str) -> dict:
     """The measures of `head_alignment` from the weightings of one sequence.
 
@@ -65,25 +71,32 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
     moves = ring(np.diff(wpos[1:n]))                  # (n - 2,): from symbol 1 on, not the first move
     shift, steady, first_off = 0, 1.0, None
     if len(moves):
-        values, counts = np.unique(moves, return_counts=True)
-        shift = int(values[counts.argmax()])
-        steady = float(counts.max() / len(moves))
+        shift, steady = _mode(moves)
         off = np.nonzero(moves != shift)[0]
         first_off = int(off[0]) + 2 if len(off) else None        # the symbol the head moved to
     read_moves = ring(np.diff(rpos[1:n]))
     lockstep = float(np.mean(read_moves == shift)) if len(read_moves) else 1.0
     T_out = T - T_in
-    source = [SOURCE[task](j, n) for j in range(T_out)]
+    rows: dict = {}                                 # each symbol's rows: where it went in, then came out
     offsets = np.empty(T_out, dtype=np.int64)
-    for j in range(T_out):                  # the symbol's rows: where it went in, and where it came out before
-        rows = [wpos[source[j]]] + [wpos[T_in + jj] for jj in range(j) if source[jj] == source[j]]
-        d = ring(rpos[T_in + j] - np.array(rows))
+    for j in range(T_out):
+        i = SOURCE[task](j, n)
+        seen = rows.setdefault(i, [wpos[i]])
+        d = ring(rpos[T_in + j] - np.array(seen))
         offsets[j] = d[np.abs(d).argmin()]
-    values, counts = np.unique(offsets, return_counts=True)
+        seen.append(wpos[T_in + j])
     return {"write_shift": shift, "write_steady": steady, "write_first_off": first_off,
             "write_focus": float(write_w[:n].max(1).min()), "read_lockstep": lockstep,
-            "read_on_row": float(np.mean(np.abs(offsets) <= 1)), "read_offset": int(values[counts.argmax()]),
+            "read_on_row": float(np.mean(np.abs(offsets) <= 1)), "read_offset": _mode(offsets)[0],
             "read_focus": float(np.median(read_w[T_in:].max(1)))}
+
+
+def check(model, task) -> None:
+    """Raise ValueError unless `head_alignment` applies: an NTM (`run_with_info`) on copy, reverse or
+    duplicate (so a command can refuse before any other work)."""
+    if not hasattr(model, "run_with_info") or task.name not in SOURCE:
+        raise ValueError(f"head alignment measures an NTM on {', '.join(SOURCE)}, not "
+                         f"{type(model).__name__} on {task.name}")
 
 
 def head_alignment(model, task, length: int, seed: int = 0) -> dict:
@@ -96,10 +109,7 @@ def head_alignment(model, task, length: int, seed: int = 0) -> dict:
             or duplicate.
     """
     from .figures import run_example
-    if not hasattr(model, "run_with_info"):
-        raise ValueError(f"head alignment needs an NTM (run_with_info), not {type(model).__name__}")
-    if task.name not in SOURCE:
-        raise ValueError(f"head alignment is defined for {', '.join(SOURCE)}, not {task.name!r}")
+    check(model, task)
     ex = run_example(model, task, length, seed)
     n = len(ex["input_symbols"])
     row = alignment(ex["write_weightings"], ex["read_weightings"], len(ex["inputs"]), n, task.name)

@@ -58,6 +58,7 @@ def cmd_compare(args) -> int:
     lengths = (parse_lengths(args.lengths) or config.get("train", {}).get("compare_lengths")
                or default_compare_lengths(task))
     _check_lengths(task, lengths)
+    _check_heads(args, model, task)                      # refused before the comparison's work
     device = model_device(model)
     rows = compare(model, task, lengths, samples=args.samples, device=device,
                    batch_size=min(args.samples, args.batch_size))
@@ -89,16 +90,22 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _check_heads(args, model, task) -> None:
+    """With --heads: UsageError for a model or task `ntm.analysis.heads` does not apply to."""
+    if args.heads:
+        from ntm.analysis.heads import check
+        from ntm.cli import UsageError
+        try:
+            check(model, task)
+        except ValueError as e:
+            raise UsageError(f"--heads measures an NTM on copy, reverse or duplicate: {e}") from None
+
+
 def _heads(args, model, task, lengths) -> list[dict] | None:
-    """With --heads: `ntm.analysis.heads.head_alignment` at every length, else None. Raises UsageError
-    for a model or task it does not apply to."""
+    """With --heads: `ntm.analysis.heads.head_alignment` at every length, else None."""
     if not args.heads:
         return None
-    from ntm.analysis.heads import SOURCE, head_alignment
-    from ntm.cli import UsageError
-    if not hasattr(model, "run_with_info") or task.name not in SOURCE:
-        raise UsageError(f"--heads measures an NTM on {', '.join(SOURCE)}; this run is "
-                         f"{type(model).__name__} on {task.name}")
+    from ntm.analysis.heads import head_alignment
     return [head_alignment(model, task, n) for n in lengths if n > 0]
 
 
