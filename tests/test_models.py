@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, strategies as st
 
 from ntm.errors import ConfigError
+from ntm.models.heads import activate
 from ntm.models.ntm import NTM, NTMConfig, NTMState
 from ntm.models import MODEL_NAMES, build_model, count_parameters
 
@@ -327,6 +328,7 @@ def test_config_round_trips_through_json(name):
     ("ntm", {"controller": "gru"}), ("ntm", {"shift_range": -1}), ("ntm", {"memory_init": "zeros"}),
     ("ntm", {"read_heads": 1.5}), ("ntm", {"compile": "yes"}), ("ntm", {"memory_init_value": float("nan")}),
     ("ntm", {"clip_value": 0}), ("ntm", {"clip_value": True}),
+    ("ntm", {"read_g_bias": float("inf")}), ("ntm", {"write_g_bias": "-4"}), ("ntm", {"read_g_bias": False}),
     ("rnn", {"layers": 0}), ("gru", {"hidden_size": True}),
 ])
 def test_unknown_names_and_bad_options_raise_config_error(name, options):
@@ -356,6 +358,25 @@ def test_ntm_config_defaults_are_the_papers_copy_setup():
             c.shift_range, c.memory_init, c.memory_init_value, c.torch_compile) == \
         ("lstm", 100, 1, 128, 20, 1, 1, 1, "constant", 1e-6, False)
     assert isinstance(build_model("ntm", 10, 8), NTM)
+
+
+@pytest.mark.parametrize("read_heads, write_heads", [(1, 1), (2, 1), (1, 2)])
+def test_g_bias_sets_only_those_heads_gates_and_draws_the_same_weights(read_heads, write_heads):
+    """read_g_bias / write_g_bias: the interpolation gate g (eq. 7) of those heads starts at
+    sigmoid(bias) for every controller output of zero; no other weight changes (the same draws)."""
+    sizes = dict(N=5, M=3, controller_size=4, read_heads=read_heads, write_heads=write_heads)
+    torch.manual_seed(0)
+    plain = NTM(C_IN, C_OUT, NTMConfig(**sizes))
+    torch.manual_seed(0)
+    biased = NTM(C_IN, C_OUT, NTMConfig(**sizes, read_g_bias=-4.0, write_g_bias=3.0))
+    for (name, p), (_, q) in zip(plain.named_parameters(), biased.named_parameters()):
+        if name != "heads.bias":
+            assert torch.equal(p, q), name
+    H, S = read_heads + write_heads, 3
+    g = activate(biased.heads.bias[None].detach(), 3, H, write_heads, S).g.flatten()
+    torch.testing.assert_close(g, torch.sigmoid(torch.tensor([-4.0] * read_heads + [3.0] * write_heads)))
+    changed = (plain.heads.bias != biased.heads.bias).sum().item()
+    assert changed == H                                    # the g logits, nothing else
 
 
 # ---------------------------------------------------------------- torch.compile (slow: minutes on CPU)

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ntm.errors import ConfigError
 from ntm.models import fused, memory
 from ntm.models.controller import CONTROLLERS
-from ntm.models.heads import activate, head_sizes
+from ntm.models.heads import activate, block_starts, head_sizes
 from ntm.models.inputs import check_inputs, check_int, check_sizes, keep_masks, stack, where
 
 # ---------------------------------------------------------------- state
@@ -84,6 +84,12 @@ class NTMConfig:
     # first (a uniform start with constant memory is rotation-symmetric: no gradient breaks the tie).
     # r_0 is always learned: tanh of a trained bias (Collier & Beel). The controller state starts at zero.
     weighting_init: str = "one_hot"
+    # the initial bias of every read (write) head's interpolation-gate logit, g = sigmoid(.) (eq. 7);
+    # None: the layer's own init (g near 0.5). Negative starts the heads addressing by location
+    # (w_t from w_{t-1} by shifts), which content lookups must then earn; like an LSTM's forget-gate
+    # bias (Gers et al. 2000) an init, not a constraint. docs/sweeps.md: its effect on reverse.
+    read_g_bias: float | None = None
+    write_g_bias: float | None = None
     # clip the controller's head output to [-clip_value, clip_value] before the activations (Collier &
     # Beel's implementation, clip_value = 20): bounds beta, gamma and the logits of g and s, so one
     # overconfident step cannot make addressing arbitrarily sharp. None: no clipping.
@@ -112,6 +118,10 @@ class NTMConfig:
         value = self.memory_init_value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < 1:
             raise ConfigError(f"NTM option memory_init_value must be a number in (-1, 1), got {value!r}")
+        for name in ("read_g_bias", "write_g_bias"):
+            b = getattr(self, name)
+            if b is not None and (isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b)):
+                raise ConfigError(f"NTM option {name} must be a finite number or absent, got {b!r}")
         clip = self.clip_value
         if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
             raise ConfigError(f"NTM option clip_value must be a positive number or absent, got {clip!r}")
@@ -149,6 +159,11 @@ class NTM(nn.Module):
         self.controller = CONTROLLERS[cfg.controller](input_size, R * M, U, cfg.controller_layers)
         self.heads = nn.Linear(U, sum(head_sizes(M, R, W, cfg.shift_range).values()))
         self.output = nn.Linear(U + R * M, output_size)
+        o_g = block_starts(self.H, W, M, self.S)[1]                 # read heads' g logits, then write heads'
+        with torch.no_grad():                                       # after the draws: other weights unchanged
+            for bias, first, count in ((cfg.read_g_bias, o_g, R), (cfg.write_g_bias, o_g + R, W)):
+                if bias is not None:
+                    self.heads.bias[first:first + count] = bias
 
         # initial state (Collier & Beel 2018; see NTMConfig)
         self.r_bias = nn.Parameter(torch.empty(R, M).uniform_(-0.5, 0.5))
