@@ -252,6 +252,23 @@ def test_the_recipe_for_task_and_model_wins_and_overrides_apply(tmp_path):
     assert lstm.task_params == {"width": 2, "train_lengths": [1, 4]} and lstm.steps == 4
 
 
+def test_every_shipped_recipe_gives_a_valid_config_and_model():
+    """configs/sweep/: each TASK-MODEL.toml loads under the protocol it was chosen with and builds
+    its model (an edited recipe with a mistyped option fails here, not in a sweep's first cell)."""
+    from ntm.models import build_model
+    from ntm.sweep.grid import RECIPES
+    from ntm.training.run import model_options
+    from tasks.registry import get_task
+    files = sorted(RECIPES.glob("*-*.toml"))
+    assert len(files) >= 20
+    for path in files:
+        task, model = path.stem.rsplit("-", 1)
+        cfg = cell_config(Cell(task, model, 0), config_dir=RECIPES, protocol="chomsky" if task in (
+            "reverse", "duplicate", "binary_addition", "binary_addition_le") else None, steps=1)
+        t = get_task(task, **cfg.task_params)
+        build_model(model, t.input_size, t.output_size, **model_options(cfg, t))
+
+
 def test_the_chomsky_protocol_sets_the_papers_training_and_our_evaluation_lengths():
     cells, _ = plan("reverse,duplicate", "lstm", "0", protocol="chomsky", steps=10)
     for _, cfg in cells:
