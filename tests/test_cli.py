@@ -73,6 +73,7 @@ def test_errors_are_one_line_exit_2(args, needle):
     (["sweep", "--tasks", "copy", "--models", "lstmm", "--seeds", "0"], "no model named 'lstmm' (did you mean lstm?)"),
     (["config:batchsize = 8"], "unknown option 'batchsize' (did you mean batch_size?)"),
     (["config:curriculum = 'uniforn'"], "no curriculum named 'uniforn' (did you mean uniform?)"),
+    (["config:[model_params]\nread_gbias = -4.0"], "model ntm has no option read_gbias (did you mean read_g_bias?)"),
 ])
 def test_a_mistyped_name_gets_the_nearest_known_one(args, hint, tmp_path, capsys):
     """Every unknown-name error (task, model, machine, sweep grid, config option, curriculum) names the

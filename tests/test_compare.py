@@ -289,7 +289,7 @@ def _tape(task, n, N=64, start=5, shift=1, read_offset=0, stall_at=None, rewrite
 
 @pytest.mark.parametrize("task", ["copy", "reverse", "duplicate"])
 def test_head_alignment_of_a_tape_walker(task):
-    from ntm.analysis.heads import alignment
+    from ntm.analysis.heads import alignment, format_heads
     r = alignment(*_tape(task, 12), task)
     assert (r["write_shift"], r["write_steady"], r["write_first_off"], r["write_focus"]) == (1, 1.0, None, 1.0)
     assert (r["read_on_row"], r["read_offset"], r["read_focus"]) == (1.0, 0, 1.0)
@@ -300,6 +300,9 @@ def test_head_alignment_of_a_tape_walker(task):
     assert r["read_lockstep"] == 0.0                                        # it waited
     r = alignment(*_tape(task, 12, shift=-1, lag=2), task)                  # it followed, 2 rows behind
     assert (r["read_lockstep"], r["read_on_row"]) == (1.0, 1.0)
+    r = alignment(*_tape(task, 12, shift=0, lag=0), task)                   # nothing moves: nothing to follow
+    assert (r["write_shift"], r["read_lockstep"]) == (0, None)
+    assert format_heads([{**r, "length": 12, "wrong": 0}]).splitlines()[1].split()[6] == "-"
 
 
 def test_head_alignment_counts_a_rewritten_copy_as_the_symbols_row():
@@ -323,10 +326,11 @@ def test_compare_heads_for_an_ntm_and_one_line_for_other_models(run, tmp_path, c
     assert [h["length"] for h in out["heads"]] == [3, 6]
     for h in out["heads"]:
         assert 0 <= h["read_on_row"] <= 1 and 0 < h["read_focus"] <= 1 and 0 <= h["write_steady"] <= 1
-        assert 0 <= h["read_lockstep"] <= 1
+        assert h["read_lockstep"] is None or 0 <= h["read_lockstep"] <= 1
         assert 0 <= h["wrong"] <= h["length"]
     assert cli.main(["compare", str(path), "--lengths", "3", "--samples", "8", "--heads", "--device", "cpu"]) == 0
     assert "read: lockstep  on row" in capsys.readouterr().out
     assert cli.main(["compare", str(run), "--lengths", "3", "--heads", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "--heads measures an NTM" in err and len(err.strip().splitlines()) == 1
+    assert "--heads: head alignment measures an NTM on copy, reverse, duplicate, not LSTM" in err
+    assert len(err.strip().splitlines()) == 1

@@ -523,3 +523,22 @@ def test_a_callback_sees_every_evaluation(tmp_path):
     cb = Rows()
     train(TrainConfig(**SMALL, steps=10), tmp_path / "run", progress=False, log=lambda *_: None, callbacks=[cb])
     assert cb.rows == [5, 10] and cb.closed
+
+
+@pytest.mark.parametrize("task, unit", [("copy", "bits/seq"), ("reverse", "symbols/seq"),
+                                        ("ngrams", "excess bits/seq"), ("trace:binary_increment", "errors/seq")])
+def test_messages_name_what_the_error_counts(task, unit):
+    """The trainer's messages and progress bar say bits for bit-vector tasks, symbols for symbol
+    tasks (a fresh-clone user saw "bits/seq" on reverse beside a table of "sym err/seq")."""
+    from ntm.training.evaluation import error_unit
+    from tasks.registry import get_task
+    assert error_unit(get_task(task)) == unit
+
+
+def test_a_symbol_tasks_run_reports_symbols_per_sequence(tmp_path):
+    cfg = TrainConfig(task="reverse", model="lstm", model_params={"hidden_size": 8, "layers": 1},
+                      task_params={"train_lengths": [1, 3]}, steps=2, eval_every=1, eval_samples=8,
+                      polish_steps=0, compare_lengths=[3], seed=0)
+    messages = []
+    train(cfg, tmp_path / "run", progress=False, log=messages.append)
+    assert any(" symbols/seq at step " in m for m in messages) and not any("bits/seq" in m for m in messages)

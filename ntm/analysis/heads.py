@@ -49,7 +49,8 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
         - ``write_focus``: the least max weight of the write head over the symbols;
         - ``read_lockstep``: the share of the read head's moves while the symbols are read that
           equal the write shift (a read head that follows the write head is at the string's end
-          when the output begins, which reverse needs);
+          when the output begins, which reverse needs); None when the write shift is 0 (a write
+          head that stands still gives nothing to follow: a read head standing still would score 1);
         - ``read_on_row``: the share of output steps whose read argmax is within one row of a row
           the wanted symbol was written to: where it was read in and, on duplicate, where it was
           written out before (a model may write its output again and read that copy);
@@ -76,6 +77,7 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
         first_off = int(off[0]) + 2 if len(off) else None        # the symbol the head moved to
     read_moves = ring(np.diff(rpos[1:n]))
     lockstep = float(np.mean(read_moves == shift)) if len(read_moves) else 1.0
+    lockstep = None if shift == 0 else lockstep
     T_out = T - T_in
     rows: dict = {}                                 # each symbol's rows: where it went in, then came out
     offsets = np.empty(T_out, dtype=np.int64)
@@ -120,7 +122,7 @@ def head_alignment(model, task, length: int, seed: int = 0) -> dict:
 
 LEGEND = ("wrong: output symbols unlike the machine's. write: shift, its usual move in rows; steady, the share "
           "of moves that were it; first off, the first symbol written elsewhere; focus, its least largest weight. "
-          "read: lockstep, the share of its moves during the input equal to the write shift; on row, the share of "
+          "read: lockstep, the share of its moves during the input equal to the write shift (- if that is 0); on row, the share of "
           "output steps with its peak within a row of the wanted symbol's row; offset, the most common peak minus "
           "that row; focus, its median largest weight.")
 
@@ -130,7 +132,8 @@ def format_heads(rows: list[dict]) -> str:
     lines = ["length  wrong  write: shift  steady  first off  focus   read: lockstep  on row  offset  focus"]
     for r in rows:
         off = "-" if r["write_first_off"] is None else str(r["write_first_off"])
+        lock = "-" if r["read_lockstep"] is None else f"{r['read_lockstep']:.2f}"
         lines.append(f"{r['length']:>6}  {r['wrong']:>5}  {r['write_shift']:>12}  {r['write_steady']:>6.2f}  "
-                     f"{off:>9}  {r['write_focus']:>5.2f}  {r['read_lockstep']:>14.2f}  {r['read_on_row']:>6.2f}  {r['read_offset']:>6}  "
+                     f"{off:>9}  {r['write_focus']:>5.2f}  {lock:>14}  {r['read_on_row']:>6.2f}  {r['read_offset']:>6}  "
                      f"{r['read_focus']:>5.2f}")
     return "\n".join(lines)

@@ -98,7 +98,7 @@ def _check_heads(args, model, task) -> None:
         try:
             check(model, task)
         except ValueError as e:
-            raise UsageError(f"--heads measures an NTM on copy, reverse or duplicate: {e}") from None
+            raise UsageError(f"--heads: {e}") from None
 
 
 def _heads(args, model, task, lengths) -> list[dict] | None:

@@ -65,7 +65,8 @@ def build_model(name: str, input_size: int, output_size: int, **options) -> nn.M
     known = [f.name for f in dataclasses.fields(config_class)]
     unknown = sorted(set(options) - set(known))
     if unknown:
-        raise ConfigError(f"model {name} has no option {', '.join(unknown)}; its options are {', '.join(known)}")
+        named = ", ".join(u + did_you_mean(u, known) for u in unknown)
+        raise ConfigError(f"model {name} has no option {named}; its options are {', '.join(known)}")
     return model_class(input_size, output_size, config_class(**options))
 
 

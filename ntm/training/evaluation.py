@@ -30,6 +30,16 @@ def eval_lengths(task, samples: int, lengths: list | None = None) -> list[tuple[
     return [(n, per) for n in lengths]
 
 
+def error_unit(task) -> str:
+    """What the training-time error counts, per sequence, for messages: "bits/seq" (bit-vector
+    tasks), "symbols/seq" (one-hot symbol tasks), "excess bits/seq" (the cross-entropy above an
+    optimal predictor: dynamic N-grams) or "errors/seq" (trace tasks: wrong final cells, plus 1
+    for a diverged trace). The config's names (`target_bits`, ...) keep "bits" for all of them."""
+    if hasattr(task, "optimal_cost"):
+        return "excess bits/seq"
+    return {"bce": "bits/seq", "ce": "symbols/seq"}.get(task.loss_kind, "errors/seq")
+
+
 def evaluate_bits(model, task, eval_set, device) -> tuple[float, float]:
     """Bits (or symbols) wrong per sequence and sequence accuracy on an evaluation set
     (`compare` at each of its lengths, averaged over all its sequences). Leaves the model in

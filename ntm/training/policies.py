@@ -30,10 +30,12 @@ from ntm.training.state import CurriculumState, Phase, TrainState
 @dataclass(frozen=True)
 class Score:
     """One evaluation: the error (bits or symbols per sequence) and sequence accuracy of the weights
-    it counts, and whether those were the moving average's."""
+    it counts, whether those were the moving average's, and what the error counts, for messages
+    (`evaluation.error_unit`)."""
     bits: float
     seq_accuracy: float
     averaged: bool = False
+    unit: str = "bits/seq"
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def collapse(cfg: TrainConfig, state: TrainState, score: Score) -> Action | None
         return None
     lr = max(cfg.min_lr, state.lr * cfg.rollback_lr_factor)
     return Action("rollback", replace(state, lr=lr, rollbacks=state.rollbacks + 1), load="best",
-                  message=f"step {state.step}: error rose to {score.bits:.2f} bits/seq (best {best:.3f}); "
+                  message=f"step {state.step}: error rose to {score.bits:.2f} {score.unit} (best {best:.3f}); "
                           f"rolled back to step {state.best_step}, lr {lr:g}")
 
 
@@ -101,7 +103,7 @@ def restart(cfg: TrainConfig, state: TrainState, score: Score, *, has_memory: bo
     fresh = replace(state, restarts=n, attempt_start=state.step, lr=cfg.lr, best_bits=None, best_step=None,
                     curriculum=CurriculumState(), lr_dropped=False, converged_step=None, phase=Phase.SEARCHING)
     return Action("restart", fresh, load="fresh",
-                  message=f"step {state.step}: error still {score.bits:.2f} bits/seq after {cfg.restart_steps} steps; "
+                  message=f"step {state.step}: error still {score.bits:.2f} {score.unit} after {cfg.restart_steps} steps; "
                           f"restarting from new random weights (restart {n} of {cfg.max_restarts})")
 
 

@@ -22,7 +22,7 @@ from ntm.models import TRACE_MODELS, build_model, count_parameters, kernels
 from ntm.training import checkpoint as ckpt
 from ntm.training.callbacks import Checkpointer, MetricsLog, ProgressBar, TensorBoardLog
 from ntm.training.config import TrainConfig
-from ntm.training.evaluation import Evaluator, evaluator_for
+from ntm.training.evaluation import Evaluator, error_unit, evaluator_for
 from ntm.training.loop import Trainer
 from ntm.training.objective import objective_for
 from ntm.training.run_dir import buildable
@@ -242,7 +242,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
     callbacks = [MetricsLog(run_dir, state.step if state else 0), Checkpointer(run_dir, cfg.checkpoint_every)]
     tb = TensorBoardLog.create(run_dir)
     callbacks += [tb] if tb is not None else []
-    callbacks += [ProgressBar(cfg.steps, state.step if state else 0)] if progress and not idle else []
+    callbacks += [ProgressBar(cfg.steps, state.step if state else 0, error_unit(task))] if progress and not idle else []
     callbacks += list(extra)
     trainer = Trainer(cfg, model, make_model=make_model, sample=task.sample, curriculum=parts.curriculum,
                       evaluator=evaluator or parts.evaluator, rng=rng, device=parts.device,
@@ -272,11 +272,10 @@ def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
         first = st.converged_step
         verdict = (f"converged at step {first} ({first * cfg.batch_size:,} sequences)"
                    + (f", then polished {st.step - first:,} steps" if st.step > first else "") + ";")
-    best = "n/a" if st.best_bits is None else f"{st.best_bits:.4f}"
-    best += " excess" if hasattr(task, "optimal_cost") else ""   # ngrams: cross-entropy above optimal
+    best = "n/a" if st.best_bits is None else f"{st.best_bits:.4f} {error_unit(task)}"
     polished = st.phase is Phase.POLISHING or (st.phase is Phase.FINISHED and cfg.polish_steps > 0)
     where = " on the polishing set" if polished else ""
-    log(f"{verdict} best {best} bits/seq{where} at step {st.best_step}; {st.sequences:,} sequences in all, "
+    log(f"{verdict} best {best}{where} at step {st.best_step}; {st.sequences:,} sequences in all, "
         f"{st.seconds:.0f} s ({st.sequences / max(st.seconds, 1e-9):.0f} seq/s), {_count(st.rollbacks, 'rollback')}, "
         f"{_count(st.restarts, 'restart')}, {_count(st.skipped, 'skipped step')}")
     reference = "the Bayes-optimal estimator" if hasattr(task, "optimal_cost") else "the machine"
