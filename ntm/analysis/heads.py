@@ -76,8 +76,7 @@ def alignment(write_w: np.ndarray, read_w: np.ndarray, T_in: int, n: int, task: 
         off = np.nonzero(moves != shift)[0]
         first_off = int(off[0]) + 2 if len(off) else None        # the symbol the head moved to
     read_moves = ring(np.diff(rpos[1:n]))
-    lockstep = float(np.mean(read_moves == shift)) if len(read_moves) else 1.0
-    lockstep = None if shift == 0 else lockstep
+    lockstep = None if shift == 0 else float(np.mean(read_moves == shift)) if len(read_moves) else 1.0
     T_out = T - T_in
     rows: dict = {}                                 # each symbol's rows: where it went in, then came out
     offsets = np.empty(T_out, dtype=np.int64)

@@ -70,11 +70,10 @@ class TensorBoardLog(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar: steps, sequences/s, the current and the best error per sequence, in
-    `unit` (`evaluation.error_unit`: bits, symbols, ...)."""
+    """A rich progress bar: steps, sequences/s, the current and the best error per sequence (in the
+    score's unit: bits, symbols, ...)."""
 
-    def __init__(self, total: int, done: int, unit: str = "bits/seq"):
-        self.unit = unit
+    def __init__(self, total: int, done: int):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         self.p = Progress(TextColumn("steps"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TextColumn("{task.fields[info]}"), transient=False)
@@ -85,7 +84,7 @@ class ProgressBar(Callback):
         st = trainer.state
         rate = st.sequences / max(st.seconds, 1e-9)
         best = score.bits if st.best_bits is None else st.best_bits
-        self.p.update(self.t, completed=st.step, info=f"{rate:,.0f} seq/s | {score.bits:.3f} {self.unit} | best {best:.3f}")
+        self.p.update(self.t, completed=st.step, info=f"{rate:,.0f} seq/s | {score.bits:.3f} {score.unit} | best {best:.3f}")
 
     def close(self):
         self.p.stop()

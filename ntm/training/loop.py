@@ -24,7 +24,6 @@ from ntm.errors import DivergenceError
 from ntm.models import predict
 from ntm.training import policies
 from ntm.training.checkpoint import clean_float, optimizer_from_files
-from ntm.training.evaluation import error_unit
 from ntm.training.optimizer import FlatOptimizer
 from ntm.training.objective import MaskedObjective
 from ntm.training.policies import Action, Score
@@ -68,8 +67,9 @@ class Trainer:
     def __init__(self, cfg, model, *, make_model, sample, curriculum, evaluator, rng, device,
                  objective=None, state: TrainState | None = None, best_weights: dict | None = None,
                  optimizer_state=None, averaged_state: dict | None = None, callbacks=(), log=print,
-                 restarts: bool | None = None):
+                 restarts: bool | None = None, unit: str = "bits/seq"):
         self.cfg, self.model, self.make_model = cfg, model, make_model
+        self.unit = unit                       # what the evaluator's error counts (`evaluation.error_unit`)
         self.sample, self.curriculum, self.evaluator = sample, curriculum, evaluator
         self.rng, self.device, self.callbacks, self.log = rng, device, list(callbacks), log
         self.objective = objective if objective is not None else MaskedObjective("bce")
@@ -149,19 +149,13 @@ class Trainer:
 
     def score(self) -> Score:
         """Score the weights and their moving average; the better counts (ties: the weights)."""
-        polishing, unit = self.state.phase is Phase.POLISHING, self.unit()
+        polishing, unit = self.state.phase is Phase.POLISHING, self.unit
         bits, acc = self.evaluator(self.model, polishing)
         if self.averaged is not None and self.averaged.n_averaged > 0:
             avg_bits, avg_acc = self.evaluator(self.averaged.module, polishing)
             if avg_bits < bits:
                 return Score(avg_bits, avg_acc, averaged=True, unit=unit)
         return Score(bits, acc, unit=unit)
-
-    def unit(self) -> str:
-        """What the evaluator's error counts (`evaluation.error_unit`; a caller's own evaluator
-        without a task: "errors/seq")."""
-        task = getattr(self.evaluator, "task", None)
-        return "errors/seq" if task is None else error_unit(task)
 
     def evaluate(self, t_start: float) -> None:
         """Score, log a metrics row, then let each rule decide and carry its action out."""
@@ -222,4 +216,4 @@ class Trainer:
         limit = f" (of {cfg.polish_steps:,}: the step limit is {cfg.steps:,})" if steps < cfg.polish_steps else ""
         length, samples = self.evaluator.polish_set[0]
         self.log(f"step {st.step}: converged; polishing {steps:,} steps{limit} at lr {cfg.polish_lr:g}, "
-                 f"scored on {samples} sequences of length {length} ({bits:.4f} {self.unit()} now)")
+                 f"scored on {samples} sequences of length {length} ({bits:.4f} {self.unit} now)")

@@ -242,7 +242,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
     callbacks = [MetricsLog(run_dir, state.step if state else 0), Checkpointer(run_dir, cfg.checkpoint_every)]
     tb = TensorBoardLog.create(run_dir)
     callbacks += [tb] if tb is not None else []
-    callbacks += [ProgressBar(cfg.steps, state.step if state else 0, error_unit(task))] if progress and not idle else []
+    callbacks += [ProgressBar(cfg.steps, state.step if state else 0)] if progress and not idle else []
     callbacks += list(extra)
     trainer = Trainer(cfg, model, make_model=make_model, sample=task.sample, curriculum=parts.curriculum,
                       evaluator=evaluator or parts.evaluator, rng=rng, device=parts.device,
@@ -252,7 +252,7 @@ def _run(cfg, run_dir, parts: _Parts, resumed, *, progress, log, evaluator=None,
                       averaged_state=None if c is None else c["averaged"], callbacks=callbacks, log=log,
                       # an online task's error is bits above the optimal estimator (ngrams), which stays
                       # above restart_bits (tuned on copy's wrong bits) for thousands of steps: no restarts
-                      restarts=False if getattr(task, "online", False) else None)
+                      restarts=False if getattr(task, "online", False) else None, unit=error_unit(task))
     state = trainer.run()
     return _finish(cfg, run_dir, parts, trainer, log)
 
@@ -272,7 +272,7 @@ def _finish(cfg, run_dir, parts: _Parts, trainer: Trainer, log) -> TrainResult:
         first = st.converged_step
         verdict = (f"converged at step {first} ({first * cfg.batch_size:,} sequences)"
                    + (f", then polished {st.step - first:,} steps" if st.step > first else "") + ";")
-    best = "n/a" if st.best_bits is None else f"{st.best_bits:.4f} {error_unit(task)}"
+    best = "n/a" if st.best_bits is None else f"{st.best_bits:.4f} {trainer.unit}"
     polished = st.phase is Phase.POLISHING or (st.phase is Phase.FINISHED and cfg.polish_steps > 0)
     where = " on the polishing set" if polished else ""
     log(f"{verdict} best {best}{where} at step {st.best_step}; {st.sequences:,} sequences in all, "
