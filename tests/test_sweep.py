@@ -16,7 +16,7 @@ from ntm.cli import main
 from ntm.errors import ConfigError
 from ntm.sweep import run_sweep
 from ntm.sweep.grid import Cell, cell_config, parse_seeds, plan, split_workers
-from ntm.sweep.protocol import CHOMSKY_EVAL_LENGTHS
+from ntm.sweep.protocol import CHOMSKY_EVAL_LENGTHS, CHOMSKY_TASKS
 from ntm.sweep.results import read_rows
 from ntm.sweep.table import cell_score, format_markdown, summarize
 
@@ -263,8 +263,8 @@ def test_every_shipped_recipe_gives_a_valid_config_and_model():
     assert len(files) >= 20
     for path in files:
         task, model = path.stem.rsplit("-", 1)
-        cfg = cell_config(Cell(task, model, 0), config_dir=RECIPES, protocol="chomsky" if task in (
-            "reverse", "duplicate", "binary_addition", "binary_addition_le") else None, steps=1)
+        cfg = cell_config(Cell(task, model, 0), config_dir=RECIPES,
+                          protocol="chomsky" if task in CHOMSKY_TASKS else None, steps=1)
         t = get_task(task, **cfg.task_params)
         build_model(model, t.input_size, t.output_size, **model_options(cfg, t))
 
