@@ -245,10 +245,10 @@ def _activate(z, bh, clip, raw, act, H, W, M, S):
 
 
 @_jit
-def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new, erased):
+def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new, erased, save):
     """Address every head (eqs. 5-9), read (2), erase and add (3-4) for one sample, in place on
     mem (M, N), w (H, N), r (R*M,); the intermediate values go to the other arrays (per head (H, N);
-    erased (W, M, N): the memory before each write head's erase; at inference a scratch slot)."""
+    erased (W, M, N): the memory before each write head's erase, only if save)."""
     M, N = mem.shape
     H = w.shape[0]
     W, shift_r = H - R, S // 2
@@ -293,26 +293,14 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
     for hh in range(R):                                                    # eq. 2
         for j in range(M):
             r[hh * M + j] = _dot(w[hh], mem[j])
-    # eq. 3, head by head, keeping the memory before each erase (at inference in a scratch slot); eq. 4's
-    # first head in the last erase's pass: each element loaded and stored once, not three times (copy,
-    # erase, add), with the same operations per element (the same bits). Inline: as a helper the pass
-    # took twice as long.
-    for hw in range(W):
-        Xe, w_e = erased[hw], w[R + hw]
+    for hw in range(W):                                                    # eq. 3, head by head
+        if save:
+            _copy2(erased[hw], mem)
         for j in range(M):
-            e, a = act[oe + hw * M + j], act[oa + j]
-            if hw == W - 1:
-                for i in range(N):
-                    x = mem[j, i]
-                    Xe[j, i] = x
-                    x -= x * w_e[i] * e
-                    mem[j, i] = x + w[R, i] * a
-            else:
-                for i in range(N):
-                    x = mem[j, i]
-                    Xe[j, i] = x
-                    mem[j, i] = x - x * w_e[i] * e
-    for hw in range(1, W):                                                 # eq. 4, the other heads
+            e = act[oe + hw * M + j]
+            for i in range(N):
+                mem[j, i] -= mem[j, i] * w[R + hw, i] * e
+    for hw in range(W):                                                    # eq. 4
         for j in range(M):
             a = act[oa + hw * M + j]
             for i in range(N):
@@ -353,7 +341,7 @@ def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save
                 _activate(z_heads[b], bh, clip, saved.raw[ts, b], saved.act[ts, b], H, W, M, S)
                 _memory_step(saved.act[ts, b], mem[b], w[b], r[b], R, S, saved.M_inv[ts, b], saved.k_inv[ts, b],
                              saved.K[ts, b], saved.w_c[ts, b], saved.w_g[ts, b], saved.w_tilde[ts, b],
-                             saved.log_w[ts, b], saved.w_prev[ts, b], saved.w_new[ts, b], saved.erased[ts, b * sb])
+                             saved.log_w[ts, b], saved.w_prev[ts, b], saved.w_new[ts, b], saved.erased[ts, b * sb], save)
             _copy(Rs[t, b], r[b])
     return Hs, Rs
 
@@ -381,28 +369,16 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
             d_act[oa + hw * M + j] = _dot(w[R + hw], dmem[j])
             for i in range(N):
                 dwt[R + hw, i] += a * dmem[j, i]
-    # eq. 3 (erase), last head first; read head 0's gradient (eq. 2) joins the first head's pass, with
-    # the same operations per element (the same bits) and each element of dmem loaded and stored once
-    for hw in range(W - 1, -1, -1):
-        Xe, w_e, dwt_e = erased[hw], w[R + hw], dwt[R + hw]
+    for hw in range(W - 1, -1, -1):                                        # eq. 3 (erase), last head first
+        Xe = erased[hw]
         for j in range(M):
-            e, drj = act[oe + hw * M + j], dr[j]
-            if hw == 0 and R > 0:                                          # Xe is Mp, the memory read
-                for i in range(N):
-                    v = dmem[j, i] * Xe[j, i]
-                    dv[i] = v                                              # dv: dM * M before the erase
-                    dwt_e[i] -= e * v
-                    x = dmem[j, i] - dmem[j, i] * w_e[i] * e
-                    dmem[j, i] = x + w[0, i] * drj
-                    dwt[0, i] += drj * Xe[j, i]
-            else:
-                for i in range(N):
-                    v = dmem[j, i] * Xe[j, i]
-                    dv[i] = v
-                    dwt_e[i] -= e * v
-                    dmem[j, i] -= dmem[j, i] * w_e[i] * e
-            d_act[oe + hw * M + j] = -_dot(w_e, dv)
-    for hh in range(1 if W > 0 else 0, R):                                 # eq. 2 (read), the other heads
+            e = act[oe + hw * M + j]
+            for i in range(N):
+                dv[i] = dmem[j, i] * Xe[j, i]                              # dv: dM * M before the erase
+                dwt[R + hw, i] -= e * dv[i]
+                dmem[j, i] -= dmem[j, i] * w[R + hw, i] * e
+            d_act[oe + hw * M + j] = -_dot(w[R + hw], dv)
+    for hh in range(R):                                                    # eq. 2 (read)
         for j in range(M):
             drj = dr[hh * M + j]
             for i in range(N):
@@ -443,14 +419,12 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
         k = act[hh * M:(hh + 1) * M]
         for j in range(M):                                                 # eq. 6 (cosine)
             d_act[hh * M + j] = _dot(dv, Mp[j]) - sq * ki * ki * k[j]
-            if hh == H - 1:        # Qs is complete: the norms' term joins the last head's pass (same bits)
-                for i in range(N):
-                    x = dmem[j, i] + dv[i] * k[j]
-                    dmem[j, i] = x - Mp[j, i] * Qs[i] * M_inv[i] * M_inv[i]
-            else:
-                for i in range(N):
-                    dmem[j, i] += dv[i] * k[j]
+            for i in range(N):
+                dmem[j, i] += dv[i] * k[j]
         d_act[ob + hh], d_act[og + hh], d_act[ogam + hh] = dbeta, dg, dgamma
+    for j in range(M):
+        for i in range(N):
+            dmem[j, i] -= Mp[j, i] * Qs[i] * M_inv[i] * M_inv[i]
 
 
 @_jit
