@@ -114,6 +114,11 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
 
     if compile_steps:
         ntm.models.fused.COMPILE_STEPS = compile_steps
+    try:                                                          # the trainer's malloc settings, where
+        from ntm.training.run import keep_freed_memory            # the tree has them (issue 21's third pass)
+        keep_freed_memory()
+    except ImportError:
+        pass
     torch.set_num_threads(threads)
     kernels.set_threads(kernel_threads)
     torch.manual_seed(0)
