@@ -4,10 +4,11 @@ On the device machine (one H100/H200, 16 CPU cores), from the repository root:
 
     bash bench/gpu.sh          # = python3 bench/bench_gpu.py --out "$OUT" (bench/results/gpu without $OUT)
 
-Expected wall time about 5 minutes (budget for training 180 s + its final comparison, agreement
-~30 s, throughput ~1-2 min); give it a 600 s limit. Three parts, in this order, each guarded: a part
+Expected wall time about 5 minutes for the first three parts (budget for training 180 s + its
+final comparison, agreement ~30 s, throughput ~1-2 min) and 2-5 more for the fourth (compiles:
+not measured on a GPU yet); give it a 600 s limit. Four parts, in this order, each guarded: a part
 that raises is recorded as its error and the next part still runs; OUT/gpu.json is rewritten after
-every part, so a run cut off at its limit keeps what finished.
+every part (and every throughput case), so a run cut off at its limit keeps what finished.
 
   agreement   one copy batch (B = 32, lengths 1-20 per sample, so the padding path runs too), the
               NTM and the LSTM built once on the CPU with seed 0 and deep-copied to the device (same
@@ -23,9 +24,15 @@ every part, so a run cut off at its limit keeps what finished.
               iterations after warm-up, synchronised); a CUDA out-of-memory is recorded per case.
               Then the CPU at batch 32 with the trainer's defaults, for the ratio. The NTM's rows
               also give GFLOP/s (19.9 MFLOP per sequence of length 20, bench_kernels.py's count).
+  compiled    the NTM's fused step under torch.compile (`torch_compile = true`, 4 time steps per
+              compiled call, no host synchronisation inside an episode), the candidate for a fast
+              CUDA path: agreement with the CPU on the agreement batch (strict float32), then
+              training seq/s at batch 1,024 and 8,192 (--compiled-batches); each batch size
+              compiles again (warmup_s). Run it alone with --parts compiled.
 
 Dry run on a CPU-only machine (tiny batches 2/4/8, 2 iterations, 10 s of training; ~20 s, +~25 s
-the first time numba compiles the NTM kernels):
+the first time numba compiles the NTM kernels, + 1-2 minutes for the compiled part's inductor
+compiles on the CPU):
 
     python bench/bench_gpu.py --dry-run --out /tmp/gpu-dry
 """
@@ -59,7 +66,7 @@ from bench_kernels import flops_per_sequence  # noqa: E402
 
 NTM_FLOP_PER_SEQUENCE = sum(flops_per_sequence(lengths=[20]).values())   # copy length 20, fwd + bwd
 
-from ntm.models import build_model, kernels, predict  # noqa: E402
+from ntm.models import build_model, fused, kernels, predict  # noqa: E402
 from ntm.training import TrainConfig, masked_loss, train  # noqa: E402
 
 # float32 tolerance of the agreement: |device - cpu| <= ATOL + RTOL * |cpu| elementwise
@@ -70,7 +77,7 @@ from ntm.training import TrainConfig, masked_loss, train  # noqa: E402
 # ~50x room, while a real bug (a wrong term, a missed mask) shows as 1e-2 or more.
 RTOL, ATOL = 1e-4, 1e-5
 MODELS = ("ntm", "lstm")
-PARTS = ("agreement", "train", "throughput")
+PARTS = ("agreement", "train", "throughput", "compiled")
 
 
 def environment(device: str) -> dict:
@@ -238,10 +245,11 @@ def part_train(args) -> dict:
 
 # ---------------------------------------------------------------- throughput
 
-def timed_case(model: str, batch: int, device: str, iters: int, warmup: int) -> dict:
+def timed_case(model: str, batch: int, device: str, iters: int, warmup: int, engine: str | None = None) -> dict:
     """bench_model.run_case at length 20 (seq/s: sequences per second of training steps, median of
-    `iters`), or {"error": ...} for a CUDA out-of-memory (the cache is emptied for the next case)."""
-    engine = "numba" if device == "cpu" else "torch"     # each device's default path for the NTM
+    `iters`), or {"error": ...} for a CUDA out-of-memory (the cache is emptied for the next case).
+    engine (the NTM's): default each device's path, numba on the CPU and torch elsewhere."""
+    engine = engine or ("numba" if device == "cpu" else "torch")
     try:
         return run_case(model, batch, engine, threads=1, length=20, mixed=False,
                         warmup=warmup, iters=iters, device=device)
@@ -251,6 +259,15 @@ def timed_case(model: str, batch: int, device: str, iters: int, warmup: int) -> 
         gc.collect()
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
+
+
+def json_row(row: dict) -> dict:
+    """What gpu.json keeps of a `timed_case` row; the NTM's also in GFLOP/s (bench_kernels.py's count)."""
+    out = {k: row.get(k) for k in ("model", "batch", "device", "seq_per_s", "ms_per_iter", "ms_per_iter_min",
+                                   "warmup_s", "parameters", "error")}
+    if row.get("model") == "ntm" and row.get("seq_per_s"):
+        out["gflops"] = round(row["seq_per_s"] * NTM_FLOP_PER_SEQUENCE / 1e9, 1)
+    return out
 
 
 def part_throughput(args, result: dict, save) -> dict:
@@ -265,11 +282,39 @@ def part_throughput(args, result: dict, save) -> dict:
         cases += [(m, args.batches[0], "cpu") for m in MODELS]
     for model, batch, device in cases:
         row = timed_case(model, batch, device, args.iters, args.warmup)
-        out["rows"].append({k: row.get(k) for k in ("model", "batch", "device", "seq_per_s", "ms_per_iter",
-                                                    "ms_per_iter_min", "warmup_s", "parameters", "error")})
-        if model == "ntm" and row.get("seq_per_s"):           # FLOP as bench_kernels.py counts them
-            out["rows"][-1]["gflops"] = round(row["seq_per_s"] * NTM_FLOP_PER_SEQUENCE / 1e9, 1)
+        out["rows"].append(json_row(row))
         print(f"  {model:5s} {device:5s} B={batch:5d} {row.get('seq_per_s', row.get('error'))} seq/s", flush=True)
+        save()
+    return out
+
+
+# ---------------------------------------------------------------- the NTM compiled
+
+def part_compiled(args, result: dict, save) -> dict:
+    """The NTM's fused step under torch.compile (`torch_compile = true`: fused.COMPILE_STEPS time
+    steps per compiled call, the same two graphs for every length, no host synchronisation inside an
+    episode), the CUDA path's candidate for speed: agreement with the CPU on the agreement batch
+    (strict float32 on CUDA; its seconds include the first compile), then training seq/s at
+    args.compiled_batches (each batch size compiles again: warmup_s). Rows saved as they come."""
+    out = result["compiled"] = {"compile_steps": fused.COMPILE_STEPS, "rows": []}
+    batch = copy_batch(args.agree_batch, 20)
+    torch.manual_seed(0)
+    net = build_model("ntm", batch.inputs.shape[2], batch.targets.shape[2])
+    ref = on_cpu(net, batch, 1)
+    dev = build_model("ntm", batch.inputs.shape[2], batch.targets.shape[2], backend="torch", torch_compile=True)
+    dev.load_state_dict(net.state_dict())
+    dev = dev.to(args.device)
+    t0 = time.perf_counter()
+    with strict_fp32() if args.device.startswith("cuda") else contextlib.nullcontext():
+        out["agreement"] = differences(ref, logits_and_grads(dev, batch, args.device))
+    out["agreement"]["seconds_with_compile"] = round(time.perf_counter() - t0, 1)
+    print(f"  agreement passed={out['agreement']['passed']} "
+          f"(tolerance used {out['agreement']['tolerance_used']:.4f}), {out['agreement']['seconds_with_compile']} s", flush=True)
+    save()
+    for b in args.compiled_batches:
+        row = timed_case("ntm", b, args.device, args.iters, args.warmup, engine="compiled")
+        out["rows"].append(json_row(row))
+        print(f"  ntm compiled {args.device} B={b:5d} {row.get('seq_per_s', row.get('error'))} seq/s", flush=True)
         save()
     return out
 
@@ -286,12 +331,15 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--budget", type=float, default=None, help="training's wall-clock budget, seconds (180)")
     p.add_argument("--batches", type=int, nargs="+", default=None, help="throughput batches (32 1024 8192)")
     p.add_argument("--iters", type=int, default=None, help="timed iterations per throughput case (10)")
+    p.add_argument("--compiled-batches", type=int, nargs="+", default=None,
+                   help="the compiled NTM's throughput batches (1024 8192)")
     a = p.parse_args(argv)
     tiny = a.dry_run
     a.device = a.device or ("cpu" if tiny else "cuda")
     a.out = a.out or ROOT / "bench" / "results" / "gpu"
     a.budget = a.budget if a.budget is not None else (10.0 if tiny else 180.0)
     a.batches = a.batches or ([2, 4, 8] if tiny else [32, 1024, 8192])
+    a.compiled_batches = a.compiled_batches or ([2] if tiny else [1024, 8192])
     a.iters = a.iters or (2 if tiny else 10)
     a.warmup = 1 if tiny else 3
     a.agree_batch = 4 if tiny else 32
@@ -327,6 +375,10 @@ def summary(name: str, r: dict) -> str:
         return (f"converged={r['converged']} steps={r['steps']} sequences={r['sequences']} "
                 f"{r['train_seconds']} s {r['seq_per_s']} seq/s; comparison "
                 + " ".join(f"{c['length']}:{c['bit_errors_per_seq']:.2f}" for c in r["comparison"]))
+    if name == "compiled":
+        return (f"agreement passed={r['agreement']['passed']}; "
+                + " ".join(f"B={x['batch']}: {x['seq_per_s'] or x['error']} seq/s" for x in r["rows"])
+                + f"; {r['part_seconds']} s")
     return f"{len(r['rows'])} cases in {r['part_seconds']} s"
 
 
@@ -341,7 +393,8 @@ def main(argv=None) -> int:
     save = lambda: path.write_text(json.dumps(result, indent=1) + "\n")  # noqa: E731
     save()
     fns = {"agreement": lambda: part_agreement(args), "train": lambda: part_train(args),
-           "throughput": lambda: part_throughput(args, result, save)}
+           "throughput": lambda: part_throughput(args, result, save),
+           "compiled": lambda: part_compiled(args, result, save)}
     t0 = time.perf_counter()
     for name in (p for p in PARTS if p in args.parts):
         run_part(name, fns[name], result, save)

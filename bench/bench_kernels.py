@@ -3,7 +3,7 @@
     python bench/bench_kernels.py                          # against ec6b300 (before the rewrite)
     python bench/bench_kernels.py --baseline REV --rounds 3 --iters 10 --out bench/results/kernels.json
     python bench/bench_kernels.py --main-job [--seed 0]   # `ntm train --task copy` end to end, old then new
-    python bench/bench_kernels.py --episode [--batches 32]  # the two kernels alone, us per sample and step
+    python bench/bench_kernels.py --episode [--batches 32] [--steps 41]  # the two kernels alone, us per sample and step
 
 Training throughput of the copy NTM (the paper's setup: LSTM 100, memory 128 x 20, one read and one
 write head; the trainer's step: forward + backward + clipping + its optimizer, `bench_model.run_case`,
@@ -105,7 +105,7 @@ import numpy as np, torch
 from ntm.models import build_model, kernels
 from ntm.models.inputs import array
 torch.manual_seed(0); torch.set_num_threads(1); kernels.set_threads(1)
-net, B, T = build_model("ntm", 10, 8), int(sys.argv[1]), 41
+net, B, T = build_model("ntm", 10, 8), int(sys.argv[1]), int(sys.argv[2])
 cfg, P = net.config, net.heads.out_features
 U, R, W, M, N, S = cfg.controller_size, net.R, net.W, cfg.M, cfg.N, net.S
 rng = np.random.default_rng(0)
@@ -130,11 +130,11 @@ print(json.dumps({k: 1e6 * statistics.median(v[1:]) / (B * T) for k, v in times.
 """
 
 
-def episode(tree: Path, batch: int) -> dict:
+def episode(tree: Path, batch: int, steps: int = 41) -> dict:
     """`episode_forward` (saving for the gradient) and `episode_backward` alone, one thread, float32,
-    41 steps (copy length 20): microseconds per sample and step, median of 7."""
+    `steps` steps (41: copy length 20): microseconds per sample and step, median of 7."""
     env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", _EPISODE, str(batch)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", _EPISODE, str(batch), str(steps)], capture_output=True, text=True,
                           cwd=tree, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -182,10 +182,10 @@ def print_episodes(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = unpack(args.baseline, Path(tmp))
         for batch in args.batches:
-            runs = {side: [episode(tree, batch) for _ in range(args.rounds)]
+            runs = {side: [episode(tree, batch, args.steps) for _ in range(args.rounds)]
                     for side, tree in (("old", old_tree), ("new", ROOT))}
             med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
-            print(f"batch {batch}: us per sample and step, forward {med['old']['forward']:.2f} -> "
+            print(f"batch {batch}, {args.steps} steps: us per sample and step, forward {med['old']['forward']:.2f} -> "
                   f"{med['new']['forward']:.2f}, backward {med['old']['backward']:.2f} -> {med['new']['backward']:.2f}")
     return 0
 
@@ -208,16 +208,19 @@ def throughput_table(args) -> int:
             for kt in [k for k in args.kernel_threads if batch > 1 or k == 1]:   # one sample is not split
                 case = dict(model="ntm", batch=batch, engine="numba", threads=1, mixed=False, per_batch=True,
                             kernel_threads=kt)
-                seqs = {"old": [], "new": []}
+                seqs, faults = {"old": [], "new": []}, {"old": [], "new": []}
                 for _ in range(args.rounds):
                     for side, tree in (("old", old_tree), ("new", ROOT)):
-                        seqs[side].append(run(tree, case, args.iters)["seq_per_s"])
+                        row = run(tree, case, args.iters)
+                        seqs[side].append(row["seq_per_s"])
+                        faults[side].append(row.get("page_faults_per_iter"))
                 old, new = statistics.median(seqs["old"]), statistics.median(seqs["new"])
                 gflops = new * flop_seq / 1e9
                 rows.append(dict(batch=batch, kernel_threads=kt, old_seq_per_s=old, new_seq_per_s=new,
                                  ratio=round(new / old, 2), new_gflops=round(gflops, 1),
                                  old_gflops=round(old * flop_seq / 1e9, 1),
-                                 of_ceiling=round(gflops / (ceiling * kt), 3), runs=seqs))
+                                 of_ceiling=round(gflops / (ceiling * kt), 3), runs=seqs,
+                                 page_faults_per_iter=faults))
                 print(f"{batch:5d} {kt:5d} {old:10.0f} {new:10.0f} {new / old:6.2f} {gflops:11.1f} "
                       f"{gflops / (ceiling * kt):10.1%}", flush=True)
     result = {"benchmark": "copy NTM training throughput, this tree against a baseline revision, one run",
@@ -244,6 +247,7 @@ def main() -> int:
     parser.add_argument("--main-job", action="store_true", help="time `ntm train --task copy` end to end instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episode", action="store_true", help="time the two kernels alone instead")
+    parser.add_argument("--steps", type=int, default=41, help="--episode: steps per episode (41: copy length 20)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.main_job:

@@ -53,16 +53,26 @@ def batch_of_bits(gen, batch: int, length: int, mixed: bool, device: str) -> tup
     return tuple(t.to(device) for t in (x, lengths + 1, y, mask))
 
 
+def minor_faults() -> int:
+    """This process's minor page faults so far (0 where `resource` is missing: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def timed(step, data: list, warmup: int, iters: int, sync) -> tuple:
     """Warm-up iterations, then timed ones (iteration i runs the batches data[i % len(data)]):
-    (warm-up seconds, wall seconds per iteration, CPU seconds per iteration)."""
+    (warm-up seconds, wall seconds per iteration, CPU seconds per iteration, minor page faults
+    per timed iteration)."""
     t0 = time.perf_counter()
     for i in range(warmup):
         for d in data[i % len(data)]:
             step(d)
     sync()
     warm = time.perf_counter() - t0
-    wall, cpu = [], []
+    wall, cpu, faults = [], [], minor_faults()
     for i in range(iters):
         t, c = time.perf_counter(), time.process_time()
         for d in data[i % len(data)]:
@@ -70,7 +80,7 @@ def timed(step, data: list, warmup: int, iters: int, sync) -> tuple:
         sync()
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return warm, wall, cpu
+    return warm, wall, cpu, (minor_faults() - faults) / max(iters, 1)
 
 
 def trainer_update(net):
@@ -143,7 +153,7 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
         data = [[bits(n) for n in range(1, length + 1)]]
     else:
         data = [[bits(length)] for _ in range(4)]
-    warm, wall, cpu = timed(step, data, warmup, iters, sync)
+    warm, wall, cpu, faults = timed(step, data, warmup, iters, sync)
     med = statistics.median(wall)
     seqs = batch * len(data[0])                                  # sequences per iteration
     return {"model": model, "batch": batch, "engine": engine if model == "ntm" else None, "compile": compile_,
@@ -153,7 +163,7 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
             "mixed_lengths": mixed, "per_batch_lengths": per_batch, "parameters": count_parameters(net),
             "seq_per_s": round(seqs / med, 1), "ms_per_iter": round(1e3 * med, 2),
             "ms_per_iter_min": round(1e3 * min(wall), 2), "cpu_ms_per_iter": round(1e3 * statistics.median(cpu), 2),
-            "warmup_s": round(warm, 1), "iterations": iters}
+            "warmup_s": round(warm, 1), "iterations": iters, "page_faults_per_iter": round(faults)}
 
 
 def cases(batches: list[int], threads: list[int], models: list[str], engines: list[str]) -> list[dict]:

@@ -68,3 +68,14 @@ def test_strict_fp32_restores_the_settings(bench_gpu):
 def test_unknown_part_is_refused(bench_gpu, tmp_path):
     with pytest.raises(SystemExit):
         bench_gpu.main(["--dry-run", "--out", str(tmp_path), "--parts", "agreement,nope"])
+
+
+@pytest.mark.slow
+def test_dry_run_compiled_part(bench_gpu, tmp_path):
+    """The compiled NTM's part (torch.compile on the CPU here: ~1-2 minutes of compiling): it agrees
+    with the numba kernels and trains at some speed."""
+    r = run(bench_gpu, tmp_path, "--parts", "compiled", "--compiled-batches", "2")
+    c = r["compiled"]
+    assert "error" not in c, c.get("traceback")
+    assert c["agreement"]["passed"] and c["agreement"]["seconds_with_compile"] > 0
+    assert [(x["model"], x["batch"]) for x in c["rows"]] == [("ntm", 2)] and c["rows"][0]["seq_per_s"] > 0

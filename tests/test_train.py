@@ -547,7 +547,7 @@ def test_a_symbol_tasks_run_reports_symbols_per_sequence(tmp_path):
 def test_freed_memory_is_reused_without_page_faults():
     """After `keep_freed_memory` (which train calls), an array freed and allocated again comes back
     from the heap: no page faults. Without it glibc maps such an array afresh or grows the heap
-    again, a fault per 4 KiB (1,953 for these 8 MB): what cost ~5-10 % of a training step."""
+    again, a fault per 4 KiB (1,953 for these 8 MB): what cost up to 16 % of a training step."""
     resource = pytest.importorskip("resource")
     import numpy as np
     from ntm.training.run import keep_freed_memory

@@ -140,11 +140,11 @@ def keep_freed_memory() -> bool:
 
     Why: a training step allocates the same large arrays every batch (the episode's activations,
     gradients and saved values: the numba kernels' through malloc, torch's through posix_memalign),
-    and memory fresh from the OS costs a page fault per 4 KiB at its first write. On the 2-core box
-    that was 290 faults and 0.6-0.8 ms of system time per batch at batch 32 (~5 % of a step) and 520
-    and 2.5-3.8 ms at batch 128 with two kernel threads (~10 %); with this, 0-7 faults
-    (bench/README.md, "Models"). The price: the process's resident memory stays at its peak instead
-    of shrinking between batches. Process-wide and once; `train` and `resume` call it.
+    and memory fresh from the OS costs a page fault per 4 KiB at its first write: on the 2-core box
+    ~290 a batch at batch 32 and ~2,000 at batch 128 on one kernel thread, 0-20 with this; training
+    ran 0-16 % faster (bench/README.md, "Models", the third pass). The price: the process's
+    resident memory stays at its peak instead of shrinking between batches. Process-wide and once;
+    `train` and `resume` call it.
 
     Returns True if glibc took both settings; False where there is no glibc (macOS, Windows, musl):
     nothing changes there.
