@@ -325,7 +325,7 @@ def parse(argv=None) -> argparse.Namespace:
     """The options; --dry-run swaps in the CPU and tiny sizes unless they are given."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default=None, help="default cuda (cpu with --dry-run)")
-    p.add_argument("--dry-run", action="store_true", help="the CPU, batches 2 4 8, 2 iterations, 10 s of training")
+    p.add_argument("--dry-run", action="store_true", help="the CPU, batches 2 4 8 (compiled: 2), 2 iterations, 10 s of training")
     p.add_argument("--parts", default=",".join(PARTS), help="comma-separated, of " + ",".join(PARTS))
     p.add_argument("--out", type=Path, default=None, help="folder for gpu.json (default bench/results/gpu)")
     p.add_argument("--budget", type=float, default=None, help="training's wall-clock budget, seconds (180)")
@@ -387,7 +387,7 @@ def main(argv=None) -> int:
     args = parse(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "gpu.json"
-    result = {"benchmark": "GPU check (issue 21): agreement, training, throughput",
+    result = {"benchmark": "GPU check (issue 21): agreement, training, throughput, compiled",
               "dry_run": args.dry_run, "environment": environment(args.device),
               **{p: {"status": "not run"} for p in PARTS}}
     save = lambda: path.write_text(json.dumps(result, indent=1) + "\n")  # noqa: E731

@@ -141,10 +141,13 @@ def keep_freed_memory() -> bool:
     Why: a training step allocates the same large arrays every batch (the episode's activations,
     gradients and saved values: the numba kernels' through malloc, torch's through posix_memalign),
     and memory fresh from the OS costs a page fault per 4 KiB at its first write: on the 2-core box
-    ~290 a batch at batch 32 and ~2,000 at batch 128 on one kernel thread, 0-20 with this; training
-    ran 0-16 % faster (bench/README.md, "Models", the third pass). The price: the process's
-    resident memory stays at its peak instead of shrinking between batches. Process-wide and once;
-    `train` and `resume` call it.
+    ~290 page faults a batch at batch 32 and ~2,000 at batch 128 on one kernel thread, 0-20 a batch
+    with this (on two kernel threads some remain: their own malloc arenas still map part of their
+    arrays); training steps ran 0-16 % faster (bench/README.md, "Models", the third pass). The
+    price: memory freed between batches is not given back to the OS, so the resident memory does
+    not shrink below its peak (the peak itself did not grow: the README's main job peaked at 812 MB
+    with this, 896 without). The setting holds for the rest of the process; a second call does
+    nothing. `train` and `resume` call it.
 
     Returns True if glibc took both settings; False where there is no glibc (macOS, Windows, musl):
     nothing changes there.
