@@ -149,13 +149,13 @@ class Trainer:
 
     def score(self) -> Score:
         """Score the weights and their moving average; the better counts (ties: the weights)."""
-        polishing, unit = self.state.phase is Phase.POLISHING, self.unit
+        polishing = self.state.phase is Phase.POLISHING
         bits, acc = self.evaluator(self.model, polishing)
         if self.averaged is not None and self.averaged.n_averaged > 0:
             avg_bits, avg_acc = self.evaluator(self.averaged.module, polishing)
             if avg_bits < bits:
-                return Score(avg_bits, avg_acc, averaged=True, unit=unit)
-        return Score(bits, acc, unit=unit)
+                return Score(avg_bits, avg_acc, averaged=True, unit=self.unit)
+        return Score(bits, acc, unit=self.unit)
 
     def evaluate(self, t_start: float) -> None:
         """Score, log a metrics row, then let each rule decide and carry its action out."""
