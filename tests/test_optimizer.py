@@ -115,3 +115,52 @@ def test_bad_parameters_are_refused():
     frozen = torch.nn.Parameter(torch.ones(3), requires_grad=False)
     opt = FlatOptimizer(TrainConfig(), [torch.nn.Parameter(torch.zeros(2)), frozen], 1e-3)
     assert len(opt.params) == 1 and np.array_equal(frozen.detach().numpy(), np.ones(3))
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 1000), lr=st.sampled_from([1e-4, 1e-2]), kind=st.sampled_from(["lstm", "ntm"]))
+def test_direct_fused_adam_is_torch_adam_to_the_bit(seed, lr, kind):
+    """`step` calls torch's fused Adam kernel itself after the first step: the same parameters and
+    moments, to the bit, as `torch.optim.Adam.step` on the same flat tensor — through a change of
+    learning rate and a reload of the optimizer's state (which replaces its parameter groups)."""
+    cfg = TrainConfig.from_dict({"lr": lr, "clip_norm": 1.0})
+    a, b = _model(seed, kind), _model(seed, kind)
+    direct, plain = FlatOptimizer(cfg, a.parameters(), lr), FlatOptimizer(cfg, b.parameters(), lr)
+    assert direct._direct
+    plain._direct = False                                   # torch's own step throughout
+    for first, steps in ((0, 3), (3, 2), (5, 2)):
+        _flat_steps(a, cfg, steps, direct, first)
+        _flat_steps(b, cfg, steps, plain, first)
+        for opt in (direct, plain):
+            opt.param_groups[0]["lr"] *= 0.5
+        if first == 3:
+            direct.load_state_dict(direct.state_dict())
+    assert torch.equal(direct.flat, plain.flat)
+    for k in ("exp_avg", "exp_avg_sq", "step"):
+        assert torch.equal(direct.state[direct.flat][k], plain.state[plain.flat][k]), k
+
+
+def test_only_plain_fused_adam_on_the_cpu_is_called_directly():
+    params = lambda: [torch.nn.Parameter(torch.zeros(3))]  # noqa: E731
+    assert FlatOptimizer(TrainConfig(), params(), 1e-3)._direct
+    for options in ({"optimizer": "rmsprop"}, {"optimizer": "sgd"}):
+        assert not FlatOptimizer(TrainConfig.from_dict(options), params(), 1e-3)._direct
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 1e3])
+def test_clip_scales_as_clip_grad_norm_rule_to_the_bit(max_norm):
+    """Above max_norm the flat gradient is multiplied by min(1, max_norm / (norm + 1e-6)) (the rule of
+    ``clip_grad_norm_``) to the bit; below it, left as it is (the multiplication by 1 is skipped); a
+    NaN gradient becomes NaN throughout, as there."""
+    model = _model(3)
+    opt = FlatOptimizer(TrainConfig(), model.parameters(), 1e-3)
+    opt.zero_grad()
+    _loss(model, 0).backward()
+    g = opt.flat.grad.clone()
+    expected = g * torch.clamp(max_norm / (torch.linalg.vector_norm(g) + 1e-6), max=1.0)
+    opt.clip(None, max_norm)
+    assert torch.equal(opt.flat.grad, expected)
+    assert torch.equal(opt.flat.grad, g) == (max_norm > 1)   # the large bound leaves it unchanged
+    opt.flat.grad[0] = float("nan")
+    opt.clip(None, max_norm)
+    assert torch.isnan(opt.flat.grad).all()

@@ -71,6 +71,7 @@ class FlatOptimizer:
             p.grad = self.flat.grad[offset:offset + n].view_as(p)   # backward adds into it in place
             offset += n
         self.optimizer = make_optimizer(cfg, [self.flat], lr)
+        self._direct = self._plain_fused_adam()
 
     @property
     def param_groups(self) -> list[dict]:
@@ -87,17 +88,57 @@ class FlatOptimizer:
     def clip(self, max_value: float | None, max_norm: float | None) -> Tensor:
         """Clip each gradient element to +-max_value (``clip_grad_value_``), then the whole gradient
         to norm max_norm (``clip_grad_norm_``'s rule: scale by min(1, max_norm / (norm + 1e-6)));
-        None: no such clipping. Returns the norm before the norm clipping (a 0-dim tensor)."""
+        None: no such clipping. Returns the norm before the norm clipping (a 0-dim tensor). On the
+        CPU a factor of exactly 1 (the usual case) skips the multiplication: one pass over the
+        gradient less, the same bits (reading the factor costs no device synchronisation there)."""
         g = self.flat.grad
         if max_value is not None:
             g.clamp_(-max_value, max_value)
         norm = torch.linalg.vector_norm(g)
         if max_norm is not None:
-            g.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+            scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+            if g.device.type != "cpu" or scale.item() != 1.0:     # x * 1 is x: skip the pass
+                g.mul_(scale)
         return norm
 
     def step(self) -> None:
+        """The optimizer's update. torch's fused Adam on the CPU, once its state exists (after the
+        first step), is called directly (`_fused_adam_step`): the kernel and the arguments that
+        ``torch.optim.Adam.step`` hands it, without the ~80 us of Python around it (hooks, grouping,
+        ``_init_group``); at batch 1, Adam took 123 -> 44 us of a ~1.2 ms training step (one thread,
+        bench/README.md "The fourth pass"). The same update to the bit (tests/test_optimizer.py);
+        everything else goes through ``optimizer.step()``."""
+        state = self.optimizer.state.get(self.flat)
+        if state and self._direct:
+            try:
+                return self._fused_adam_step(state, self.optimizer.param_groups[0])
+            except (TypeError, RuntimeError):            # a torch whose private kernel differs: never again
+                self._direct = False
         self.optimizer.step()
+
+    def _plain_fused_adam(self) -> bool:
+        """Whether `step` may call the fused Adam kernel itself: fused Adam on the CPU without the
+        options (amsgrad, maximize, decoupled weight decay, ...) that change its arguments."""
+        group = self.optimizer.param_groups[0]
+        return (isinstance(self.optimizer, torch.optim.Adam) and bool(group.get("fused"))
+                and self.flat.device.type == "cpu" and hasattr(torch, "_fused_adam_")
+                and not any(group.get(k) for k in ("amsgrad", "maximize", "capturable", "differentiable",
+                                                   "decoupled_weight_decay")))
+
+    def _fused_adam_step(self, state: dict, group: dict) -> None:
+        """What torch.optim.adam._fused_adam does for one CPU tensor: the step count, then the kernel."""
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        if any(torch.is_tensor(v) for v in (lr, beta1, beta2)):
+            raise TypeError("tensor hyperparameters: left to the optimizer's own step")
+        step = state["step"]
+        step.add_(1)
+        try:
+            torch._fused_adam_([self.flat], [self.flat.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [step],
+                               amsgrad=False, lr=lr, beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                               eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+        except (TypeError, RuntimeError):
+            step.sub_(1)                                 # the count as it was: `step` falls back
+            raise
 
     def state_dict(self) -> dict:
         """The optimizer's state_dict with one state entry per parameter (tensors the size of the
