@@ -47,6 +47,14 @@ def numba_applies(model, x: Tensor) -> bool:
         and cfg.controller_layers == 1
 
 
+def kernel_weights(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The weights the kernels read, as numpy arrays: the LSTM's recurrent W_rh (4U, R*M + U), the
+    head layer's W_h (P, U) and b_h (P,). Read from the modules' dictionaries: nn.Module's attribute
+    lookups cost ~10 us a batch-1 training step here."""
+    c, heads = model._modules["controller"], model._modules["heads"]._parameters
+    return array(c._modules["weight_rh"]._parameters["0"]), array(heads["weight"]), array(heads["bias"])
+
+
 def numba_loop(model, gx: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Tensor], T_in: int, save: bool):
     """`fused_loop` through `kernels.episode_forward`, the batch split over `kernels.threads()`.
     Returns (h (T_out, B, U), r (T_out, B, R, M), saved)."""
@@ -56,11 +64,12 @@ def numba_loop(model, gx: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Te
         mask[:len(keep)] = torch.stack(keep).cpu().numpy()
     cfg, gx, M, w, r = model.config, array(gx), array(M.transpose(1, 2)), array(w), array(r)
     # transposed views (Fortran order), not copies: numba's np.dot hands the order to BLAS
-    weights = (array(model.controller.weight_rh[0]).T, array(model.heads.weight).T, array(model.heads.bias))
+    W_rh, W_h, b_h = kernel_weights(model)
+    weights = (W_rh.T, W_h.T, b_h)
 
     def run(part: slice):
         saved, handle = kernels.saved_arrays(T, part.stop - part.start, cfg.controller_size,
-                                             model.heads.out_features, model.R, model.W, cfg.M, cfg.N, gx.dtype, save)
+                                             W_h.shape[0], model.R, model.W, cfg.M, cfg.N, gx.dtype, save)
         keep_part = np.ascontiguousarray(mask[:, part])               # (T, B_part), kept for backward
         Hs, Rs = kernels.episode_forward(
             np.ascontiguousarray(gx[:, part]), keep_part, M[part], w[part], r[part],
@@ -80,15 +89,17 @@ def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
     T, B = mask.shape
     U, RM = model.config.controller_size, model.R * model.config.M
     dR = dR.reshape(T - T_in, B, RM)
-    weights = (array(model.controller.weight_rh[0]), array(model.heads.weight))
+    weights = kernel_weights(model)[:2]
     clip = float(model.config.clip_value or 0.0)
+    dH_np, dR_np = dH.detach().numpy(), dR.detach().numpy()          # strided views, no copies
+    dt = dH_np.dtype
 
     def run(i: int):
         part, (Hs, _, saved, handle, keep_part) = parts[i], out[i]
-        dH_part, dR_part = dH.new_zeros(T, Hs.shape[1], U), dR.new_zeros(T, Hs.shape[1], RM)   # zero at input steps
-        dH_part[T_in:], dR_part[T_in:] = dH[:, part], dR[:, part]
+        dH_part, dR_part = np.zeros((T, Hs.shape[1], U), dt), np.zeros((T, Hs.shape[1], RM), dt)  # 0 at input steps
+        dH_part[T_in:], dR_part[T_in:] = dH_np[:, part], dR_np[:, part]
         dZ, draw, dM, dw, dr = (torch.from_numpy(a) for a in kernels.episode_backward(
-            dH_part.numpy(), dR_part.numpy(), keep_part, saved, *weights, clip, model.R, model.S))
+            dH_part, dR_part, keep_part, saved, *weights, clip, model.R, model.S))
         X = torch.from_numpy(saved.X).flatten(0, 1)                        # (T*B_part, R*M + U)
         draw_flat = draw.flatten(0, 1)                                      # (T*B_part, P)
         grads = model.controller.weight_grads([X], [dZ.flatten(0, 1)]) + [
