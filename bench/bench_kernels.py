@@ -4,6 +4,7 @@
     python bench/bench_kernels.py --baseline REV --rounds 3 --iters 10 --out bench/results/kernels.json
     python bench/bench_kernels.py --main-job [--seed 0]   # `ntm train --task copy` end to end, old then new
     python bench/bench_kernels.py --episode [--batches 32] [--steps 41]  # the two kernels alone, us per sample and step
+    python bench/bench_kernels.py --phases [--batches 1]  # the training step by phase, us per step
 
 Training throughput of the copy NTM (the paper's setup: LSTM 100, memory 128 x 20, one read and one
 write head; the trainer's step: forward + backward + clipping + its optimizer, `bench_model.run_case`,
@@ -11,7 +12,9 @@ this tree's harness on both sides) in the trainer's regime:
 one batch of each length 1..20 per iteration, lengths 1..20 once each ("20/b"). Each case runs in a
 fresh process, alternately from this tree and from the baseline (a `git archive` of REV unpacked in
 a temporary folder, imported first on sys.path), `--rounds` times each; the medians of the two sides
-and their ratio are reported, so both see the same box in the same minutes.
+and their ratio are reported, so both see the same box in the same minutes, and the median of the
+rounds' own ratios ("paired": each old process against the new one right after it, which a load
+that comes and goes disturbs less).
 
 FLOP per sequence (`flops_per_sequence`): the dense products counted exactly (2 m n k), the
 memory's addressing, read and writes estimated per element (below), the backward pass as twice the
@@ -139,6 +142,81 @@ def episode(tree: Path, batch: int, steps: int = 41) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+_PHASES = """
+import json, os, statistics, sys, time
+import torch
+sys.path.insert(0, os.environ["NTM_BENCH"])
+from bench_model import batch_of_bits
+from ntm.models import build_model, kernels
+from ntm.training import TrainConfig
+torch.manual_seed(0); torch.set_num_threads(1); kernels.set_threads(1)
+try:
+    from ntm.training.run import keep_freed_memory
+    keep_freed_memory()
+except ImportError:
+    pass
+net, B = build_model("ntm", 10, 8), int(sys.argv[1])
+try:                                   # the trainer's optimizer, as bench_model.trainer_update
+    from ntm.training.optimizer import FlatOptimizer
+    flat = FlatOptimizer(TrainConfig(), net.parameters(), 1e-4)
+    zero, clip, step = flat.zero_grad, (lambda: flat.clip(None, 10.0)), flat.step
+except ImportError:
+    from ntm.training.loop import make_optimizer
+    opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)
+    zero, step = (lambda: opt.zero_grad(set_to_none=True)), opt.step
+    clip = lambda: torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+gen = torch.Generator().manual_seed(1)
+data = [batch_of_bits(gen, B, n, False, "cpu") for n in range(1, 21)]
+names = ["forward", "loss", "backward", "clip", "optimizer"]
+times = {k: [] for k in names + ["step"]}
+for i in range(13):
+    for x, lengths, y, mask in data:
+        t0 = time.perf_counter()
+        logits = net(x, y.shape[1], None); t1 = time.perf_counter()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[mask], y[mask]); t2 = time.perf_counter()
+        zero(); loss.backward(); t3 = time.perf_counter()
+        clip(); t4 = time.perf_counter()
+        step(); t5 = time.perf_counter()
+        if i >= 3:                     # 3 warm-up iterations
+            for k, a, b in zip(names + ["step"], (t0, t1, t2, t3, t4, t0), (t1, t2, t3, t4, t5, t5)):
+                times[k].append(b - a)
+print(json.dumps({k: round(1e6 * statistics.mean(v), 1) for k, v in times.items()}))
+"""
+
+
+def phases(tree: Path, batch: int) -> dict:
+    """The harness's training step split into its phases (forward, loss, zeroing + backward,
+    clipping, optimizer), one thread, lengths 1..20 one batch each: mean microseconds per step over
+    10 iterations after 3 of warm-up."""
+    env = dict(os.environ, PYTHONPATH=str(tree), NTM_BENCH=str(ROOT / "bench"), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", _PHASES, str(batch)], capture_output=True, text=True,
+                          cwd=tree, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_phases(args) -> int:
+    """--phases: the step's phases, old and new alternating, medians over the rounds (printed; JSON
+    with --out)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        old_tree = unpack(args.baseline, Path(tmp))
+        for batch in args.batches:
+            runs = {"old": [], "new": []}
+            for _ in range(args.rounds):
+                for side, tree in (("old", old_tree), ("new", ROOT)):
+                    runs[side].append(phases(tree, batch))
+            med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
+            rows.append(dict(batch=batch, old_us=med["old"], new_us=med["new"], runs=runs))
+            print(f"batch {batch}: us per step, old -> new: " + ", ".join(
+                f"{k} {med['old'][k]:.0f} -> {med['new'][k]:.0f}" for k in med["new"]), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"benchmark": "the harness's training step by phase, old and new",
+                                        "baseline": args.baseline, "statistic": f"median over {args.rounds} "
+                                        "processes per side (alternating) of the mean of 10 iterations",
+                                        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
+    return 0
+
+
 def main_job(old_tree: Path, seed: int) -> list[dict]:
     """The README's main job (`ntm train --task copy --seed S`, polishing included) from each tree in
     turn, old first: wall clock, sequences and the run's own summary. The trajectories differ (the
@@ -200,7 +278,8 @@ def throughput_table(args) -> int:
     load = os.getloadavg()[0]
     print(f"FLOP per sequence {flop_seq / 1e6:.2f} M ({flop['dense'] / flop_seq:.0%} dense products); "
           f"ceiling {ceiling:.0f} GFLOP/s a core x {cores}; load {load:.2f}")
-    print(f"{'batch':>5s} {'k.thr':>5s} {'old seq/s':>10s} {'new seq/s':>10s} {'ratio':>6s} {'new GFLOP/s':>11s} {'of ceiling':>10s}")
+    print(f"{'batch':>5s} {'k.thr':>5s} {'old seq/s':>10s} {'new seq/s':>10s} {'ratio':>6s} {'paired':>6s} "
+          f"{'new GFLOP/s':>11s} {'of ceiling':>10s}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = unpack(args.baseline, Path(tmp))
@@ -215,13 +294,14 @@ def throughput_table(args) -> int:
                         seqs[side].append(row["seq_per_s"])
                         faults[side].append(row.get("page_faults_per_iter"))
                 old, new = statistics.median(seqs["old"]), statistics.median(seqs["new"])
+                paired = statistics.median(n / o for o, n in zip(seqs["old"], seqs["new"]))   # each round's pair
                 gflops = new * flop_seq / 1e9
                 rows.append(dict(batch=batch, kernel_threads=kt, old_seq_per_s=old, new_seq_per_s=new,
-                                 ratio=round(new / old, 2), new_gflops=round(gflops, 1),
+                                 ratio=round(new / old, 2), paired_ratio=round(paired, 2), new_gflops=round(gflops, 1),
                                  old_gflops=round(old * flop_seq / 1e9, 1),
                                  of_ceiling=round(gflops / (ceiling * kt), 3), runs=seqs,
                                  page_faults_per_iter=faults))
-                print(f"{batch:5d} {kt:5d} {old:10.0f} {new:10.0f} {new / old:6.2f} {gflops:11.1f} "
+                print(f"{batch:5d} {kt:5d} {old:10.0f} {new:10.0f} {new / old:6.2f} {paired:6.2f} {gflops:11.1f} "
                       f"{gflops / (ceiling * kt):10.1%}", flush=True)
     result = {"benchmark": "copy NTM training throughput, this tree against a baseline revision, one run",
               "baseline": args.baseline, "regime": "one batch of each length 1..20 per iteration (20/b)",
@@ -248,10 +328,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episode", action="store_true", help="time the two kernels alone instead")
     parser.add_argument("--steps", type=int, default=41, help="--episode: steps per episode (41: copy length 20)")
+    parser.add_argument("--phases", action="store_true", help="time the training step's phases instead (one thread)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.main_job:
         return record_main_job(args)
+    if args.phases:
+        return print_phases(args)
     return print_episodes(args) if args.episode else throughput_table(args)
 
 
