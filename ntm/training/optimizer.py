@@ -105,7 +105,7 @@ class FlatOptimizer:
         """The optimizer's update. torch's fused Adam on the CPU, once its state exists (after the
         first step), is called directly (`_fused_adam_step`): the kernel and the arguments that
         ``torch.optim.Adam.step`` hands it, without the ~80 us of Python around it (hooks, grouping,
-        ``_init_group``); at batch 1, Adam took 123 -> 44 us of a ~1.2 ms training step (one thread,
+        ``_init_group``); at batch 1, Adam took 129 -> 45 us of a ~1.2 ms training step (one thread,
         bench/README.md "The fourth pass"). The same update to the bit (tests/test_optimizer.py);
         everything else goes through ``optimizer.step()``."""
         state = self.optimizer.state.get(self.flat)
