@@ -25,7 +25,8 @@ def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
     """Adam (betas from the config), RMSprop (the NTM paper's, with momentum) or SGD (with momentum) at `lr`.
     Adam runs torch's fused kernel where every parameter is a CPU or CUDA float tensor: one call for
     all parameters instead of ~10 operations each (the copy NTM: 88 against 280 us a step on one CPU
-    thread, bench/README.md "Models"), the same update up to rounding."""
+    thread, bench/README.md "Models"; the cost follows the parameter count, not the batch size), the
+    same update up to rounding."""
     if cfg.optimizer == "adam":
         params = list(params)
         fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params) or None
@@ -104,9 +105,10 @@ class FlatOptimizer:
     def step(self) -> None:
         """The optimizer's update. torch's fused Adam on the CPU, once its state exists (after the
         first step), is called directly (`_fused_adam_step`): the kernel and the arguments that
-        ``torch.optim.Adam.step`` hands it, without the ~80 us of Python around it (hooks, grouping,
-        ``_init_group``); at batch 1, Adam took 129 -> 45 us of a ~1.2 ms training step (one thread,
-        bench/README.md "The fourth pass"). The same update to the bit (tests/test_optimizer.py);
+        ``torch.optim.Adam.step`` hands it, without the Python around it (hooks, grouping,
+        ``_init_group``: 33 us outside a training loop, ~84 us inside one, where it runs cold); at
+        batch 1, Adam took 129 -> 45 us of a ~1.2 ms training step (one thread, bench/README.md
+        "The fourth pass"). The same update to the bit (tests/test_optimizer.py);
         everything else goes through ``optimizer.step()``."""
         state = self.optimizer.state.get(self.flat)
         if state and self._direct:
