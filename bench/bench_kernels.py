@@ -146,25 +146,12 @@ _PHASES = """
 import json, os, statistics, sys, time
 import torch
 sys.path.insert(0, os.environ["NTM_BENCH"])
-from bench_model import batch_of_bits
+from bench_model import batch_of_bits, keep_trainer_memory, trainer_parts
 from ntm.models import build_model, kernels
-from ntm.training import TrainConfig
 torch.manual_seed(0); torch.set_num_threads(1); kernels.set_threads(1)
-try:
-    from ntm.training.run import keep_freed_memory
-    keep_freed_memory()
-except ImportError:
-    pass
+keep_trainer_memory()
 net, B = build_model("ntm", 10, 8), int(sys.argv[1])
-try:                                   # the trainer's optimizer, as bench_model.trainer_update
-    from ntm.training.optimizer import FlatOptimizer
-    flat = FlatOptimizer(TrainConfig(), net.parameters(), 1e-4)
-    zero, clip, step = flat.zero_grad, (lambda: flat.clip(None, 10.0)), flat.step
-except ImportError:
-    from ntm.training.loop import make_optimizer
-    opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)
-    zero, step = (lambda: opt.zero_grad(set_to_none=True)), opt.step
-    clip = lambda: torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+zero, clip, step = trainer_parts(net)
 gen = torch.Generator().manual_seed(1)
 data = [batch_of_bits(gen, B, n, False, "cpu") for n in range(1, 21)]
 names = ["forward", "loss", "backward", "clip", "optimizer"]

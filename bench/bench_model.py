@@ -83,8 +83,9 @@ def timed(step, data: list, warmup: int, iters: int, sync) -> tuple:
     return warm, wall, cpu, (minor_faults() - faults) / max(iters, 1)
 
 
-def trainer_update(net):
-    """The trainer's update from a loss (zero the gradients, backward, clip to norm 10, Adam at 1e-4)
+def trainer_parts(net) -> tuple:
+    """The trainer's update in its parts, (zero, clip, step), each called without arguments (the
+    backward pass goes between zero and clip): zero the gradients, clip to norm 10, Adam at 1e-4,
     with the tree's own optimizer: `FlatOptimizer` where it exists (issue 21's second pass), else
     torch's per parameter (a baseline tree in bench_kernels.py)."""
     import torch
@@ -94,21 +95,32 @@ def trainer_update(net):
     except ImportError:
         from ntm.training.loop import make_optimizer
         opt = make_optimizer(TrainConfig(), net.parameters(), 1e-4)
-
-        def update(loss):
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-            opt.step()
-        return update
+        return (lambda: opt.zero_grad(set_to_none=True),
+                lambda: torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0), opt.step)
     flat = FlatOptimizer(TrainConfig(), net.parameters(), 1e-4)
+    return flat.zero_grad, lambda: flat.clip(None, 10.0), flat.step
+
+
+def trainer_update(net):
+    """The trainer's update from a loss: `trainer_parts` around the backward pass."""
+    zero, clip, step = trainer_parts(net)
 
     def update(loss):
-        flat.zero_grad()
+        zero()
         loss.backward()
-        flat.clip(None, 10.0)
-        flat.step()
+        clip()
+        step()
     return update
+
+
+def keep_trainer_memory() -> None:
+    """The trainer's malloc settings (`ntm.training.run.keep_freed_memory`), where the tree has them
+    (issue 21's third pass)."""
+    try:
+        from ntm.training.run import keep_freed_memory
+    except ImportError:
+        return
+    keep_freed_memory()
 
 
 def run_case(model: str, batch: int, engine: str, threads: int, length: int, mixed: bool,
@@ -124,11 +136,7 @@ def run_case(model: str, batch: int, engine: str, threads: int, length: int, mix
 
     if compile_steps:
         ntm.models.fused.COMPILE_STEPS = compile_steps
-    try:                                                          # the trainer's malloc settings, where
-        from ntm.training.run import keep_freed_memory            # the tree has them (issue 21's third pass)
-        keep_freed_memory()
-    except ImportError:
-        pass
+    keep_trainer_memory()
     torch.set_num_threads(threads)
     kernels.set_threads(kernel_threads)
     torch.manual_seed(0)

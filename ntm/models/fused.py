@@ -79,17 +79,16 @@ def numba_loop(model, gx: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Te
     parts = kernels.batch_parts(B, kernels.threads())
     out = kernels.run_parts(run, parts)
     Hs, Rs = cat([o[0] for o in out], dim=1), cat([o[1] for o in out], dim=1)
-    return Hs[T_in:], Rs[T_in:].view(T - T_in, B, model.R, model.config.M), (parts, out, mask)
+    return Hs[T_in:], Rs[T_in:].view(T - T_in, B, model.R, model.config.M), (parts, out, mask, (W_rh, W_h))
 
 def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
     """`fused_backward` through `kernels.episode_backward`, each part of the batch on its thread
     with its share of the weight gradients (formed once for the episode from the saved inputs and
     the gate gradients: one matrix product per weight, not one per step)."""
-    parts, out, mask = saved
+    parts, out, mask, weights = saved                     # weights: the forward's (W_rh, W_h)
     T, B = mask.shape
     U, RM = model.config.controller_size, model.R * model.config.M
     dR = dR.reshape(T - T_in, B, RM)
-    weights = kernel_weights(model)[:2]
     clip = float(model.config.clip_value or 0.0)
     dH_np, dR_np = dH.detach().numpy(), dR.detach().numpy()          # strided views, no copies
     dt = dH_np.dtype
