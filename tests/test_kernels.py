@@ -153,6 +153,23 @@ def test_batch_parts_cover_the_batch_evenly(B, n):
     assert len(parts) == max(1, min(n, B)) and max(sizes) - min(sizes) <= 1
 
 
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_run_parts_returns_the_parts_in_order_the_first_run_by_the_caller(n):
+    import threading
+    out = kernels.run_parts(lambda p: (p, threading.get_ident()), list(range(n)))
+    assert [p for p, _ in out] == list(range(n))
+    assert out[0][1] == threading.get_ident()
+
+
+def test_run_parts_raises_what_a_part_raised():
+    def fn(p):
+        if p == 1:
+            raise ValueError("part 1")
+        return p
+    with pytest.raises(ValueError, match="part 1"):
+        kernels.run_parts(fn, [0, 1])
+
 def test_backend_choice():
     assert fused.numba_applies(ntm(backend="auto"), torch.zeros(1, dtype=torch.float64))
     assert not fused.numba_applies(ntm(backend="torch"), torch.zeros(1, dtype=torch.float64))

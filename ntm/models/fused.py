@@ -70,11 +70,9 @@ def numba_loop(model, gx: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Te
     def run(part: slice):
         saved, handle = kernels.saved_arrays(T, part.stop - part.start, cfg.controller_size,
                                              W_h.shape[0], model.R, model.W, cfg.M, cfg.N, gx.dtype, save)
-        keep_part = np.ascontiguousarray(mask[:, part])               # (T, B_part), kept for backward
-        Hs, Rs = kernels.episode_forward(
-            np.ascontiguousarray(gx[:, part]), keep_part, M[part], w[part], r[part],
-            *weights, float(cfg.clip_value or 0.0), model.R, model.S, saved, save)
-        return torch.from_numpy(Hs), torch.from_numpy(Rs), saved, handle, keep_part
+        Hs, Rs = kernels.episode_forward(gx, mask, part.start, M[part], w[part], r[part],  # the part's samples
+                                         *weights, float(cfg.clip_value or 0.0), model.R, model.S, saved, save)
+        return torch.from_numpy(Hs), torch.from_numpy(Rs), saved, handle
 
     parts = kernels.batch_parts(B, kernels.threads())
     out = kernels.run_parts(run, parts)
@@ -87,18 +85,14 @@ def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
     the gate gradients: one matrix product per weight, not one per step)."""
     parts, out, mask, weights = saved                     # weights: the forward's (W_rh, W_h)
     T, B = mask.shape
-    U, RM = model.config.controller_size, model.R * model.config.M
-    dR = dR.reshape(T - T_in, B, RM)
+    dR = dR.reshape(T - T_in, B, model.R * model.config.M)
     clip = float(model.config.clip_value or 0.0)
-    dH_np, dR_np = dH.detach().numpy(), dR.detach().numpy()          # strided views, no copies
-    dt = dH_np.dtype
+    dH_np, dR_np = dH.detach().numpy(), dR.detach().numpy()          # strided views, read in place
 
     def run(i: int):
-        part, (Hs, _, saved, handle, keep_part) = parts[i], out[i]
-        dH_part, dR_part = np.zeros((T, Hs.shape[1], U), dt), np.zeros((T, Hs.shape[1], RM), dt)  # 0 at input steps
-        dH_part[T_in:], dR_part[T_in:] = dH_np[:, part], dR_np[:, part]
+        part, (Hs, _, saved, handle) = parts[i], out[i]
         dZ, draw, dM, dw, dr = (torch.from_numpy(a) for a in kernels.episode_backward(
-            dH_part, dR_part, keep_part, saved, *weights, clip, model.R, model.S))
+            dH_np, dR_np, T_in, mask, part.start, saved, *weights, clip, model.R, model.S))
         X = torch.from_numpy(saved.X).flatten(0, 1)                        # (T*B_part, R*M + U)
         draw_flat = draw.flatten(0, 1)                                      # (T*B_part, P)
         grads = model.controller.weight_grads([X], [dZ.flatten(0, 1)]) + [

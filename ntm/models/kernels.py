@@ -310,11 +310,14 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
 # ---------------------------------------------------------------- the episode, forward
 
 @njit(cache=True, fastmath=_FLAGS, error_model="numpy", nogil=True)
-def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save):
-    """All T steps. Returns (Hs (T, B, U) every step's h_t, Rs (T, B, R*M) every step's r_t); what
-    `episode_backward` needs goes to saved (arrays from `saved_arrays`), for every step if save,
-    else only the last step's (inference: no history kept). clip <= 0: no clipping of the head output."""
-    T, B, G = gx.shape
+def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save):
+    """All T steps for samples b0 .. b0 + B - 1 of the batch (B = mem0's first dimension): gx and keep
+    are the whole batch's, (T, B_all, 4U) and (T, B_all), read in place, so that the batch's parts
+    (`run_parts`) copy nothing before they start. Returns (Hs (T, B, U) every step's h_t, Rs (T, B, R*M)
+    every step's r_t); what `episode_backward` needs goes to saved (arrays from `saved_arrays`), for
+    every step if save, else only the last step's (inference: no history kept). clip <= 0: no
+    clipping of the head output."""
+    T, G, B = gx.shape[0], gx.shape[2], mem0.shape[0]
     M, H = mem0.shape[1], w0.shape[1]
     U, W, RM, dt = G // 4, H - R, R * M, gx.dtype
     mem, w, r = mem0.copy(), w0.copy(), r0.reshape(B, RM).copy()
@@ -330,12 +333,12 @@ def episode_forward(gx, keep, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, save
             _copy(Xt[b, RM:], h[b])
         z = np.dot(Xt, WT)                                                 # (B, 4U)
         for b in range(B):
-            _lstm_cell(z[b], gx[t, b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b],
+            _lstm_cell(z[b], gx[t, b0 + b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b],
                        saved.c_prev[ts, b], saved.tanh_c[ts, b])
         _copy2(Hs[t], hn)
         z_heads = np.dot(hn, WhT)                                          # (B, P)
         for b in range(B):
-            if not keep[t, b]:                                             # padding: state kept
+            if not keep[t, b0 + b]:                                        # padding: state kept
                 _copy(h[b], hn[b])
                 _copy(c[b], cn[b])
                 _activate(z_heads[b], bh, clip, saved.raw[ts, b], saved.act[ts, b], H, W, M, S)
@@ -471,15 +474,18 @@ def _lstm_cell_backward(dh, dc, ifo, g, c_prev, tanh_c, dz):
 # ---------------------------------------------------------------- the episode, backward
 
 @njit(cache=True, fastmath=_FLAGS, error_model="numpy", nogil=True)
-def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
-    """The gradient of `episode_forward` (saved from a run with save=True), last step first.
+def episode_backward(dH, dR, T_in, keep, b0, saved, Wrh, Wh, clip, R, S):
+    """The gradient of `episode_forward` (saved from a run with save=True), last step first, for
+    samples b0 .. b0 + B - 1 (B: saved's second dimension).
 
-    dH (T, B, U), dR (T, B, R*M): gradients of its outputs Hs and Rs. Wrh (4U, R*M + U) and Wh (P, U):
-    the weights untransposed. Returns
+    dH (T - T_in, B_all, U), dR (T - T_in, B_all, R*M): gradients of its outputs Hs and Rs at the
+    output steps t >= T_in (zero before them), the whole batch's, any strides (views of the output
+    layer's gradient, read in place); keep (T, B_all) as in the forward call. Wrh (4U, R*M + U) and
+    Wh (P, U): the weights untransposed. Returns
     (dZ (T, B, 4U) gate gradients, also the gradient of gx; draw (T, B, P) head-output gradients;
     dM_0 (B, M, N); dw_0 (B, H, N); dr_0 (B, R*M)). The weight gradients are then dZ^T X and
     draw^T Hs summed over all steps (see `NTM._numba_backward`)."""
-    T, B, U = dH.shape
+    T, B, U = saved.c_prev.shape
     W, M, N = saved.erased.shape[2], saved.erased.shape[3], saved.erased.shape[4]
     H, P, RM = R + W, saved.raw.shape[2], dR.shape[2]
     dt = dH.dtype
@@ -488,11 +494,13 @@ def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
     dmem, dw, dr = np.zeros((B, M, N), dt), np.zeros((B, H, N), dt), np.zeros((B, RM), dt)
     d_act, dwt = np.empty((B, P), dt), np.empty((B, H, N), dt)                # scratch, one per sample
     Qs, dv, dwg = np.empty((B, N), dt), np.empty((B, N), dt), np.empty((B, N), dt)
+    zero = dt.type(0)
     for t in range(T - 1, -1, -1):
+        out, to = t >= T_in, t - T_in                                      # an output step: dH, dR there
         for b in range(B):
-            for m in range(RM):
-                dr[b, m] += dR[t, b, m]
-            if not keep[t, b]:
+            for m in range(RM):                                            # + 0 before them, as a zero-padded dR
+                dr[b, m] += dR[to, b0 + b, m] if out else zero
+            if not keep[t, b0 + b]:
                 _memory_step_backward(saved.act[t, b], saved.w_new[t, b], dmem[b], dw[b], dr[b], d_act[b], R, S,
                                       saved.M_inv[t, b], saved.k_inv[t, b], saved.K[t, b], saved.w_c[t, b],
                                       saved.w_g[t, b], saved.w_tilde[t, b], saved.log_w[t, b], saved.w_prev[t, b],
@@ -500,14 +508,14 @@ def episode_backward(dH, dR, keep, saved, Wrh, Wh, clip, R, S):
                 _activate_backward(d_act[b], saved.raw[t, b], saved.act[t, b], clip, draw[t, b], H, W, M, S)
         dh_heads = np.dot(draw[t], Wh)                                     # (B, U)
         for b in range(B):
-            if not keep[t, b]:
+            if not keep[t, b0 + b]:
                 for u in range(U):
-                    dh_heads[b, u] += dH[t, b, u] + dh[b, u]
+                    dh_heads[b, u] += (dH[to, b0 + b, u] if out else zero) + dh[b, u]
                 _lstm_cell_backward(dh_heads[b], dc[b], saved.ifo[t, b], saved.g[t, b], saved.c_prev[t, b],
                                     saved.tanh_c[t, b], dZ[t, b])
         dX = np.dot(dZ[t], Wrh)                                            # (B, R*M + U)
         for b in range(B):
-            if not keep[t, b]:                                             # padding: gradients pass
+            if not keep[t, b0 + b]:                                        # padding: gradients pass
                 _copy(dr[b], dX[b, :RM])
                 _copy(dh[b], dX[b, RM:])
     return dZ, draw, dmem, dw, dr
@@ -548,14 +556,17 @@ def batch_parts(B: int, n: int) -> list[slice]:
 
 
 def run_parts(fn, parts: list) -> list:
-    """[fn(part) for part in parts], on a thread pool when there are several (the kernels release
-    the GIL)."""
+    """[fn(part) for part in parts]: the first on the calling thread, the others on a thread pool
+    (the kernels release the GIL). The caller, awake already, starts at once instead of waiting for
+    a pool thread to wake (~80 us a call at batch 32 on two threads: bench/README.md "The fifth pass")."""
     if len(parts) == 1:
         return [fn(parts[0])]
     if _THREADS["pool"] is None:
         from concurrent.futures import ThreadPoolExecutor
         _THREADS["pool"] = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ntm-kernels")
-    return list(_THREADS["pool"].map(fn, parts))
+    rest = [_THREADS["pool"].submit(fn, part) for part in parts[1:]]
+    first = fn(parts[0])
+    return [first] + [f.result() for f in rest]
 
 
 def cached() -> bool:
