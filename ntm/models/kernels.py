@@ -9,7 +9,9 @@ controllers use the torch fused path. Why: on a CPU a PyTorch step is some 250 s
 whose dispatch costs more than their arithmetic; here a step is two matrix products (BLAS, through
 scipy) and per-sample loops over a memory that fits in the L1 cache. The batch is split into parts,
 one per thread of our own pool (`run_parts`, `threads()`, `set_threads`: the trainer sets it from
-``kernel_threads``); numba's own threading layer is not used.
+``kernel_threads``); numba's own threading layer is not used. A part's call reads the whole batch's
+gx, padding mask and output gradients in place at its offset b0: a copy per part, made in Python
+under the GIL, held the second thread back (bench/README.md, "The fifth pass").
 tests/test_kernels.py checks values and gradients against the reference path.
 
 What keeps the loops fast (issue 21; bench/README.md "Models", `bench/bench_kernels.py`): every
