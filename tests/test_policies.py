@@ -152,7 +152,7 @@ def test_apply_loads_weights_and_starts_optimizer_and_average_again(load):
     assert t.state is new
     assert t.optimizer is not old_optimizer and not t.optimizer.state
     assert t.optimizer.param_groups[0]["lr"] == 3e-4
-    assert t.averaged.n_averaged == 0
+    assert t.averaged.n_averaged == 0 and t.averaged.count == 0
     if load == "best":
         assert all(torch.equal(v, torch.full_like(v, 0.25)) for v in t.model.state_dict().values())
     else:                                             # seeded by the restart count: it repeats
@@ -214,3 +214,32 @@ def test_a_step_with_a_nan_loss_is_skipped_and_too_many_raise():
         for _ in range(200):
             t.train_step()
     assert t.state.skipped == 100 + t.state.step // 10 + 1          # the first count past the limit
+
+
+@pytest.mark.parametrize("with_buffer", [False, True])
+def test_the_moving_average_equals_torch_s_averaged_model_to_the_bit(with_buffer):
+    """`MovingAverage` (its own update, torch's where a buffer is an integer) against
+    `AveragedModel` with `get_ema_multi_avg_fn`: the same weights after updates, a restart, and a
+    state dict loaded in the middle."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from ntm.training.loop import MovingAverage
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LSTM(3, 5))
+    if with_buffer:
+        model.register_buffer("steps", torch.zeros((), dtype=torch.long))
+    ours, theirs = MovingAverage(model, 0.9), AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    assert ours.fast is not with_buffer
+    for step in range(12):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        ours.update_parameters(model)
+        theirs.update_parameters(model)
+        if step == 5:
+            ours.restart()
+            theirs.n_averaged.zero_()
+        if step == 8:
+            ours = MovingAverage(model, 0.9, ours.state_dict())
+        assert ours.count == int(theirs.n_averaged)
+        for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()):
+            assert torch.equal(a, b)

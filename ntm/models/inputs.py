@@ -47,8 +47,10 @@ def check_inputs(inputs: Tensor, T_out: int, input_lengths: Tensor | None, input
             continue
         if not isinstance(lengths, Tensor) or lengths.shape != (B,):
             raise ConfigError(f"{name} must be a tensor of shape ({B},)")
-        if B and (int(lengths.min()) < 0 or int(lengths.max()) > most):
-            raise ConfigError(f"{name} must lie in 0..{most}")
+        if B:
+            lo, hi = torch.stack([lengths.min(), lengths.max()]).tolist()   # one host read, not two
+            if lo < 0 or hi > most:
+                raise ConfigError(f"{name} must lie in 0..{most}")
     return B, T_in
 
 

@@ -14,11 +14,13 @@ moving average) is scored, a metrics row goes to the callbacks, and the rules of
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import replace
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ntm.errors import DivergenceError
 from ntm.models import predict
@@ -30,17 +32,52 @@ from ntm.training.policies import Action, Score
 from ntm.training.state import CurriculumState, Phase, TrainState
 
 
-def moving_average(cfg, model, weights: dict | None = None):
+class MovingAverage(AveragedModel):
+    """torch's `AveragedModel` as an exponential moving average (decay per step), its update count
+    also kept on the host (`count`): `update_parameters` then reads no tensor (torch's reads
+    ``n_averaged`` every step: on a GPU a host synchronisation per step) and skips the Python around
+    its one `torch._foreach_lerp_` (~0.25 ms a batch-32 step here, 1.2 s of the README's main job:
+    bench/README.md, "The fifth pass"). The same operation on the same tensors, so the same bits; the
+    state dict and checkpoints as `AveragedModel`'s. Models whose parameters and buffers are not all
+    floating point of one dtype and device take torch's update."""
+
+    def __init__(self, model, decay: float, weights: dict | None = None):
+        super().__init__(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.decay = decay
+        if weights is not None:
+            self.load_state_dict(weights)
+        self.count = int(self.n_averaged)                      # the one host read
+        tensors = list(itertools.chain(self.module.parameters(), self.module.buffers()))
+        self.fast = len({(t.device, t.dtype) for t in tensors}) == 1 and all(t.is_floating_point() for t in tensors)
+
+    def update_parameters(self, model) -> None:
+        """One step of the average: w_avg <- w on its first update (or after `restart`), else
+        w_avg + (1 - decay) (w - w_avg), as `AveragedModel.update_parameters` with
+        `get_ema_multi_avg_fn`."""
+        if not self.fast:
+            super().update_parameters(model)
+        else:
+            ours = [t.detach() for t in itertools.chain(self.module.parameters(), self.module.buffers())]
+            theirs = [t.detach() for t in itertools.chain(model.parameters(), model.buffers())]
+            if self.count == 0:
+                for a, b in zip(ours, theirs, strict=True):
+                    a.copy_(b)
+            else:
+                torch._foreach_lerp_(ours, theirs, 1 - self.decay)
+            self.n_averaged += 1
+        self.count += 1
+
+    def restart(self) -> None:
+        """The average starts again: its next update copies the weights."""
+        self.n_averaged.zero_()
+        self.count = 0
+
+
+def moving_average(cfg, model, weights: dict | None = None) -> MovingAverage | None:
     """The exponential moving average of `model`'s weights (Polyak averaging, decay `ema_decay` per
     step; None when it is 0), starting from `weights` (a state dict with its count "n_averaged") or,
     at the next update, from the model's weights then."""
-    if not cfg.ema_decay:
-        return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
-    if weights is not None:
-        averaged.load_state_dict(weights)
-    return averaged
+    return MovingAverage(model, cfg.ema_decay, weights) if cfg.ema_decay else None
 
 
 class Callback:
@@ -125,8 +162,12 @@ class Trainer:
         self.optimizer.zero_grad()
         loss.backward()
         norm = self.optimizer.clip(cfg.clip_value, cfg.clip_norm or None)
-        # both values in one host synchronisation (on a GPU the step waits once, not three times)
-        loss_value, norm_value = torch.stack([loss.detach(), norm.to(loss.dtype)]).tolist()
+        values = [loss.detach(), norm.to(loss.dtype)]
+        if self.adaptive:                           # the batch's mean error, for the curriculum below
+            values.append(self.objective.errors(logits, batch).float().mean().to(loss.dtype))
+        # all in one host synchronisation: on a GPU the step waits once, not once for each value
+        # (tests/test_host_sync.py)
+        loss_value, norm_value, *error = torch.stack(values).tolist()
         if math.isfinite(loss_value) and math.isfinite(norm_value):
             self.optimizer.step()
             if self.averaged is not None:
@@ -139,8 +180,7 @@ class Trainer:
                 raise DivergenceError(f"step {st.step}: loss or gradient is NaN/Inf in {st.skipped} steps; "
                                       "try a lower --lr")
         if self.adaptive:             # the curriculum moves on when the training batches show mastery
-            recent = st.curriculum.errors[-self.curriculum.patience:] + [
-                self.objective.errors(logits, batch).float().mean().item()]
+            recent = st.curriculum.errors[-self.curriculum.patience:] + error
             progress, rose = self.curriculum.advance(st.curriculum.progress, recent)
             st.curriculum = CurriculumState(progress, [] if rose else recent)
         st.step += 1
@@ -151,7 +191,7 @@ class Trainer:
         """Score the weights and their moving average; the better counts (ties: the weights)."""
         polishing = self.state.phase is Phase.POLISHING
         bits, acc = self.evaluator(self.model, polishing)
-        if self.averaged is not None and self.averaged.n_averaged > 0:
+        if self.averaged is not None and self.averaged.count > 0:
             avg_bits, avg_acc = self.evaluator(self.averaged.module, polishing)
             if avg_bits < bits:
                 return Score(avg_bits, avg_acc, averaged=True, unit=self.unit)
@@ -197,7 +237,7 @@ class Trainer:
                 weights = self.best_weights
             self.model.load_state_dict(weights)
             if self.averaged is not None:            # the average starts again here: its next
-                self.averaged.n_averaged.zero_()     # update copies the weights
+                self.averaged.restart()              # update copies the weights
             self.optimizer = FlatOptimizer(self.cfg, self.model.parameters(), self.state.lr)
         if action.set_lr:
             for group in self.optimizer.param_groups:
