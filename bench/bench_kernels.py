@@ -151,7 +151,7 @@ import torch
 sys.path.insert(0, os.environ["NTM_BENCH"])
 from bench_model import batch_of_bits, keep_trainer_memory, trainer_parts
 from ntm.models import build_model, kernels
-torch.manual_seed(0); torch.set_num_threads(1); kernels.set_threads(1)
+torch.manual_seed(0); torch.set_num_threads(1); kernels.set_threads(int(sys.argv[2]))
 keep_trainer_memory()
 net, B = build_model("ntm", 10, 8), int(sys.argv[1])
 zero, clip, step = trainer_parts(net)
@@ -174,12 +174,12 @@ print(json.dumps({k: round(1e6 * statistics.mean(v), 1) for k, v in times.items(
 """
 
 
-def phases(tree: Path, batch: int) -> dict:
+def phases(tree: Path, batch: int, kernel_threads: int = 1) -> dict:
     """The harness's training step split into its phases (forward, loss, zeroing + backward,
-    clipping, optimizer), one thread, lengths 1..20 one batch each: mean microseconds per step over
-    10 iterations after 3 of warm-up."""
+    clipping, optimizer), one torch thread and `kernel_threads` kernel threads, lengths 1..20 one
+    batch each: mean microseconds per step over 10 iterations after 3 of warm-up."""
     env = dict(os.environ, PYTHONPATH=str(tree), NTM_BENCH=str(ROOT / "bench"), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", _PHASES, str(batch)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", _PHASES, str(batch), str(kernel_threads)], capture_output=True, text=True,
                           cwd=tree, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -191,14 +191,15 @@ def print_phases(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = unpack(args.baseline, Path(tmp))
         for batch in args.batches:
-            runs = {"old": [], "new": []}
-            for _ in range(args.rounds):
-                for side, tree in (("old", old_tree), ("new", ROOT)):
-                    runs[side].append(phases(tree, batch))
-            med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
-            rows.append(dict(batch=batch, old_us=med["old"], new_us=med["new"], runs=runs))
-            print(f"batch {batch}: us per step, old -> new: " + ", ".join(
-                f"{k} {med['old'][k]:.0f} -> {med['new'][k]:.0f}" for k in med["new"]), flush=True)
+            for kt in [k for k in args.kernel_threads or [1] if batch > 1 or k == 1]:
+                runs = {"old": [], "new": []}
+                for _ in range(args.rounds):
+                    for side, tree in (("old", old_tree), ("new", ROOT)):
+                        runs[side].append(phases(tree, batch, kt))
+                med = {side: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for side, rs in runs.items()}
+                rows.append(dict(batch=batch, kernel_threads=kt, old_us=med["old"], new_us=med["new"], runs=runs))
+                print(f"batch {batch}, {kt} kernel thread(s): us per step, old -> new: " + ", ".join(
+                    f"{k} {med['old'][k]:.0f} -> {med['new'][k]:.0f}" for k in med["new"]), flush=True)
     if args.out:
         args.out.write_text(json.dumps({"benchmark": "the harness's training step by phase, old and new",
                                         "baseline": args.baseline, "statistic": f"median over {args.rounds} "
@@ -209,12 +210,12 @@ def print_phases(args) -> int:
 
 def main_job(old_tree: Path, seed: int) -> list[dict]:
     """The README's main job (`ntm train --task copy --seed S`, polishing included) from each tree in
-    turn, old first: wall clock, sequences and the run's own summary. The trajectories differ (the
-    kernels round differently), so the convergence step differs too; seq/s over the whole run is
-    the like-for-like figure. Each tree first trains one step (untimed), so that both sides run
-    with numba's kernels cached, as a user's second run does: the baseline is unpacked afresh, and
-    until 2026-12-07 its side also timed the ~25 s compile of its kernels (bench/README.md, "The
-    fifth pass")."""
+    turn, old first: wall clock, sequences and the run's own summary. Where the two trees' kernels
+    round differently the trajectories differ (another convergence step, other sequence counts):
+    then seq/s over the whole run is the like-for-like figure, else the seconds. Each tree first
+    trains one step (untimed), so that both sides run with numba's kernels cached, as a user's
+    second run does: the baseline is unpacked afresh, and until 2026-12-07 its side also timed the
+    ~20-25 s compile of its kernels (bench/README.md, "The fifth pass")."""
     rows = []
     for side, tree in (("old", old_tree), ("new", ROOT)):
         with tempfile.TemporaryDirectory() as out:
@@ -316,20 +317,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 128])
-    parser.add_argument("--kernel-threads", type=int, nargs="+", default=[2, 1])
+    parser.add_argument("--kernel-threads", type=int, nargs="+", default=None,
+                        help="default 2 1 (--phases: 1)")
     parser.add_argument("--rounds", type=int, default=3, help="processes per case and side, alternating")
     parser.add_argument("--iters", type=int, default=8, help="timed iterations per process")
     parser.add_argument("--main-job", action="store_true", help="time `ntm train --task copy` end to end instead")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--episode", action="store_true", help="time the two kernels alone instead")
     parser.add_argument("--steps", type=int, default=41, help="--episode: steps per episode (41: copy length 20)")
-    parser.add_argument("--phases", action="store_true", help="time the training step's phases instead (one thread)")
+    parser.add_argument("--phases", action="store_true",
+                        help="time the training step's phases instead (one kernel thread unless --kernel-threads)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.main_job:
         return record_main_job(args)
     if args.phases:
         return print_phases(args)
+    args.kernel_threads = args.kernel_threads or [2, 1]
     return print_episodes(args) if args.episode else throughput_table(args)
 
 

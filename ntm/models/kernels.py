@@ -177,7 +177,7 @@ class Saved(NamedTuple):
     log_w: np.ndarray     # (H, N) log of w_tilde, clamped
     w_prev: np.ndarray    # (H, N) w_{t-1}
     w_new: np.ndarray     # (H, N) w_t (eq. 9)
-    erased: np.ndarray    # (W, M, N) memory before each write head's erase ((T, 1, ...) at inference)
+    erased: np.ndarray    # (W, M, N) memory before each write head's erase ((1, 1, ...) at inference)
 
 
 def saved_arrays(T: int, B: int, U: int, P: int, R: int, W: int, M: int, N: int, dtype, save: bool) -> tuple:
@@ -316,7 +316,8 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
     """All T steps for samples b0 .. b0 + B - 1 of the batch (B = mem0's first dimension): gx and keep
     are the whole batch's, (T, B_all, 4U) and (T, B_all), read in place, so that the batch's parts
     (`run_parts`) copy nothing before they start. Returns (Hs (T, B, U) every step's h_t, Rs (T, B, R*M)
-    every step's r_t); what `episode_backward` needs goes to saved (arrays from `saved_arrays`), for
+    every step's r_t; at a padding step Hs holds the step's fresh h and Rs the kept r: padding comes
+    before the output steps, the only ones read); what `episode_backward` needs goes to saved (arrays from `saved_arrays`), for
     every step if save, else only the last step's (inference: no history kept). clip <= 0: no
     clipping of the head output."""
     T, G, B = gx.shape[0], gx.shape[2], mem0.shape[0]
@@ -486,7 +487,7 @@ def episode_backward(dH, dR, T_in, keep, b0, saved, Wrh, Wh, clip, R, S):
     Wh (P, U): the weights untransposed. Returns
     (dZ (T, B, 4U) gate gradients, also the gradient of gx; draw (T, B, P) head-output gradients;
     dM_0 (B, M, N); dw_0 (B, H, N); dr_0 (B, R*M)). The weight gradients are then dZ^T X and
-    draw^T Hs summed over all steps (see `NTM._numba_backward`)."""
+    draw^T Hs summed over all steps (see `fused.numba_backward`)."""
     T, B, U = saved.c_prev.shape
     W, M, N = saved.erased.shape[2], saved.erased.shape[3], saved.erased.shape[4]
     H, P, RM = R + W, saved.raw.shape[2], dR.shape[2]

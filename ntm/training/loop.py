@@ -74,8 +74,7 @@ class MovingAverage(AveragedModel):
 
 
 def moving_average(cfg, model, weights: dict | None = None) -> MovingAverage | None:
-    """The exponential moving average of `model`'s weights (Polyak averaging, decay `ema_decay` per
-    step; None when it is 0), starting from `weights` (a state dict with its count "n_averaged") or,
+    """The exponential moving average of `model`'s weights (decay `ema_decay` per step; None when it is 0), starting from `weights` (a state dict with its count "n_averaged") or,
     at the next update, from the model's weights then."""
     return MovingAverage(model, cfg.ema_decay, weights) if cfg.ema_decay else None
 
