@@ -35,7 +35,7 @@ from ntm.training.state import CurriculumState, Phase, TrainState
 class MovingAverage(AveragedModel):
     """torch's `AveragedModel` as an exponential moving average (decay per step), its update count
     also kept on the host (`count`): `update_parameters` then reads no tensor (torch's reads
-    ``n_averaged`` every step: on a GPU a host synchronisation per step) and skips the Python around
+    ``n_averaged`` twice a step: on a GPU two host synchronisations a step) and skips the Python around
     its one `torch._foreach_lerp_` (~0.25 ms a batch-32 step here, 1.2 s of the README's main job:
     bench/README.md, "The fifth pass"). The same operation on the same tensors, so the same bits; the
     state dict and checkpoints as `AveragedModel`'s. Models whose parameters and buffers are not all
@@ -74,8 +74,9 @@ class MovingAverage(AveragedModel):
 
 
 def moving_average(cfg, model, weights: dict | None = None) -> MovingAverage | None:
-    """The exponential moving average of `model`'s weights (decay `ema_decay` per step; None when it is 0), starting from `weights` (a state dict with its count "n_averaged") or,
-    at the next update, from the model's weights then."""
+    """The exponential moving average of `model`'s weights (decay `ema_decay` per step; None when
+    it is 0), starting from `weights` (a state dict with its count "n_averaged") or, at the next
+    update, from the model's weights then."""
     return MovingAverage(model, cfg.ema_decay, weights) if cfg.ema_decay else None
 
 
