@@ -21,11 +21,12 @@ def _metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("curriculum", [{}, {"curriculum": "adaptive",
+@pytest.mark.parametrize("curriculum", [{}, {"draw_ahead": True}, {"curriculum": "adaptive",
                                              "curriculum_params": {"start": 1, "threshold": 100.0, "patience": 2}}])
 def test_resume_continues_exactly(tmp_path, curriculum):
     """Stopping at step 10 and resuming to 20 gives the same curve as running to 20 at once
-    (with the adaptive curriculum too: its level is part of the checkpoint)."""
+    (with the adaptive curriculum too: its level is part of the checkpoint; with batches drawn
+    ahead: the checkpoint keeps the rng as if none had been)."""
     full = tmp_path / "full"
     train(TrainConfig(**SMALL, **curriculum, steps=20), full, progress=False, log=lambda *_: None)
     part = tmp_path / "part"
@@ -37,7 +38,7 @@ def test_resume_continues_exactly(tmp_path, curriculum):
         assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-6)
         assert ra["bits_per_seq"] == rb["bits_per_seq"]
         assert ra["max_length"] == rb["max_length"]
-    if curriculum:  # a threshold of 100 bits is met at once: L rises after every 2nd batch
+    if "curriculum" in curriculum:  # a threshold of 100 bits is met at once: L rises after every 2nd batch
         assert [r["max_length"] for r in a] == [3, 5, 8, 10]
     for name in ("model", "averaged"):                    # the moving average resumes too
         wa = ckpt.load_tensors(full / "checkpoint" / f"{name}.safetensors")
@@ -562,3 +563,49 @@ def test_freed_memory_is_reused_without_page_faults():
 
     faults_of_a_fresh_array()                                    # the first may grow the heap
     assert faults_of_a_fresh_array() < 100
+
+
+def test_drawing_batches_ahead_trains_the_same_run(tmp_path):
+    """`draw_ahead` (the next batch drawn on a background thread) changes no number of a run: the
+    same metrics (but the seconds), weights and final rng state."""
+    runs = {}
+    for ahead in (False, True):
+        runs[ahead] = tmp_path / str(ahead)
+        train(TrainConfig(**SMALL, steps=12, draw_ahead=ahead), runs[ahead], progress=False, log=lambda *_: None)
+    strip = lambda r: {k: v for k, v in r.items() if k != "seconds"}             # noqa: E731
+    assert [strip(r) for r in _metrics(runs[False])] == [strip(r) for r in _metrics(runs[True])]
+    wa, wb = (ckpt.load_tensors(r / "weights.safetensors") for r in (runs[False], runs[True]))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    sa, sb = (json.loads((r / "checkpoint" / "state.json").read_text())["rng"] for r in (runs[False], runs[True]))
+    assert sa == sb
+
+
+def test_a_batch_drawn_ahead_for_a_step_that_does_not_follow_is_given_back():
+    """BatchSource: the batches of steps 0, 1, then 5 (a rule moved the state) are what drawing
+    them one by one gives; the rng ends where it would have; the sampler's error reaches `take`."""
+    import numpy as np
+    from ntm.training.loop import BatchSource
+
+    class Curriculum:
+        def lengths(self, rng, B, at):
+            return int(rng.integers(1, 5))
+
+    def sample(rng, B, n):
+        if n == "boom":
+            raise ValueError("the sampler failed")
+        return (n, rng.random(B).tolist())
+
+    cfg = TrainConfig(batch_size=3, steps=10)
+    plain, ahead = (BatchSource(cfg, Curriculum(), sample, np.random.default_rng(7), ahead=a) for a in (False, True))
+    for step in (0, 1, 5):
+        assert ahead.take(step, step / 10) == plain.take(step, step / 10)
+        assert ahead.rng_state == plain.rng.bit_generator.state
+    ahead.settle()
+    assert ahead.rng.bit_generator.state == plain.rng.bit_generator.state
+
+    class Broken(Curriculum):
+        def lengths(self, rng, B, at):
+            return "boom"
+    source = BatchSource(cfg, Broken(), sample, np.random.default_rng(0), ahead=True)
+    with pytest.raises(ValueError, match="sampler failed"):
+        source.take(0, 0.0)

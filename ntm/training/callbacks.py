@@ -116,4 +116,4 @@ class Checkpointer(Callback):
         averaged = None if trainer.averaged is None else trainer.averaged.state_dict()
         ckpt.save_checkpoint(self.run_dir, model=trainer.model, best_weights=trainer.best_weights,
                              optimizer=trainer.optimizer, averaged=averaged,
-                             state={**trainer.state.to_json(), "rng": trainer.rng.bit_generator.state})
+                             state={**trainer.state.to_json(), "rng": trainer.batches.rng_state})
