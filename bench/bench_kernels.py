@@ -208,23 +208,25 @@ def print_phases(args) -> int:
     return 0
 
 
-def main_job(old_tree: Path, seed: int) -> list[dict]:
+def main_job(old_tree: Path, seed: int, new_config: Path | None = None) -> list[dict]:
     """The README's main job (`ntm train --task copy --seed S`, polishing included) from each tree in
     turn, old first: wall clock, sequences and the run's own summary. Where the two trees' kernels
     round differently the trajectories differ (another convergence step, other sequence counts):
     then seq/s over the whole run is the like-for-like figure, else the seconds. Each tree first
     trains one step (untimed), so that both sides run with numba's kernels cached, as a user's
     second run does: the baseline is unpacked afresh, and until 2026-12-07 its side also timed the
-    ~20-25 s compile of its kernels (bench/README.md, "The fifth pass")."""
+    ~20-25 s compile of its kernels (bench/README.md, "The fifth pass"). new_config: a TOML config
+    for the new side's timed run only (`ntm train --config`), e.g. bench/draw_ahead.toml."""
     rows = []
     for side, tree in (("old", old_tree), ("new", ROOT)):
         with tempfile.TemporaryDirectory() as out:
             env = dict(os.environ, PYTHONPATH=str(tree))
             subprocess.run([sys.executable, "-m", "ntm", "train", "--task", "copy", "--steps", "1", "--polish-steps",
                             "0", "--out", f"{out}/warm", "--quiet"], cwd=tree, env=env, check=True, capture_output=True)
+            extra = ["--config", str(new_config.resolve())] if new_config and side == "new" else []
             t = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "ntm", "train", "--task", "copy", "--seed", str(seed),
-                                   "--out", f"{out}/run", "--quiet"], cwd=tree, env=env, check=True,
+                                   "--out", f"{out}/run", "--quiet", *extra], cwd=tree, env=env, check=True,
                                   capture_output=True, text=True)
             wall = time.perf_counter() - t
         # "... after N sequences, S s" (before 2026-12-06) or "...; N sequences in all, S s"
@@ -242,9 +244,10 @@ def record_main_job(args) -> int:
     out = args.out or ROOT / "bench" / "results" / "kernels_main_job.json"
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = main_job(unpack(args.baseline, Path(tmp)), args.seed)
+        rows = main_job(unpack(args.baseline, Path(tmp)), args.seed, args.new_config)
     out.write_text(json.dumps({"benchmark": "ntm train --task copy end to end, old then new", "baseline": args.baseline,
-                               "seed": args.seed, "load_average_before": round(load, 2),
+                               "seed": args.seed, "new_config": args.new_config and str(args.new_config),
+                               "load_average_before": round(load, 2),
                                "load_average_after": round(os.getloadavg()[0], 2),
                                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
     print(f"ratio {rows[0]['seconds'] / rows[1]['seconds']:.2f} in seconds; wrote {out}")
@@ -323,6 +326,8 @@ def main() -> int:
     parser.add_argument("--iters", type=int, default=8, help="timed iterations per process")
     parser.add_argument("--main-job", action="store_true", help="time `ntm train --task copy` end to end instead")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--new-config", type=Path, default=None,
+                        help="--main-job: a TOML config for the new side's run only (e.g. bench/draw_ahead.toml)")
     parser.add_argument("--episode", action="store_true", help="time the two kernels alone instead")
     parser.add_argument("--steps", type=int, default=41, help="--episode: steps per episode (41: copy length 20)")
     parser.add_argument("--phases", action="store_true",

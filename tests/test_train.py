@@ -609,3 +609,37 @@ def test_a_batch_drawn_ahead_for_a_step_that_does_not_follow_is_given_back():
     source = BatchSource(cfg, Broken(), sample, np.random.default_rng(0), ahead=True)
     with pytest.raises(ValueError, match="sampler failed"):
         source.take(0, 0.0)
+
+
+def test_the_trainer_s_rng_state_ignores_the_batch_drawn_ahead():
+    """Mid-run, with a batch pending on the background thread, the state a checkpoint saves is the
+    rng's after this step's batch, as without drawing ahead; a sampler that fails on the background
+    thread raises in the step that wanted its batch."""
+    import numpy as np
+    from ntm.training.loop import Trainer
+    from ntm.training.run import _assemble
+
+    def trainer(ahead, sample=None):
+        cfg = TrainConfig(**SMALL, steps=20, draw_ahead=ahead)
+        parts = _assemble(cfg)
+        return Trainer(cfg, parts.model, make_model=None, sample=sample or parts.task.sample,
+                       curriculum=parts.curriculum, evaluator=parts.evaluator, rng=np.random.default_rng(3),
+                       device=parts.device, log=lambda *_: None)
+    plain, ahead = trainer(False), trainer(True)
+    for _ in range(3):
+        plain.train_step()
+        ahead.train_step()
+        assert ahead.batches.pending is not None
+        assert ahead.batches.rng_state == plain.batches.rng_state == plain.rng.bit_generator.state
+
+    calls = []
+
+    def failing(rng, B, lengths):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("the machine failed")
+        return plain.sample(rng, B, lengths)
+    broken = trainer(True, failing)
+    broken.train_step()                                      # its batch drawn here, the next one behind
+    with pytest.raises(ValueError, match="machine failed"):
+        broken.train_step()

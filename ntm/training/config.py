@@ -88,9 +88,10 @@ class TrainConfig:
                                    # (ntm.models.kernels; None: one per CPU). Results depend on it in the last bits.
     draw_ahead: bool | None = None  # draw the next batch on a background thread while this one trains
                                    # (curricula that move with the step count; the same batches to the bit:
-                                   # ntm.training.loop.BatchSource). None: on a GPU (the host draws while the
-                                   # device computes; not yet measured there), off on the CPU, where the thread
-                                   # competes with the kernels' (the main job at 0.89-0.93x on 2 cores)
+                                   # ntm.training.loop.BatchSource; not with the adaptive curriculum). None: on
+                                   # a GPU (the host draws while the device computes; not yet measured there),
+                                   # off on the CPU, where the thread competes for the cores and the GIL (the
+                                   # main job at 0.86-0.97x on 2 cores: bench/README.md "The fifth pass")
     compare_lengths: list | None = None  # lengths for the final comparison (None: task defaults)
     compare_memory_rows: int | None = None  # the final comparison's memory size (N rows, or stack/tape cells:
                                    # ntm.models.MEMORY_SIZE) when it differs from training's; no weight may

@@ -86,14 +86,15 @@ class BatchSource:
     curriculum position `at`. With `ahead`, each call also starts drawing the next step's batch (at
     position (step + 1) / steps, a curriculum that moves with the step count) on a background
     thread, so the machine computes the targets while the model trains (`TrainConfig.draw_ahead`:
-    by default on a GPU, where the host would draw while the device computes, ~4 ms for 1,024 copy
-    sequences here; not on the CPU: on this 2-core box the thread slowed the main job, whose sampler
-    takes ~0.8 ms of a ~9.6 ms step, to 0.89-0.93x by competing with the kernels' threads). The rng
-    draws in the same order, so a run gives the same batches to the bit; `rng_state` is the state
-    as if nothing had been drawn ahead (what a checkpoint saves, so a resumed run repeats too), and
-    a batch drawn for a step that does not follow (another state after a rule acted, the end of the
-    run) is given back: `settle` restores the rng. The sampler's errors are raised by the `take`
-    that wanted the batch (tests/test_train.py)."""
+    by default on a GPU, where the host would draw while the device computes: 4.4 ms for 1,024 copy
+    sequences here, `bench/bench_tasks.py`; not on the CPU: on this 2-core box the main job, whose
+    sampler takes ~0.8 ms of a ~9.6 ms step, ran at 0.86-0.97x with it, the thread competing with
+    the kernels' for the cores and, the machine's engine holding the GIL, with the main thread's
+    Python). The rng draws in the same order, so a run gives the same batches to the bit;
+    `rng_state` is the state as if nothing had been drawn ahead (what a checkpoint saves, so a
+    resumed run repeats too), and a batch drawn for a step that does not follow (in the trainer:
+    the step after the last, when a run stops early) is given back: `close` restores the rng. The
+    sampler's errors are raised by the `take` that wanted the batch (tests/test_train.py)."""
 
     def __init__(self, cfg, curriculum, sample, rng, ahead: bool):
         self.cfg, self.curriculum, self.sample, self.rng, self.ahead = cfg, curriculum, sample, rng, ahead
@@ -133,6 +134,13 @@ class BatchSource:
             self.pending = None
             future.exception()                                # waits; its error belongs to no step
             self.rng.bit_generator.state = state
+
+    def close(self) -> None:
+        """`settle`, then end the background thread (a later `take` starts another)."""
+        self.settle()
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
 
 
 class Callback:
@@ -206,7 +214,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_end(self)
         finally:
-            self.batches.settle()
+            self.batches.close()
             for cb in self.callbacks:
                 cb.close()
         return self.state
