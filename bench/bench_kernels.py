@@ -90,16 +90,23 @@ def unpack(rev: str, into: Path) -> Path:
     return into / "tree"
 
 
+def child(tree: Path, args: list) -> dict:
+    """`python *args` in a fresh process that imports tree's ntm package (first on its path; this
+    tree's bench/ helpers through NTM_TREE and NTM_BENCH), one OpenMP thread: the JSON of its last
+    line. Raises RuntimeError with the end of its stderr if it fails."""
+    env = dict(os.environ, PYTHONPATH=str(tree), NTM_TREE=str(tree), NTM_BENCH=str(ROOT / "bench"),
+               OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=tree, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[:2]} in {tree} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run(tree: Path, case: dict, iters: int) -> dict:
     """One case in a fresh process: this tree's bench/bench_model.py (the same harness for both
     sides: the trainer's step, optimizer and clipping) importing that tree's ntm package."""
-    env = dict(os.environ, NTM_TREE=str(tree), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(ROOT / "bench" / "bench_model.py"), "--case", json.dumps(case),
-           "--length", "20", "--iters", str(iters)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tree, env=env)
-    if done.returncode != 0:
-        raise RuntimeError(f"{case} in {tree} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child(tree, [str(ROOT / "bench" / "bench_model.py"), "--case", json.dumps(case),
+                        "--length", "20", "--iters", str(iters)])
 
 
 _EPISODE = """
@@ -139,10 +146,7 @@ print(json.dumps({k: 1e6 * statistics.median(v[1:]) / (B * T) for k, v in times.
 def episode(tree: Path, batch: int, steps: int = 41) -> dict:
     """`episode_forward` (saving for the gradient) and `episode_backward` alone, one thread, float32,
     `steps` steps (41: copy length 20): microseconds per sample and step, median of 7."""
-    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", _EPISODE, str(batch), str(steps)], capture_output=True, text=True,
-                          cwd=tree, env=env, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child(tree, ["-c", _EPISODE, str(batch), str(steps)])
 
 
 _PHASES = """
@@ -178,10 +182,7 @@ def phases(tree: Path, batch: int, kernel_threads: int = 1) -> dict:
     """The harness's training step split into its phases (forward, loss, zeroing + backward,
     clipping, optimizer), one torch thread and `kernel_threads` kernel threads, lengths 1..20 one
     batch each: mean microseconds per step over 10 iterations after 3 of warm-up."""
-    env = dict(os.environ, PYTHONPATH=str(tree), NTM_BENCH=str(ROOT / "bench"), OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", _PHASES, str(batch), str(kernel_threads)], capture_output=True, text=True,
-                          cwd=tree, env=env, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child(tree, ["-c", _PHASES, str(batch), str(kernel_threads)])
 
 
 def print_phases(args) -> int:

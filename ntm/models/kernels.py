@@ -355,20 +355,13 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
 # ---------------------------------------------------------------- one sample, one step, backward
 
 @_jit
-def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w,
-                          w_prev, erased, dwt, Qs, dv, dwg):
-    """Gradient of `_memory_step` for one sample (derivations in `memory_step.step_backward`): from dmem
-    (M, N), dw (H, N), dr (R*M,) of its outputs, in place, to those of its inputs; the head parameters'
-    gradients go to d_act (P,). w: the weightings it produced. dwt, Qs, dv, dwg: scratch."""
+def _write_read_backward(act, w, dmem, dr, d_act, R, oe, oa, erased, dwt, dv):
+    """The add, erase and read part of `_memory_step_backward` (eqs. 4, 3, 2, last first): dmem (M, N)
+    in place to the gradient of the memory before the step; the weightings' gradients added to dwt
+    (H, N); the erase and add vectors' to d_act. dv: scratch (N,)."""
     M, N = dmem.shape
-    H = w.shape[0]
-    W, shift_r = H - R, S // 2
-    ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
+    W = w.shape[0] - R
     Mp = erased[0]                                                         # memory before the step
-    zero, eps = dmem.dtype.type(0), dmem.dtype.type(EPS)
-    _copy2(dwt, dw)
-    # Each reduction is a `_dot` and each update a loop of its own (both vectorise); dv holds
-    # intermediate vectors between the steps that define it.
     for hw in range(W):                                                    # eq. 4 (add)
         for j in range(M):
             a = act[oa + hw * M + j]
@@ -390,6 +383,24 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
             for i in range(N):
                 dmem[j, i] += w[hh, i] * drj
                 dwt[hh, i] += drj * Mp[j, i]
+
+
+@_jit
+def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w,
+                          w_prev, erased, dwt, Qs, dv, dwg):
+    """Gradient of `_memory_step` for one sample (derivations in `memory_step.step_backward`): from dmem
+    (M, N), dw (H, N), dr (R*M,) of its outputs, in place, to those of its inputs; the head parameters'
+    gradients go to d_act (P,). w: the weightings it produced. dwt, Qs, dv, dwg: scratch."""
+    M, N = dmem.shape
+    H = w.shape[0]
+    W, shift_r = H - R, S // 2
+    ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
+    Mp = erased[0]                                                         # memory before the step
+    zero, eps = dmem.dtype.type(0), dmem.dtype.type(EPS)
+    _copy2(dwt, dw)
+    # Each reduction is a `_dot` and each update a loop of its own (both vectorise); dv holds
+    # intermediate vectors between the steps that define it.
+    _write_read_backward(act, w, dmem, dr, d_act, R, oe, oa, erased, dwt, dv)
     _fill(Qs, zero)
     for hh in range(H):
         wh, lw, wt, wg, wc, wp, Kh = w[hh], log_w[hh], w_tilde[hh], w_g[hh], w_c[hh], w_prev[hh], K[hh]
