@@ -13,7 +13,7 @@ from hypothesis import given, settings, strategies as st
 
 from turing import InputError, Machine, Status, build_delta, run
 from turing import trace as turing_trace
-from turing import engine
+from turing import engine, library
 from turing.engine import compile, run_batch, run_fast
 from turing.strategies import inputs, machines
 
@@ -406,6 +406,35 @@ def test_trace_across_growth(mw, steps):
     m, words = mw
     with mock.patch.object(engine, "_MARGIN", 0), mock.patch.object(engine, "_TRACE_START", 4):
         check_trace(m, words, steps, 10_000)
+
+
+@pytest.mark.parametrize("serial_steps", [0, 100])
+@settings(max_examples=40)
+@given(machine_and_words(n_words=8, tapes=st.integers(1, 3), max_states=4, max_symbols=3),
+       st.integers(0, 600), st.integers(0, 40))
+def test_first_pass_on_the_calling_thread_changes_nothing(serial_steps, mw, steps, cells):
+    """Runs, limits and traces as the reference's with no first pass on the calling thread (0:
+    numba's threads only) and with one that stops runs part-way (100 steps over up to 8 runs:
+    12-100 steps a run, or none at 7 runs and more), the threads going on from there; tapes and
+    traces growing in both passes."""
+    m, words = mw
+    with (mock.patch.object(engine, "SERIAL_STEPS", serial_steps), mock.patch.object(engine, "_MARGIN", 0),
+          mock.patch.object(engine, "_TRACE_START", 4)):
+        check_trace(m, words, steps, cells)
+        check_cells(m, words, steps, cells)
+
+
+def test_small_batches_run_on_the_calling_thread(monkeypatch):
+    """A batch under `SERIAL_STEPS` steps never enters numba's threads; a longer one goes on there."""
+    calls = []
+    for name in ("_run_1", "_run_k"):
+        monkeypatch.setattr(engine, name, lambda *a, name=name: calls.append(name))
+    copy = library.get("copy", width=1)
+    words = [("0", "1") * 5] * 32
+    assert run_batch(copy, words).outputs() == words and calls == []
+    # 2 runs of a walker: 16,384 steps each on this thread, then the threads (stubbed: they stop nothing)
+    r = run_batch(walker("R"), ["1", ""], max_steps=20_000)
+    assert calls == ["_run_1"] and r.steps.tolist() == [engine.SERIAL_STEPS // 2] * 2
 
 
 def test_trace_of_a_walker_and_its_limit():

@@ -52,7 +52,9 @@ like the tapes: a loop stops when it reaches the buffer's end, Python doubles it
 buffers stay within ``max_trace_bytes`` (`trace_step_bytes` bytes a step a run, 12 for one tape
 with |Γ| < 255), else `TraceLimitError`. The plain loops are untouched, so untraced runs pay nothing.
 
-Threads: the runs of a batch are shared among numba's threads (``numba.set_num_threads``). The
+Threads: the runs of a batch are shared among numba's threads (``numba.set_num_threads``), after a
+first pass on the calling thread of up to `SERIAL_STEPS` steps in all (a training batch's runs
+usually end there: starting the threads costs more than they do). The
 engine asks numba for a fork-safe threading layer (see `_PARALLEL`), so it works in forked workers, and
 takes a lock around parallel code, so Python threads may call it at once (one runs at a time).
 """
@@ -92,6 +94,14 @@ _PARALLEL = threading.Lock()
 
 #: blank cells first put on each side of the input (more come by doubling when a head gets there)
 _MARGIN = 32
+
+#: steps, summed over a batch's runs, that `run_batch` first takes on the calling thread: below
+#: this much work, starting numba's threads costs more than the runs (a batch of 32 copy-machine
+#: runs, ~700 steps: 0.22 -> 0.08 ms a `run_batch` alone; inside the README's training run the
+#: loops' median 0.23 -> 0.06 ms a batch, bench/README.md "The sixth pass").
+#: Runs still going after it go on in parallel from where they stopped: the same results.
+SERIAL_STEPS = 1 << 15
+_SERIAL_MIN = 16  # fewer steps a run than this (batches over 2,048 runs): straight to the threads
 
 
 # ---------------------------------------------------------------- compiled machine
@@ -224,6 +234,16 @@ def _run_1(tapes, heads, states, steps, stops, los, his, active, max_steps, max_
 
 
 @njit(cache=True)
+def _run_1_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, next_row, write, move):
+    """`_run_1` on the calling thread (`_execute`'s first pass: see `SERIAL_STEPS`)."""
+    for j in range(active.size):
+        b = active[j]
+        head, row, step, lo, hi, stop = _loop_1(tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps,
+                                                los[b, 0], his[b, 0], max_cells, next_row, write, move)
+        heads[b, 0], states[b], steps[b], stops[b], los[b, 0], his[b, 0] = head, row, step, stop, lo, hi
+
+
+@njit(cache=True)
 def _find(reads, lo, hi, read):
     """The row t in [lo, hi) with reads[t] == read (rows sorted lexicographically), or -1."""
     k = read.size
@@ -304,6 +324,17 @@ def _run_k(tapes, heads, states, steps, stops, los, his, active, max_steps, max_
         states[b], steps[b], stops[b] = state, step, stop
 
 
+@njit(cache=True)
+def _run_k_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, edge,
+                  row_ptr, reads, next_state, writes, moves):
+    """`_run_k` on the calling thread."""
+    for j in range(active.size):
+        b = active[j]
+        state, step, stop = _loop_k(tapes[b], heads[b], states[b], steps[b], max_steps, los[b], his[b],
+                                    max_cells, edge, row_ptr, reads, next_state, writes, moves)
+        states[b], steps[b], stops[b] = state, step, stop
+
+
 # ---------------------------------------------------------------- the traced loops
 # Copies of `_loop_1` and `_loop_k` that also write each step into the trace arrays of one run:
 # t_state (C+1,), t_heads (C+1, k), t_read, t_write, t_move (C, k), C the trace capacity (the
@@ -345,6 +376,18 @@ def _trace_1(tapes, heads, states, steps, stops, los, his, active, max_steps, ma
              move, offset, t_state, t_heads, t_read, t_write, t_move):
     """`_run_1` with `_trace_loop_1`: run b records into t_*[b]."""
     for j in prange(active.size):
+        b = active[j]
+        head, row, step, lo, hi, stop = _trace_loop_1(
+            tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps, los[b, 0], his[b, 0], max_cells,
+            next_row, write, move, offset, t_state[b], t_heads[b], t_read[b], t_write[b], t_move[b])
+        heads[b, 0], states[b], steps[b], stops[b], los[b, 0], his[b, 0] = head, row, step, stop, lo, hi
+
+
+@njit(cache=True)
+def _trace_1_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, next_row, write,
+                    move, offset, t_state, t_heads, t_read, t_write, t_move):
+    """`_trace_1` on the calling thread."""
+    for j in range(active.size):
         b = active[j]
         head, row, step, lo, hi, stop = _trace_loop_1(
             tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps, los[b, 0], his[b, 0], max_cells,
@@ -406,6 +449,21 @@ def _trace_k(tapes, heads, states, steps, stops, los, his, active, max_steps, ma
             tapes[b], heads[b], states[b], steps[b], max_steps, los[b], his[b], max_cells, edge, row_ptr,
             reads, next_state, writes, moves, offset, t_state[b], t_heads[b], t_read[b], t_write[b], t_move[b])
         states[b], steps[b], stops[b] = state, step, stop
+
+
+@njit(cache=True)
+def _trace_k_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, edge, row_ptr,
+                    reads, next_state, writes, moves, offset, t_state, t_heads, t_read, t_write, t_move):
+    """`_trace_k` on the calling thread."""
+    for j in range(active.size):
+        b = active[j]
+        state, step, stop = _trace_loop_k(
+            tapes[b], heads[b], states[b], steps[b], max_steps, los[b], his[b], max_cells, edge, row_ptr,
+            reads, next_state, writes, moves, offset, t_state[b], t_heads[b], t_read[b], t_write[b], t_move[b])
+        states[b], steps[b], stops[b] = state, step, stop
+
+
+_SERIAL = (_run_1_serial, _run_k_serial, _trace_1_serial, _trace_k_serial)
 
 
 # ---------------------------------------------------------------- traces
@@ -744,9 +802,14 @@ def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None, max_cell
     rec = None if max_trace_bytes is None else _Recorder(cm, B, int(limit), max_trace_bytes)
     chunk_end = limit if progress is None else min(limit, np.int64(PROGRESS_CHUNK))
     active = np.arange(B, dtype=np.int64)
+    first = SERIAL_STEPS // max(B, 1)            # steps a run of the first pass, on this thread
+    serial = first >= _SERIAL_MIN
     while True:  # each pass runs the active inputs to `target`: the step limit, a chunk's end or the trace's
         target = chunk_end if rec is None else min(chunk_end, np.int64(rec.capacity))
-        tapes, offset = _run_to(cm, tapes, offset, run, active, target, cells, rec)
+        if serial:
+            target = min(target, np.int64(first))
+        tapes, offset = _run_to(cm, tapes, offset, run, active, target, cells, rec, serial)
+        serial = False
         active = np.flatnonzero(run["stops"] == 0)  # the runs that reached `target`
         if target >= limit or not active.size:
             break
@@ -766,23 +829,26 @@ def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None, max_cell
                        None if rec is None else rec.finish(steps))
 
 
-def _run_to(cm: CompiledMachine, tapes, offset, run: dict, active, target, cells, rec) -> tuple[np.ndarray, int]:
+def _run_to(cm: CompiledMachine, tapes, offset, run: dict, active, target, cells, rec,
+            serial: bool = False) -> tuple[np.ndarray, int]:
     """Run the `active` inputs to `target` steps (the arrays in `run` updated in place), growing
-    tapes whenever a head reaches a sentinel; return the tapes and offset."""
+    tapes whenever a head reaches a sentinel; return the tapes and offset. `serial`: on this
+    thread (the loops' ``_serial`` twins), else on numba's threads."""
     r, k = run, tapes.shape[1]
+    run_1, run_k, trace_1, trace_k = _SERIAL if serial else (_run_1, _run_k, _trace_1, _trace_k)
     while active.size:
         with _PARALLEL:
             if rec is None and k == 1:
-                _run_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                run_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
                        target, cells, cm.next_row, cm.write, cm.move)
             elif rec is None:
-                _run_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                run_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
                        target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
             elif k == 1:
-                _trace_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                trace_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
                          target, cells, cm.next_row, cm.write, cm.move, offset, *rec.arrays)
             else:
-                _trace_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
+                trace_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
                          target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves,
                          offset, *rec.arrays)
         active = active[r["stops"][active] == EDGE]

@@ -103,7 +103,10 @@ def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
     res = kernels.run_parts(run, list(range(len(parts))))
     dZ = cat([r[0] for r in res], dim=1)                     # (T, B, 4U): also the gradient of gx
     dM, dw, dr = (cat([r[k] for r in res], dim=0) for k in (1, 2, 3))
-    grads = res[0][4] if len(res) == 1 else [sum(g) for g in zip(*(r[4] for r in res))]   # over the parts
+    grads = res[0][4]                                        # summed over the parts, in their order
+    for r in res[1:]:
+        for g, part in zip(grads, r[4], strict=True):
+            g.add_(part)                                     # in place: sum() began with 0 + g, one pass more
     return dZ, dM.transpose(1, 2), dw, dr.view(B, model.R, model.config.M), grads
 
 # ---------------------------------------------------------------- PyTorch: one step, its gradient, the loop
