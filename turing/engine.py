@@ -95,13 +95,15 @@ _PARALLEL = threading.Lock()
 #: blank cells first put on each side of the input (more come by doubling when a head gets there)
 _MARGIN = 32
 
-#: steps, summed over a batch's runs, that `run_batch` first takes on the calling thread: below
-#: this much work, starting numba's threads costs more than the runs (a batch of 32 copy-machine
-#: runs, ~700 steps: 0.22 -> 0.08 ms a `run_batch` alone; inside the README's training run the
-#: loops' median 0.23 -> 0.06 ms a batch, bench/README.md "The sixth pass").
-#: Runs still going after it go on in parallel from where they stopped: the same results.
-SERIAL_STEPS = 1 << 15
-_SERIAL_MIN = 16  # fewer steps a run than this (batches over 2,048 runs): straight to the threads
+#: steps, summed over a batch's runs, that `run_batch` first takes on the calling thread. Starting
+#: numba's threads costs ~0.15-0.25 ms here, 3,000-50,000 steps at 5-75 ns a step (one tape to
+#: sorting's three): a first pass of about that cost is at most about as slow again as the better
+#: choice, and a training batch's runs usually end in it (copy at batch 32, ~700 steps: 0.22 ->
+#: 0.08 ms a `run_batch` alone; inside the README's training run the loops' median 0.23 -> 0.06 ms
+#: a batch, bench/README.md "The sixth pass"). Runs still going after it go on in parallel from
+#: where they stopped: the same results.
+SERIAL_STEPS = 1 << 13
+_SERIAL_MIN = 16  # fewer steps a run than this (batches over 512 runs): straight to the threads
 
 
 # ---------------------------------------------------------------- compiled machine
