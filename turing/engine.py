@@ -235,9 +235,10 @@ def _run_1(tapes, heads, states, steps, stops, los, his, active, max_steps, max_
         heads[b, 0], states[b], steps[b], stops[b], los[b, 0], his[b, 0] = head, row, step, stop, lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _run_1_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, next_row, write, move):
-    """`_run_1` on the calling thread (`_execute`'s first pass: see `SERIAL_STEPS`)."""
+    """`_run_1` on the calling thread (`_execute`'s first pass: see `SERIAL_STEPS`), without the GIL
+    (another Python thread, a trainer's, runs meanwhile)."""
     for j in range(active.size):
         b = active[j]
         head, row, step, lo, hi, stop = _loop_1(tapes[b, 0], heads[b, 0], states[b], steps[b], max_steps,
@@ -326,7 +327,7 @@ def _run_k(tapes, heads, states, steps, stops, los, his, active, max_steps, max_
         states[b], steps[b], stops[b] = state, step, stop
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _run_k_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, edge,
                   row_ptr, reads, next_state, writes, moves):
     """`_run_k` on the calling thread."""
@@ -385,7 +386,7 @@ def _trace_1(tapes, heads, states, steps, stops, los, his, active, max_steps, ma
         heads[b, 0], states[b], steps[b], stops[b], los[b, 0], his[b, 0] = head, row, step, stop, lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _trace_1_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, next_row, write,
                     move, offset, t_state, t_heads, t_read, t_write, t_move):
     """`_trace_1` on the calling thread."""
@@ -453,7 +454,7 @@ def _trace_k(tapes, heads, states, steps, stops, los, his, active, max_steps, ma
         states[b], steps[b], stops[b] = state, step, stop
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _trace_k_serial(tapes, heads, states, steps, stops, los, his, active, max_steps, max_cells, edge, row_ptr,
                     reads, next_state, writes, moves, offset, t_state, t_heads, t_read, t_write, t_move):
     """`_trace_k` on the calling thread."""
