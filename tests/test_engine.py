@@ -437,6 +437,18 @@ def test_small_batches_run_on_the_calling_thread(monkeypatch):
     assert calls == ["_run_1"] and r.steps.tolist() == [engine.SERIAL_STEPS // 2] * 2
 
 
+def test_a_machine_whose_runs_were_long_goes_straight_to_the_threads(monkeypatch):
+    """A batch after one whose runs took more steps than its share of `SERIAL_STEPS` skips the
+    first pass; another machine keeps it."""
+    m = walker("R")
+    assert run_batch(m, ["1", ""], max_steps=20_000).steps.tolist() == [20_000] * 2
+    calls = []
+    monkeypatch.setattr(engine, "_SERIAL", tuple(lambda *a, i=i: calls.append(i) for i in range(4)))
+    assert run_batch(m, ["1", ""], max_steps=20_000).steps.tolist() == [20_000] * 2 and calls == []
+    run_batch(walker("L"), ["1", ""], max_steps=20_000)       # stubbed: stops after the first pass
+    assert calls == [0]
+
+
 def test_trace_of_a_walker_and_its_limit():
     m = walker("L")
     r = run_batch(m, ["1", ""], max_steps=1_000, trace=True)

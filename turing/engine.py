@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Sequence
 
@@ -101,9 +102,12 @@ _MARGIN = 32
 #: choice, and a training batch's runs usually end in it (copy at batch 32, ~700 steps: 0.22 ->
 #: 0.08 ms a `run_batch` alone; inside the README's training run the loops' median 0.23 -> 0.06 ms
 #: a batch, bench/README.md "The sixth pass"). Runs still going after it go on in parallel from
-#: where they stopped: the same results.
+#: where they stopped: the same results. A machine whose last batch took more steps a run than this
+#: batch's share goes straight to the threads (sort's runs at batch 32, 509 steps each: 0.86 ms
+#: a batch in parallel, 1.19 with the first pass).
 SERIAL_STEPS = 1 << 13
 _SERIAL_MIN = 16  # fewer steps a run than this (batches over 512 runs): straight to the threads
+_STEPS_A_RUN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # machine -> its last batch's mean
 
 
 # ---------------------------------------------------------------- compiled machine
@@ -806,7 +810,7 @@ def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None, max_cell
     chunk_end = limit if progress is None else min(limit, np.int64(PROGRESS_CHUNK))
     active = np.arange(B, dtype=np.int64)
     first = SERIAL_STEPS // max(B, 1)            # steps a run of the first pass, on this thread
-    serial = first >= _SERIAL_MIN
+    serial = first >= _SERIAL_MIN and _STEPS_A_RUN.get(cm, 0) <= first
     while True:  # each pass runs the active inputs to `target`: the step limit, a chunk's end or the trace's
         target = chunk_end if rec is None else min(chunk_end, np.int64(rec.capacity))
         if serial:
@@ -822,6 +826,8 @@ def _execute(cm: CompiledMachine, inputs, max_steps: int, lengths=None, max_cell
             progress(int(run["steps"].max()))
             chunk_end = min(limit, chunk_end + np.int64(PROGRESS_CHUNK))
     states, steps, stops = run["states"], run["steps"], run["stops"]
+    if B:
+        _STEPS_A_RUN[cm] = float(steps.mean())
     if k == 1:
         states //= cm.width
     tapes[:, :, 0] = tapes[:, :, -1] = cm.blank  # sentinels are blank cells not yet allocated
