@@ -9,6 +9,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from ntm.models import fused, kernels
+from ntm.models.fused import numba_loop
 from ntm.errors import ConfigError
 from ntm.models import build_model
 
@@ -125,6 +126,26 @@ def test_the_batch_split_over_threads_changes_nothing():
         torch.testing.assert_close(out[n][0], out[1][0], rtol=1e-12, atol=1e-14)
         for a, b in zip(out[n][1], out[1][1]):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_inference_in_chunks_gives_the_batch_s_logits(monkeypatch, dtype):
+    """A batch over `fused.INFERENCE_BYTES` of projection goes in even chunks of samples (here 13
+    in 3, 3, 3 and 4, padding included): the logits of the batch in one piece, and the graph's."""
+    model = ntm(dtype)
+    x, lens = right_aligned([5, 3, 0, 1, 4, 2, 5, 5, 1, 3, 2, 4, 0], 5, seed=5, dtype=dtype)
+    with torch.no_grad():
+        whole = model(x, 3, lens)
+    chunks = []
+    monkeypatch.setattr(fused, "_INFERENCE_MIN", 1)
+    monkeypatch.setattr(fused, "INFERENCE_BYTES", 4 * 8 * 4 * 16 * x.element_size())  # 4 samples' gx (T = 8)
+    monkeypatch.setattr(fused, "numba_loop", lambda m, gx, *a, **k: chunks.append(gx.shape[1]) or numba_loop(m, gx, *a, **k))
+    with torch.no_grad():
+        chunked = model(x, 3, lens)
+    assert sorted(chunks) == [3, 3, 3, 4]
+    tol = dict(rtol=1e-12, atol=1e-14) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(chunked, whole, **tol)
+    torch.testing.assert_close(chunked, model(x, 3, lens), **tol)       # with a graph: one piece
 
 
 def test_saved_arrays_are_not_shared_between_live_episodes():

@@ -109,6 +109,30 @@ def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
             g.add_(part)                                     # in place: sum() began with 0 + g, one pass more
     return dZ, dM.transpose(1, 2), dw, dr.view(B, model.R, model.config.M), grads
 
+#: Bytes of the input projection gx (T, B, 4U) that inference computes at once; a larger batch goes
+#: in chunks of samples (at least `_INFERENCE_MIN` a chunk). Why: the polishing set's 512 sequences
+#: of 41 steps made a 34 MB gx, above glibc's largest mmap threshold, so every evaluation took fresh
+#: pages from the OS: the projection took 18-24 ms of a ~110 ms forward, 6-7 ms in chunks
+#: (bench/README.md, "The sixth pass"). A sample's logits are its own: chunks give the batch's
+#: (tests/test_kernels.py; BLAS may round a row differently in a matrix of another size, as the
+#: threads' split).
+INFERENCE_BYTES = 16 << 20
+_INFERENCE_MIN = 64
+
+
+def numba_inference(model, x: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Tensor], T_in: int) -> Tensor:
+    """Logits (B, T_out, C_out) of the numba path without a graph, x (T, B, C_in), the batch in chunks
+    of samples whose projection stays within `INFERENCE_BYTES`."""
+    T, B = x.shape[0], x.shape[1]
+    rows = max(_INFERENCE_MIN, INFERENCE_BYTES // max(1, T * model.controller.weight_x.shape[0] * x.element_size()))
+    out = []
+    for c in kernels.batch_parts(B, -(-B // rows)):        # even chunks: none of a few rows
+        gx = model.controller.project(x[:, c])                                    # (T, B_c, G)
+        h, rr, _ = numba_loop(model, gx, M[c], w[c], r[c], [k[c] for k in keep], T_in, save=False)
+        out.append(readout(model, h, rr)[0])
+    return out[0] if len(out) == 1 else torch.cat(out)
+
+
 # ---------------------------------------------------------------- PyTorch: one step, its gradient, the loop
 
 def forward_step(model, gx: Tensor, controller: tuple[Tensor, ...], M: Tensor, w: Tensor, r: Tensor,

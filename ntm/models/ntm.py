@@ -252,11 +252,10 @@ class NTM(nn.Module):
         params = self._episode_parameters()
         if torch.is_grad_enabled() and any(t.requires_grad for t in [x, M_0, w_0, r_0, *params]):
             return fused.FusedEpisode.apply(self, T_in, keep, x, M_0, w_0, r_0, *params)
-        gx = self.controller.project(x)                                             # (T, B, G)
-        if fused.numba_applies(self, gx):        # inference
-            h, r, _ = fused.numba_loop(self, gx, M_0, w_0, r_0, keep, T_in, save=False)
-        else:                                    # inference: eager (a compile per batch size would cost more)
-            h, r, _ = fused.fused_loop(self, gx, M_0, w_0, r_0, keep, T_in, save=False, compiled=False)
+        if fused.numba_applies(self, x):         # inference
+            return fused.numba_inference(self, x, M_0, w_0, r_0, keep, T_in)         # (B, T_out, C_out)
+        gx = self.controller.project(x)          # inference: eager (a compile per batch size would cost more)
+        h, r, _ = fused.fused_loop(self, gx, M_0, w_0, r_0, keep, T_in, save=False, compiled=False)
         return fused.readout(self, h, r)[0]                                         # (B, T_out, C_out)
 
     def reference_forward(self, inputs: Tensor, T_out: int, input_lengths: Tensor | None = None,
