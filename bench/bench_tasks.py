@@ -1,6 +1,6 @@
 """Task sampling speed: one `Task.sample()` at the NTM paper's lengths, B = 32 and B = 1024.
 
-    python bench/bench_tasks.py [--repeats 20] [--batches 32 1024]
+    python bench/bench_tasks.py [--repeats 20] [--batches 32 1024] [--serial-steps N]
 
 Prints a table and writes bench/results/tasks.json. For each task and batch size, the median
 wall-clock time of one ``sample()`` (drawing inputs, running the machine on all of them with the
@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tasks import get_task  # noqa: E402
 from tasks.task import run_machine  # noqa: E402
+from turing import engine  # noqa: E402
 
 CASES = [  # (task, lengths: "uniform" over the training range or a fixed n)
     ("copy", "uniform"),
@@ -74,16 +75,22 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--batches", type=int, nargs="+", default=[32, 1024])
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "tasks.json"))
+    p.add_argument("--serial-steps", type=int, default=None,
+                   help="turing.engine.SERIAL_STEPS for this run (0: every batch on numba's threads, as before "
+                        "the sixth pass; default: the engine's)")
     args = p.parse_args(argv)
+    if args.serial_steps is not None:
+        engine.SERIAL_STEPS = args.serial_steps
     rows = [bench(name, how, B, args.repeats) for name, how in CASES for B in args.batches]
     print(f"{'task':<12} {'lengths':>8} {'B':>5} {'sample ms':>10} {'engine ms':>10} {'steps/seq':>10} "
           f"{'first call s':>12}")
     for r in rows:
-        print(f"{r['task']:<12} {str(r['lengths']):>8} {r['batch']:>5} {r['sample_ms']:>10.1f} "
-              f"{r['engine_ms']:>10.1f} {r['mean_machine_steps']:>10.0f} {r['first_call_s']:>12.2f}")
+        print(f"{r['task']:<12} {str(r['lengths']):>8} {r['batch']:>5} {r['sample_ms']:>10.2f} "
+              f"{r['engine_ms']:>10.2f} {r['mean_machine_steps']:>10.0f} {r['first_call_s']:>12.2f}")
     env = {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
            "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-           "cpu_count": os.cpu_count(), "machine": platform.machine()}
+           "cpu_count": os.cpu_count(), "machine": platform.machine(),
+           "engine_serial_steps": engine.SERIAL_STEPS}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"environment": env, "results": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
