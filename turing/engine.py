@@ -470,6 +470,8 @@ def _trace_k_serial(tapes, heads, states, steps, stops, los, his, active, max_st
         states[b], steps[b], stops[b] = state, step, stop
 
 
+# The serial twins are copies, not `njit(parallel=False)` of the same functions: numba's on-disk cache
+# keys a function by its name, bytecode and signature, not its flags, so the two would share entries.
 _SERIAL = (_run_1_serial, _run_k_serial, _trace_1_serial, _trace_k_serial)
 
 
