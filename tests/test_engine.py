@@ -5,6 +5,7 @@ import json
 import sys
 import multiprocessing
 import threading
+import weakref
 from unittest import mock
 
 import numpy as np
@@ -426,6 +427,7 @@ def test_first_pass_on_the_calling_thread_changes_nothing(serial_steps, mw, step
 
 def test_small_batches_run_on_the_calling_thread(monkeypatch):
     """A batch under `SERIAL_STEPS` steps never enters numba's threads; a longer one goes on there."""
+    monkeypatch.setattr(engine, "_STEPS_A_RUN", weakref.WeakKeyDictionary())   # other tests' walkers forgotten
     calls = []
     for name in ("_run_1", "_run_k"):
         monkeypatch.setattr(engine, name, lambda *a, name=name: calls.append(name))
@@ -440,6 +442,7 @@ def test_small_batches_run_on_the_calling_thread(monkeypatch):
 def test_a_machine_whose_runs_were_long_goes_straight_to_the_threads(monkeypatch):
     """A batch after one whose runs took more steps than its share of `SERIAL_STEPS` skips the
     first pass; another machine keeps it."""
+    monkeypatch.setattr(engine, "_STEPS_A_RUN", weakref.WeakKeyDictionary())   # other tests' walkers forgotten
     m = walker("R")
     assert run_batch(m, ["1", ""], max_steps=20_000).steps.tolist() == [20_000] * 2
     calls = []
