@@ -109,10 +109,11 @@ def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
             g.add_(part)                                     # in place: sum() began with 0 + g, one pass more
     return dZ, dM.transpose(1, 2), dw, dr.view(B, model.R, model.config.M), grads
 
+
 #: Bytes of the input projection gx (T, B, 4U) that inference computes at once; a larger batch goes
 #: in chunks of samples (at least `_INFERENCE_MIN` a chunk). Why: the polishing set's 512 sequences
 #: of 41 steps made a 34 MB gx, above glibc's largest mmap threshold, so every evaluation took fresh
-#: pages from the OS: the projection took 18-24 ms of a ~110 ms forward, 6-7 ms in chunks
+#: pages from the OS: the projection took 18-25 ms of a ~110 ms forward, 5-8 ms in chunks
 #: (bench/README.md, "The sixth pass"). A sample's logits are its own: chunks give the batch's
 #: (tests/test_kernels.py; BLAS may round a row differently in a matrix of another size, as the
 #: threads' split).
