@@ -56,11 +56,13 @@ Threads: the runs of a batch are shared among numba's threads (``numba.set_num_t
 first pass on the calling thread of up to `SERIAL_STEPS` steps in all (a training batch's runs
 usually end there: starting the threads costs more than they do). The
 engine asks numba for a fork-safe threading layer (see `_PARALLEL`), so it works in forked workers, and
-takes a lock around parallel code, so Python threads may call it at once (one runs at a time).
+takes a lock around parallel code, so Python threads may call it at once (one runs at a time; the
+first passes, each on its own thread without the GIL, run together).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import weakref
@@ -848,20 +850,20 @@ def _run_to(cm: CompiledMachine, tapes, offset, run: dict, active, target, cells
     r, k = run, tapes.shape[1]
     run_1, run_k, trace_1, trace_k = _SERIAL if serial else (_run_1, _run_k, _trace_1, _trace_k)
     while active.size:
-        with _PARALLEL:
+        with contextlib.nullcontext() if serial else _PARALLEL:   # only parallel code needs the lock
             if rec is None and k == 1:
                 run_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
-                       target, cells, cm.next_row, cm.write, cm.move)
+                      target, cells, cm.next_row, cm.write, cm.move)
             elif rec is None:
                 run_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
-                       target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
+                      target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves)
             elif k == 1:
                 trace_1(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
-                         target, cells, cm.next_row, cm.write, cm.move, offset, *rec.arrays)
+                        target, cells, cm.next_row, cm.write, cm.move, offset, *rec.arrays)
             else:
                 trace_k(tapes, r["heads"], r["states"], r["steps"], r["stops"], r["los"], r["his"], active,
-                         target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves,
-                         offset, *rec.arrays)
+                        target, cells, cm.edge, cm.row_ptr, cm.reads, cm.next_state, cm.writes, cm.moves,
+                        offset, *rec.arrays)
         active = active[r["stops"][active] == EDGE]
         if active.size:
             tapes, offset = _grow(cm, tapes, r["heads"], offset, active, (r["los"], r["his"]))
