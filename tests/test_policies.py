@@ -216,20 +216,24 @@ def test_a_step_with_a_nan_loss_is_skipped_and_too_many_raise():
     assert t.state.skipped == 100 + t.state.step // 10 + 1          # the first count past the limit
 
 
-@pytest.mark.parametrize("with_buffer", [False, True])
-def test_the_moving_average_equals_torch_s_averaged_model_to_the_bit(with_buffer):
-    """`MovingAverage` (its own update, torch's where a buffer is an integer) against
-    `AveragedModel` with `get_ema_multi_avg_fn`: the same weights after updates, a restart, and a
-    state dict loaded in the middle."""
+@pytest.mark.parametrize("case", ["plain", "buffer", "replaced", "shared"])
+def test_the_moving_average_equals_torch_s_averaged_model_to_the_bit(case):
+    """`MovingAverage` (its own update; torch's where a buffer is an integer or two modules share a
+    weight) against `AveragedModel` with `get_ema_multi_avg_fn`: the same weights after updates, a
+    restart, a state dict loaded in the middle, and ("replaced") a parameter the model replaced."""
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     from ntm.training.loop import MovingAverage
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LSTM(3, 5))
-    if with_buffer:
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.LSTM(3, 5), torch.nn.Linear(5, 3))
+    if case == "buffer":
         model.register_buffer("steps", torch.zeros((), dtype=torch.long))
+    if case == "shared":
+        model[2].bias = model[0].bias
     ours, theirs = MovingAverage(model, 0.9), AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
-    assert ours.fast is not with_buffer
+    assert ours.fast is (case in ("plain", "replaced"))
     for step in range(12):
+        if case == "replaced" and step == 3:
+            model[0].weight = torch.nn.Parameter(torch.randn(3, 4))
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))

@@ -40,7 +40,7 @@ class MovingAverage(AveragedModel):
     its one `torch._foreach_lerp_` (~0.25 ms a batch-32 step here, 1.2 s of the README's main job:
     bench/README.md, "The fifth pass"). The same operation on the same tensors, so the same bits; the
     state dict and checkpoints as `AveragedModel`'s. Models whose parameters and buffers are not all
-    floating point of one dtype and device take torch's update."""
+    floating point of one dtype and device, or that share a tensor between modules, take torch's update."""
 
     def __init__(self, model, decay: float, weights: dict | None = None):
         super().__init__(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
@@ -48,30 +48,52 @@ class MovingAverage(AveragedModel):
         if weights is not None:
             self.load_state_dict(weights)
         self.count = int(self.n_averaged)                      # the one host read
-        tensors = list(itertools.chain(self.module.parameters(), self.module.buffers()))
-        self.fast = len({(t.device, t.dtype) for t in tensors}) == 1 and all(t.is_floating_point() for t in tensors)
+        self.submodules = list(self.module.modules())          # the tree is fixed; its tensors are read each step
+        tensors = _tensors(self.submodules)
+        self.fast = (len({(t.device, t.dtype) for t in tensors}) == 1 and all(t.is_floating_point() for t in tensors)
+                     and _same(tensors, itertools.chain(self.module.parameters(), self.module.buffers())))
+        self.theirs = (None, None)                             # (model, its submodules), from the last update
 
     def update_parameters(self, model) -> None:
         """One step of the average: w_avg <- w on its first update (or after `restart`), else
         w_avg + (1 - decay) (w - w_avg), as `AveragedModel.update_parameters` with
-        `get_ema_multi_avg_fn`."""
-        if not self.fast:
+        `get_ema_multi_avg_fn`. The tensors are read from the modules' own dictionaries each step
+        (a parameter replaced since is seen; `Module.parameters()` walked the tree again: 57 of the
+        update's 98 us here, `bench/README.md` "The seventh pass")."""
+        if self.theirs[0] is not model:
+            modules = list(model.modules())
+            ok = _same(_tensors(modules), itertools.chain(model.parameters(), model.buffers()))
+            self.theirs = (model, modules if ok else None)
+        if not self.fast or self.theirs[1] is None:
             super().update_parameters(model)
         else:
-            ours = [t.detach() for t in itertools.chain(self.module.parameters(), self.module.buffers())]
-            theirs = [t.detach() for t in itertools.chain(model.parameters(), model.buffers())]
-            if self.count == 0:
-                for a, b in zip(ours, theirs, strict=True):
-                    a.copy_(b)
-            else:
-                torch._foreach_lerp_(ours, theirs, 1 - self.decay)
-            self.n_averaged += 1
+            with torch.no_grad():
+                ours, theirs = _tensors(self.submodules), _tensors(self.theirs[1])
+                if self.count == 0:
+                    for a, b in zip(ours, theirs, strict=True):
+                        a.copy_(b)
+                else:
+                    torch._foreach_lerp_(ours, theirs, 1 - self.decay)
+                self.n_averaged += 1
         self.count += 1
 
     def restart(self) -> None:
         """The average starts again: its next update copies the weights."""
         self.n_averaged.zero_()
         self.count = 0
+
+
+def _tensors(modules: list) -> list:
+    """The parameters, then the buffers, of `modules` (those of `Module.modules()`), from their dictionaries."""
+    return ([p for m in modules for p in m._parameters.values() if p is not None]
+            + [b for m in modules for b in m._buffers.values() if b is not None])
+
+
+def _same(tensors: list, expected) -> bool:
+    """Whether `tensors` are `expected`'s (`parameters()` then `buffers()`), one by one: not so where
+    modules share a tensor (`parameters()` gives it once)."""
+    expected = list(expected)
+    return len(tensors) == len(expected) and all(a is b for a, b in zip(tensors, expected))
 
 
 def moving_average(cfg, model, weights: dict | None = None) -> MovingAverage | None:
