@@ -3,6 +3,7 @@
 shift ranges and clipping; the batch split over threads; reuse of the saved arrays."""
 
 import copy
+import os
 
 import pytest
 import torch
@@ -190,6 +191,54 @@ def test_run_parts_raises_what_a_part_raised():
         return p
     with pytest.raises(ValueError, match="part 1"):
         kernels.run_parts(fn, [0, 1])
+
+@settings(max_examples=50, deadline=None)
+@given(G=st.integers(1, 1000), n=st.integers(1, 8))
+def test_gate_rows_cut_at_multiples_of_16(G, n):
+    rows = kernels.gate_rows(G, n)
+    assert len(rows) == n and rows[0].start == 0 and rows[-1].stop == G
+    assert all(a.stop == b.start and a.start <= a.stop for a, b in zip(rows, rows[1:]))
+    assert all(a.stop % 16 == 0 or a.stop == G for a in rows)
+
+
+def _meeting(n: int):
+    """A part function whose parts wait for each other (a barrier, broken after 30 s instead of hanging)."""
+    import threading
+    barrier = threading.Barrier(n, timeout=30)
+    def fn(p):
+        barrier.wait()
+        return p
+    return fn
+
+
+def test_run_parts_together_runs_every_part_at_once_more_parts_than_cores():
+    n = (os.cpu_count() or 1) + 3                          # more parts than the pool had threads
+    assert kernels.run_parts(_meeting(n), list(range(n)), together=True) == list(range(n))
+
+
+def test_run_parts_together_from_two_callers_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+    n = (os.cpu_count() or 1) + 1
+    with ThreadPoolExecutor(2) as callers:
+        calls = [callers.submit(kernels.run_parts, _meeting(n), list(range(n)), True) for _ in range(4)]
+        assert [c.result(timeout=120) for c in calls] == [list(range(n))] * 4
+
+
+def test_run_parts_together_raises_the_error_of_the_part_that_broke_the_barrier():
+    import threading
+    barrier = threading.Barrier(3, timeout=30)
+    def fn(p):
+        try:
+            if p == 2:
+                raise ValueError("part 2")
+        except BaseException:
+            barrier.abort()
+            raise
+        barrier.wait()
+        return p
+    with pytest.raises(ValueError, match="part 2"):
+        kernels.run_parts(fn, [0, 1, 2], together=True)
+
 
 def test_backend_choice():
     assert fused.numba_applies(ntm(backend="auto"), torch.zeros(1, dtype=torch.float64))

@@ -45,16 +45,17 @@ class LSTMController(nn.Module):
         """The parameters `project` uses, in the order `project_grads` returns their gradients."""
         return [self.weight_x, self.bias]
 
-    def project_grads(self, x: Tensor, dgx: Tensor) -> list[Tensor]:
+    def project_grads(self, x: Tensor, dgx: Tensor, weight: Tensor | None = None) -> list[Tensor]:
         """Gradients of `project_parameters` from x (T*B, C_in) and dgx (T*B, 4 units); only bias[0]'s
-        row (the rest comes through `weight_grads`). The weight's as autograd's linear forms it,
-        dgx^T x, to the bit: (x^T dgx)^T ran 5x faster in MKL with the copy task's 10 input columns
-        (92 against 500 us at batch 32), but it rounds differently, and the README's seed-0 copy run
-        then took another path (converged at step 1,000 instead of 700, 5 rollbacks, 93 % of the
-        sequences right at length 120 instead of all)."""
+        row (the rest comes through `weight_grads`). weight: the weight's gradient when the caller
+        formed it already (`fused.numba_backward`, by blocks of rows on the batch's threads). The
+        weight's as autograd's linear forms it, dgx^T x, to the bit: (x^T dgx)^T ran 5x faster in
+        MKL with the copy task's 10 input columns (92 against 500 us at batch 32), but it rounds
+        differently, and the README's seed-0 copy run then took another path (converged at step
+        1,000 instead of 700, 5 rollbacks, 93 % of the sequences right at length 120 instead of all)."""
         bias = torch.zeros_like(self.bias)
         bias[0] = dgx.sum(0)
-        return [dgx.t() @ x, bias]
+        return [dgx.t() @ x if weight is None else weight, bias]
 
     def initial_state(self, batch_size: int) -> tuple[Tensor, ...]:
         z = self.bias.new_zeros(batch_size, self.units)
@@ -128,8 +129,8 @@ class FeedforwardController(nn.Module):
     def project_parameters(self) -> list[nn.Parameter]:
         return [self.weight_x, self.bias]
 
-    def project_grads(self, x: Tensor, dgx: Tensor) -> list[Tensor]:
-        return [dgx.t() @ x, dgx.sum(0)]
+    def project_grads(self, x: Tensor, dgx: Tensor, weight: Tensor | None = None) -> list[Tensor]:
+        return [dgx.t() @ x if weight is None else weight, dgx.sum(0)]
 
     def initial_state(self, batch_size: int) -> tuple[Tensor, ...]:
         return ()

@@ -20,6 +20,7 @@ tests/test_kernels.py check values and gradients against the reference path.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 import weakref
 
@@ -79,35 +80,48 @@ def numba_loop(model, gx: Tensor, M: Tensor, w: Tensor, r: Tensor, keep: list[Te
     Hs, Rs = cat([o[0] for o in out], dim=1), cat([o[1] for o in out], dim=1)
     return Hs[T_in:], Rs[T_in:].view(T - T_in, B, model.R, model.config.M), (parts, out, mask, (W_rh, W_h))
 
-def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor):
+def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor, x: Tensor):
     """`fused_backward` through `kernels.episode_backward`, each part of the batch on its thread
     with its share of the weight gradients (formed once for the episode from the saved inputs and
-    the gate gradients: one matrix product per weight, not one per step)."""
+    the gate gradients: one matrix product per weight, not one per step). The parts then form the
+    input projection's weight gradient dgx^T x (x (T, B, C_in)) together, each a block of its rows
+    (`kernels.gate_rows`): one thread took 0.7-0.9 ms a batch-32 step for it while the other core
+    waited (bench/README.md, "The seventh pass"). Returns `fused_backward`'s values and that
+    gradient (4U, C_in)."""
     parts, out, mask, weights = saved                     # weights: the forward's (W_rh, W_h)
     T, B = mask.shape
     dR = dR.reshape(T - T_in, B, model.R * model.config.M)
     clip = float(model.config.clip_value or 0.0)
     dH_np, dR_np = dH.detach().numpy(), dR.detach().numpy()          # strided views, read in place
+    G = 4 * model.config.controller_size
+    dgx, x = dH.new_empty(T, B, G), x.reshape(T * B, x.shape[-1])      # (T, B, 4U): every part's dZ
+    rows, joined = kernels.gate_rows(G, len(parts)), threading.Barrier(len(parts))
 
     def run(i: int):
         part, (Hs, _, saved, handle) = parts[i], out[i]
-        dZ, draw, dM, dw, dr = (torch.from_numpy(a) for a in kernels.episode_backward(
-            dH_np, dR_np, T_in, mask, part.start, saved, *weights, clip, model.R, model.S))
-        X = torch.from_numpy(saved.X).flatten(0, 1)                        # (T*B_part, R*M + U)
-        draw_flat = draw.flatten(0, 1)                                      # (T*B_part, P)
-        grads = model.controller.weight_grads([X], [dZ.flatten(0, 1)]) + [
-            draw_flat.t() @ Hs.flatten(0, 1), draw_flat.sum(0)]
-        kernels.release(handle)                               # X is read: the arrays may be reused
-        return dZ, dM, dw, dr, grads
+        try:
+            dZ, draw, dM, dw, dr = (torch.from_numpy(a) for a in kernels.episode_backward(
+                dH_np, dR_np, T_in, mask, part.start, saved, *weights, clip, model.R, model.S))
+            dgx[:, part] = dZ                                   # on this thread: no join on the caller's
+            X = torch.from_numpy(saved.X).flatten(0, 1)                    # (T*B_part, R*M + U)
+            draw_flat = draw.flatten(0, 1)                                  # (T*B_part, P)
+            grads = model.controller.weight_grads([X], [dZ.flatten(0, 1)]) + [
+                draw_flat.t() @ Hs.flatten(0, 1), draw_flat.sum(0)]
+            kernels.release(handle)                           # X is read: the arrays may be reused
+        except BaseException:
+            joined.abort()                                    # the other parts stop waiting
+            raise
+        joined.wait()                                         # every part's dZ is in dgx
+        return dM, dw, dr, grads, dgx.view(T * B, G)[:, rows[i]].t() @ x
 
-    res = kernels.run_parts(run, list(range(len(parts))))
-    dZ = cat([r[0] for r in res], dim=1)                     # (T, B, 4U): also the gradient of gx
-    dM, dw, dr = (cat([r[k] for r in res], dim=0) for k in (1, 2, 3))
-    grads = res[0][4]                                        # summed over the parts, in their order
+    res = kernels.run_parts(run, list(range(len(parts))), together=True)
+    dM, dw, dr = (cat([r[k] for r in res], dim=0) for k in (0, 1, 2))
+    grads = res[0][3]                                        # summed over the parts, in their order
     for r in res[1:]:
-        for g, part in zip(grads, r[4], strict=True):
+        for g, part in zip(grads, r[3], strict=True):
             g.add_(part)                                     # in place: sum() began with 0 + g, one pass more
-    return dZ, dM.transpose(1, 2), dw, dr.view(B, model.R, model.config.M), grads
+    dW_x = res[0][4] if len(res) == 1 else cat([r[4] for r in res], dim=0)
+    return dgx, dM.transpose(1, 2), dw, dr.view(B, model.R, model.config.M), grads, dW_x
 
 
 #: Bytes of the input projection gx (T, B, 4U) that inference computes at once; a larger batch goes
@@ -326,13 +340,16 @@ class FusedEpisode(torch.autograd.Function):
         d = dlogits.transpose(0, 1).reshape(T_out * B, model.output_size)   # (T_out * B, C_out)
         d_features = (d @ model.output.weight).view(T_out, B, features.shape[1])
         dW_out, db_out = d.t() @ features, d.sum(0)
-        run = numba_backward if ctx.numba else fused_backward
-        dgx, dM, dw, dr, grads = run(model, ctx.saved, ctx.T_in, d_features[..., :U],
-                                     d_features[..., U:].reshape(T_out, B, model.R, model.config.M))
+        dH, dR = d_features[..., :U], d_features[..., U:].reshape(T_out, B, model.R, model.config.M)
+        if ctx.numba:
+            dgx, dM, dw, dr, grads, dW_x = numba_backward(model, ctx.saved, ctx.T_in, dH, dR, ctx.x)
+        else:
+            (dgx, dM, dw, dr, grads), dW_x = fused_backward(model, ctx.saved, ctx.T_in, dH, dR), None
         x, dgx = ctx.x.flatten(0, 1), dgx.flatten(0, 1)         # (T * B, C_in), (T * B, G)
         dx = (dgx @ model.controller.weight_x).view_as(ctx.x) if ctx.needs_input_grad[3] else None
         ctx.saved = ctx.features = ctx.x = None                  # free the episode's activations
-        return (None, None, None, dx, dM, dw, dr, *model.controller.project_grads(x, dgx), *grads, dW_out, db_out)
+        project = model.controller.project_grads(x, dgx, dW_x)
+        return (None, None, None, dx, dM, dw, dr, *project, *grads, dW_out, db_out)
 
 
 def readout(model, h: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:

@@ -39,6 +39,7 @@ Gates are (i, f, o, g) as in `LSTMController`; head outputs k | beta | g | s | g
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -316,8 +317,8 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
     """All T steps for samples b0 .. b0 + B - 1 of the batch (B = mem0's first dimension): gx and keep
     are the whole batch's, (T, B_all, 4U) and (T, B_all), read in place, so that the batch's parts
     (`run_parts`) copy nothing before they start. Returns (Hs (T, B, U) every step's h_t, Rs (T, B,
-    R*M) every step's r_t; at a padding step Hs holds the step's fresh h and Rs the kept r: padding
-    comes before the output steps, the only ones read); what `episode_backward` needs goes to saved
+    R*M) every step's r_t; at a padding step both hold the kept state, h and r: padding comes before
+    the output steps, the only ones read, and the cell is not run there); what `episode_backward` needs goes to saved
     (arrays from `saved_arrays`), for every step if save, else only the last step's (inference: no
     history kept). clip <= 0: no clipping of the head output."""
     T, G, B = gx.shape[0], gx.shape[2], mem0.shape[0]
@@ -336,8 +337,11 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
             _copy(Xt[b, RM:], h[b])
         z = np.dot(Xt, WT)                                                 # (B, 4U)
         for b in range(B):
-            _lstm_cell(z[b], gx[t, b0 + b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b],
-                       saved.c_prev[ts, b], saved.tanh_c[ts, b])
+            if keep[t, b0 + b]:                                            # padding: the cell would be discarded
+                _copy(hn[b], h[b])
+            else:
+                _lstm_cell(z[b], gx[t, b0 + b], c[b], hn[b], cn[b], saved.ifo[ts, b], saved.g[ts, b],
+                           saved.c_prev[ts, b], saved.tanh_c[ts, b])
         _copy2(Hs[t], hn)
         z_heads = np.dot(hn, WhT)                                          # (B, P)
         for b in range(B):
@@ -537,7 +541,8 @@ def episode_backward(dH, dR, T_in, keep, b0, saved, Wrh, Wh, clip, R, S):
 
 # ---------------------------------------------------------------- the batch on several threads
 
-_THREADS: dict = {"n": None, "pool": None}
+_THREADS: dict = {"n": None, "pool": None, "workers": 0}
+_TOGETHER = threading.Lock()            # `run_parts(..., together=True)`: one call at a time
 
 
 def threads() -> int:
@@ -569,18 +574,46 @@ def batch_parts(B: int, n: int) -> list[slice]:
     return list(_parts(B, n))
 
 
-def run_parts(fn, parts: list) -> list:
+@functools.lru_cache(maxsize=64)
+def gate_rows(G: int, n: int) -> tuple[slice, ...]:
+    """The G rows of a weight gradient cut into n contiguous blocks at multiples of 16 rows (some
+    may be empty), one per part of a batch: each part forms the product for its rows. Why 16: MKL
+    gave a block of rows the bits of the whole product wherever the block started at an even row
+    (the copy task's shapes, bench/README.md "The seventh pass"); 64-byte steps keep to that on
+    wider vectors too."""
+    bounds = [min(G, 16 * round(i * G / (16 * n))) for i in range(n)] + [G]
+    return tuple(slice(a, b) for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def run_parts(fn, parts: list, together: bool = False) -> list:
     """[fn(part) for part in parts]: the first on the calling thread, the others on a thread pool
     (the kernels release the GIL). The caller, awake already, starts at once instead of waiting for
-    a pool thread to wake (~80 us a call at batch 32 on two threads: bench/README.md "The fifth pass")."""
+    a pool thread to wake (~80 us a call at batch 32 on two threads: bench/README.md "The fifth pass").
+
+    together: the parts wait for each other (a `threading.Barrier` of len(parts)), so they must all
+    run at once: the pool then has a thread for each, and such calls run one at a time (a lock), so
+    that two callers' parts cannot hold the pool's threads while waiting for parts queued behind
+    them. Where the caller's part stops at a broken barrier, the error raised is the part's that
+    broke it."""
     if len(parts) == 1:
         return [fn(parts[0])]
-    if _THREADS["pool"] is None:
-        from concurrent.futures import ThreadPoolExecutor
-        _THREADS["pool"] = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="ntm-kernels")
-    rest = [_THREADS["pool"].submit(fn, part) for part in parts[1:]]
-    first = fn(parts[0])
-    return [first] + [f.result() for f in rest]
+    with _TOGETHER if together else contextlib.nullcontext():
+        if _THREADS["pool"] is None or _THREADS["workers"] < len(parts) - 1:
+            from concurrent.futures import ThreadPoolExecutor
+            old, _THREADS["workers"] = _THREADS["pool"], max(os.cpu_count() or 1, len(parts) - 1)
+            _THREADS["pool"] = ThreadPoolExecutor(_THREADS["workers"], thread_name_prefix="ntm-kernels")
+            if old is not None:
+                old.shutdown(wait=False)                      # its threads end once their parts are done
+        rest = [_THREADS["pool"].submit(fn, part) for part in parts[1:]]
+        try:
+            first = fn(parts[0])
+        except threading.BrokenBarrierError:
+            errors = [f.exception() for f in rest]            # waits for every part
+            cause = [e for e in errors if e is not None and not isinstance(e, threading.BrokenBarrierError)]
+            if cause:
+                raise cause[0] from None
+            raise
+        return [first] + [f.result() for f in rest]
 
 
 def cached() -> bool:
