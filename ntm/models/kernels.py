@@ -318,9 +318,9 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
     are the whole batch's, (T, B_all, 4U) and (T, B_all), read in place, so that the batch's parts
     (`run_parts`) copy nothing before they start. Returns (Hs (T, B, U) every step's h_t, Rs (T, B,
     R*M) every step's r_t; at a padding step both hold the kept state, h and r: padding comes before
-    the output steps, the only ones read, and the cell is not run there); what `episode_backward` needs goes to saved
-    (arrays from `saved_arrays`), for every step if save, else only the last step's (inference: no
-    history kept). clip <= 0: no clipping of the head output."""
+    the output steps, the only ones read, and the cell is not run there); what `episode_backward`
+    needs goes to saved (arrays from `saved_arrays`), for every step if save, else only the last
+    step's (inference: no history kept). clip <= 0: no clipping of the head output."""
     T, G, B = gx.shape[0], gx.shape[2], mem0.shape[0]
     M, H = mem0.shape[1], w0.shape[1]
     U, W, RM, dt = G // 4, H - R, R * M, gx.dtype
