@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numba import njit
+from numba.core.errors import TypingError
 
 from ntm.models import vecmath
 
@@ -131,3 +132,81 @@ def test_max_skips_nan_and_the_python_fallbacks_are_numpy():
     a = np.array([1.0, np.nan, 3.0, 2.0])
     assert _spans(a, 0, a, 0, 4)[2] == 3.0
     assert vecmath.exp(1.0) == np.exp(1.0) and vecmath.log(2.0) == np.log(2.0) and vecmath.expm1(1e-9) == np.expm1(1e-9)
+
+
+# ---------------------------------------------------------------- column sums and row dots
+
+@njit(**_J)
+def _columns_written_out(X, Y, c, ic, start):
+    """The loops the column sums replace, in the kernels' order: rows one after the other."""
+    M, N = X.shape
+    sq, dot = np.zeros(N, X.dtype), np.zeros(N, X.dtype)
+    add, sub = start.copy(), start.copy()
+    for j in range(M):
+        for i in range(N):
+            sq[i] += X[j, i] * X[j, i]
+            dot[i] += c[ic + j] * X[j, i]
+            add[i] += c[ic + j] * X[j, i]
+            sub[i] -= c[ic + j] * (X[j, i] * Y[j, i])
+    return sq, dot, add, sub
+
+
+@njit(**_J)
+def _columns(X, Y, c, ic, start):
+    N = X.shape[1]
+    sq, dot = np.empty(N, X.dtype), np.empty(N, X.dtype)
+    add, sub = start.copy(), start.copy()
+    vecmath.col_sq(sq, X)
+    vecmath.col_dot(dot, c, ic, X)
+    vecmath.col_dot_add(add, c, ic, X)
+    vecmath.col_dot2_sub(sub, c, ic, X, Y)
+    return sq, dot, add, sub
+
+
+@njit(**_J)
+def _rows_written_out(X, Y, a, ia, io):
+    """`dot_span` row by row, as the kernels wrote it before `row_dots`."""
+    M, N = X.shape
+    out, out2 = np.zeros(io + M, X.dtype), np.zeros(io + M, X.dtype)
+    v = np.empty(N, X.dtype)
+    for j in range(M):
+        out[io + j] = vecmath.dot_span(a, ia, X[j], 0, N)
+        for i in range(N):
+            v[i] = X[j, i] * Y[j, i]
+        out2[io + j] = vecmath.dot_span(a, ia, v, 0, N)
+    return out, out2
+
+
+@njit(**_J)
+def _rows(X, Y, a, ia, io):
+    M = X.shape[0]
+    out, out2 = np.zeros(io + M, X.dtype), np.zeros(io + M, X.dtype)
+    vecmath.row_dots(out, io, a, ia, X)
+    vecmath.row_dots2(out2, io, a, ia, X, Y)
+    return out, out2
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_column_sums_and_row_dots_are_the_loops_bits(data, dtype):
+    """Every shape (blocks of columns and groups of rows with and without a remainder): the same bits
+    as the loops they replace in the kernels."""
+    M, N = data.draw(st.integers(1, 23)), data.draw(st.integers(0, 150))
+    ic, io, ia = data.draw(st.integers(0, 5)), data.draw(st.integers(0, 5)), data.draw(st.integers(0, 5))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    X, Y = (rng.standard_normal((M, N)) * 10).astype(dtype), rng.standard_normal((M, N)).astype(dtype)
+    c, start = rng.standard_normal(ic + M).astype(dtype), rng.standard_normal(N).astype(dtype)
+    a = rng.standard_normal(ia + N).astype(dtype)
+    for got, want in zip(_columns(X, Y, c, ic, start), _columns_written_out(X, Y, c, ic, start)):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(_rows(X, Y, a, ia, io), _rows_written_out(X, Y, a, ia, io)):
+        np.testing.assert_array_equal(got, want)
+    X64, a64 = X.astype(np.float64), a[ia:].astype(np.float64)
+    tol = 10 * np.finfo(dtype).eps * (np.abs(X64) @ np.abs(a64)) + 1e-30
+    assert np.all(np.abs(_rows(X, Y, a, ia, io)[0][io:] - X64 @ a64) <= tol)
+
+
+def test_column_sums_take_only_contiguous_float_arrays():
+    with pytest.raises(TypingError):                 # a strided view: no intrinsic for it
+        _columns(np.ones((3, 4), np.float32)[:, ::2], np.ones((3, 2), np.float32), np.ones(3, np.float32), 0,
+                 np.ones(2, np.float32))

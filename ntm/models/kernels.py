@@ -17,7 +17,8 @@ tests/test_kernels.py checks values and gradients against the reference path.
 What keeps the loops fast (issue 21; bench/README.md "Models", `bench/bench_kernels.py`): every
 loop over the N locations either updates arrays element by element, which LLVM vectorises, or is
 a reduction through `vecmath.dot_span`/`sum_span`/`max_span` (vector lanes in a fixed order, so
-the same bits from a fresh compile and from numba's cache); exp, expm1 and log are `vecmath`'s,
+the same bits from a fresh compile and from numba's cache), over a matrix's rows or columns through
+`vecmath.row_dots`/`col_dot` and kin (the same sums, several in flight); exp, expm1 and log are `vecmath`'s,
 which vectorise where libm's do not; numpy's error model (no exception branch per division); plain
 copy loops (`_copy`, `_copy2`) instead of numba's slice assignment. Per sample and step at batch 32, float32, one
 thread: forward 19-21 -> ~7-8 us, backward 15-17 -> ~7-8 us. numba caches these kernels by this
@@ -256,11 +257,8 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
     H = w.shape[0]
     W, shift_r = H - R, S // 2
     ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
-    zero, one, eps = mem.dtype.type(0), mem.dtype.type(1), mem.dtype.type(EPS)
-    _fill(M_inv, zero)
-    for j in range(M):
-        for i in range(N):
-            M_inv[i] += mem[j, i] * mem[j, i]
+    one, eps = mem.dtype.type(1), mem.dtype.type(EPS)
+    vecmath.col_sq(M_inv, mem)                                             # sum_j M(i)_j^2
     for i in range(N):
         M_inv[i] = one / np.sqrt(M_inv[i] + eps)
     _copy2(w_prev, w)
@@ -269,10 +267,7 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
         ki = one / np.sqrt(_dot(k, k) + eps)
         k_inv[hh] = ki
         Kh = K[hh]
-        _fill(Kh, zero)
-        for j in range(M):
-            for i in range(N):
-                Kh[i] += k[j] * mem[j, i]
+        vecmath.col_dot(Kh, act, hh * M, mem)                              # k . M(i)
         for i in range(N):
             Kh[i] *= ki * M_inv[i]                                         # eq. 6
         wc = w_c[hh]
@@ -294,8 +289,7 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
         _softmax_(wn, act[ogam + hh])                                      # eq. 9, in log space
     _copy2(w_new, w)
     for hh in range(R):                                                    # eq. 2
-        for j in range(M):
-            r[hh * M + j] = _dot(w[hh], mem[j])
+        vecmath.row_dots(r, hh * M, w[hh], 0, mem)                         # r_j = w . M_j
     for hw in range(W):                                                    # eq. 3, head by head
         if save:
             _copy2(erased[hw], mem)
@@ -359,34 +353,31 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
 # ---------------------------------------------------------------- one sample, one step, backward
 
 @_jit
-def _write_read_backward(act, w, dmem, dr, d_act, R, oe, oa, erased, dwt, dv):
+def _write_read_backward(act, w, dmem, dr, d_act, R, oe, oa, erased, dwt):
     """The add, erase and read part of `_memory_step_backward` (eqs. 4, 3, 2, last first): dmem (M, N)
     in place to the gradient of the memory before the step; the weightings' gradients added to dwt
-    (H, N); the erase and add vectors' to d_act. dv: scratch (N,)."""
+    (H, N); the erase and add vectors' to d_act."""
     M, N = dmem.shape
     W = w.shape[0] - R
     Mp = erased[0]                                                         # memory before the step
     for hw in range(W):                                                    # eq. 4 (add)
-        for j in range(M):
-            a = act[oa + hw * M + j]
-            d_act[oa + hw * M + j] = _dot(w[R + hw], dmem[j])
-            for i in range(N):
-                dwt[R + hw, i] += a * dmem[j, i]
+        vecmath.row_dots(d_act, oa + hw * M, w[R + hw], 0, dmem)           # da_j = w . dM_j
+        vecmath.col_dot_add(dwt[R + hw], act, oa + hw * M, dmem)           # += a_j dM_j, row by row
     for hw in range(W - 1, -1, -1):                                        # eq. 3 (erase), last head first
         Xe = erased[hw]
+        vecmath.col_dot2_sub(dwt[R + hw], act, oe + hw * M, dmem, Xe)      # -= e_j (dM_j * M before), dM before this erase
+        vecmath.row_dots2(d_act, oe + hw * M, w[R + hw], 0, dmem, Xe)     # w . (dM_j * M before), negated below
         for j in range(M):
             e = act[oe + hw * M + j]
+            d_act[oe + hw * M + j] = -d_act[oe + hw * M + j]
             for i in range(N):
-                dv[i] = dmem[j, i] * Xe[j, i]                              # dv: dM * M before the erase
-                dwt[R + hw, i] -= e * dv[i]
                 dmem[j, i] -= dmem[j, i] * w[R + hw, i] * e
-            d_act[oe + hw * M + j] = -_dot(w[R + hw], dv)
     for hh in range(R):                                                    # eq. 2 (read)
+        vecmath.col_dot_add(dwt[hh], dr, hh * M, Mp)                       # += dr_j M_j, row by row
         for j in range(M):
             drj = dr[hh * M + j]
             for i in range(N):
                 dmem[j, i] += w[hh, i] * drj
-                dwt[hh, i] += drj * Mp[j, i]
 
 
 @_jit
@@ -402,9 +393,10 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
     Mp = erased[0]                                                         # memory before the step
     zero, eps = dmem.dtype.type(0), dmem.dtype.type(EPS)
     _copy2(dwt, dw)
-    # Each reduction is a `_dot` and each update a loop of its own (both vectorise); dv holds
-    # intermediate vectors between the steps that define it.
-    _write_read_backward(act, w, dmem, dr, d_act, R, oe, oa, erased, dwt, dv)
+    # Each reduction is a `_dot` (over rows: `vecmath.row_dots`, over columns: `vecmath.col_*`) and
+    # each update a loop of its own (all vectorise); dv holds intermediate vectors between the steps
+    # that define it.
+    _write_read_backward(act, w, dmem, dr, d_act, R, oe, oa, erased, dwt)
     _fill(Qs, zero)
     for hh in range(H):
         wh, lw, wt, wg, wc, wp, Kh = w[hh], log_w[hh], w_tilde[hh], w_g[hh], w_c[hh], w_prev[hh], K[hh]
@@ -438,8 +430,9 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
             Qs[i] += beta * dv[i] * Kh[i]
             dv[i] = beta * dv[i] * ki * M_inv[i]                           # dv: D
         k = act[hh * M:(hh + 1) * M]
-        for j in range(M):                                                 # eq. 6 (cosine)
-            d_act[hh * M + j] = _dot(dv, Mp[j]) - sq * ki * ki * k[j]
+        vecmath.row_dots(d_act, hh * M, dv, 0, Mp)                         # eq. 6 (cosine): D . M_j, then
+        for j in range(M):
+            d_act[hh * M + j] = d_act[hh * M + j] - sq * ki * ki * k[j]
             for i in range(N):
                 dmem[j, i] += dv[i] * k[j]
         d_act[ob + hh], d_act[og + hh], d_act[ogam + hh] = dbeta, dg, dgamma

@@ -21,8 +21,9 @@ Each function computes in its argument's dtype (float32 or float64): the constan
 dtype through `numba.extending.overload`, so float32 code stays float32. Called from Python (not
 compiled), they fall back to numpy.
 
-The reductions (`dot_span`, `sum_span`, `max_span`, at the end) are LLVM IR written out through
-`numba.extending.intrinsic`: 8 vector lanes in a fixed order, for numba code only.
+The reductions (`dot_span`, `sum_span`, `max_span`, and the column sums `col_dot` and its kin, at
+the end) are LLVM IR written out through `numba.extending.intrinsic`, in a fixed order, for numba
+code only.
 """
 
 from __future__ import annotations
@@ -299,3 +300,202 @@ def max_span(typingctx, a, ia, n):
     if not (_float_vector(a) and isinstance(ia, types.Integer) and isinstance(n, types.Integer)):
         return None
     return a.dtype(a, ia, n), _reduce_codegen("max")
+
+
+# ---------------------------------------------------------------- column sums over a matrix's rows
+
+_BLOCK_BYTES = 256          # a block of columns: 4 AVX-512 or 8 AVX2 registers of accumulators
+
+
+def _column_codegen(kind: str):
+    """LLVM IR for out[i] = init_i (op) sum over rows j of a term, for every column i of a C-contiguous
+    (M, N) matrix X, the rows added one after the other (j = 0, 1, ...) as a loop
+    `for j: for i: out[i] += term` adds them, so the same bits. What differs is where the running
+    sums live: a block of 256 bytes of columns at a time in vector registers, loaded and stored once
+    per block, where that loop stores and reloads every column's sum once per row (each row then
+    waits for the store of the one before). kind: "sq" (init 0, term X[j, i]^2), "dot" (init 0, term
+    c[ic + j] X[j, i]), "dot_add" (init out[i], the same term), "dot2_sub" (init out[i], minus the
+    term c[ic + j] (X[j, i] Y[j, i]))."""
+
+    def codegen(context, builder, sig, args):
+        out_t = sig.args[0]
+        out = context.make_array(out_t)(context, builder, args[0])
+        mats = [context.make_array(sig.args[k])(context, builder, args[k]) for k in
+                ((1,) if kind == "sq" else (3,) if kind != "dot2_sub" else (3, 4))]
+        M, N = cgutils.unpack_tuple(builder, mats[0].shape, 2)
+        dtype, intp = out_t.dtype, context.get_value_type(types.intp)
+        ft = context.get_value_type(dtype)
+        lanes = _BLOCK_BYTES // (dtype.bitwidth // 8)
+        vt = ir.VectorType(ft, lanes)
+        align = dtype.bitwidth // 8
+        if kind != "sq":
+            c = context.make_array(sig.args[1])(context, builder, args[1]).data
+            ic = context.cast(builder, args[2], sig.args[2], types.intp)
+
+        def splat(x, typ):                               # a scalar in every lane of typ
+            if not isinstance(typ, ir.VectorType):
+                return x
+            first = builder.insert_element(ir.Constant(typ, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(first, ir.Constant(typ, ir.Undefined),
+                                          ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+
+        def load(ptr, k, typ):
+            return builder.load(builder.bitcast(cgutils.gep(builder, ptr, k), typ.as_pointer()), align=align)
+
+        def block(i, typ):                               # columns i .. i + width(typ) - 1
+            zero = ir.Constant(typ, [0.0] * lanes if isinstance(typ, ir.VectorType) else 0.0)
+            acc = cgutils.alloca_once_value(builder, zero if kind in ("sq", "dot") else load(out.data, i, typ))
+            with cgutils.for_range(builder, M) as loop:
+                at = builder.add(builder.mul(loop.index, N), i)
+                xs = [load(m.data, at, typ) for m in mats]
+                if kind == "sq":
+                    term = builder.fmul(xs[0], xs[0])
+                else:
+                    cj = splat(builder.load(cgutils.gep(builder, c, builder.add(ic, loop.index))), typ)
+                    term = builder.fmul(cj, xs[0] if kind != "dot2_sub" else builder.fmul(xs[0], xs[1]))
+                step = builder.fsub if kind == "dot2_sub" else builder.fadd
+                builder.store(step(builder.load(acc), term), acc)
+            builder.store(builder.load(acc), builder.bitcast(cgutils.gep(builder, out.data, i), typ.as_pointer()),
+                          align=align)
+
+        n_vec = builder.and_(N, ir.Constant(intp, -lanes))
+        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n_vec, ir.Constant(intp, lanes)) as (i, _):
+            block(i, vt)
+        with cgutils.for_range_slice(builder, n_vec, N, ir.Constant(intp, 1)) as (i, _):
+            block(i, ft)
+        return context.get_dummy_value()
+    return codegen
+
+
+def _float_matrix(X, dtype) -> bool:
+    return isinstance(X, types.Array) and X.ndim == 2 and X.layout == "C" and X.dtype == dtype
+
+
+def _column_signature(out, c, ic, *mats):
+    ok = _float_vector(out) and all(_float_matrix(X, out.dtype) for X in mats)
+    if c is not None:
+        ok = ok and _float_vector(c) and c.dtype == out.dtype and isinstance(ic, types.Integer)
+    return types.void(*(a for a in (out, c, ic, *mats) if a is not None)) if ok else None
+
+
+@intrinsic
+def col_sq(typingctx, out, X):
+    """out[i] = sum_j X[j, i]^2 over the rows of X (M, N), for each of its N columns (out (N,); both
+    C-contiguous, one float dtype; no bounds check), the rows added in order: the bits of
+    ``out[:] = 0; for j: for i: out[i] += X[j, i] * X[j, i]``. Numba code only.
+
+    Why: in that loop every row reloads and stores each column's running sum, and waits for the row
+    before's store; here a block of columns stays in vector registers over all the rows (the
+    kernels' memory norms and content similarities, `kernels._memory_step`: 0.48 -> 0.20 us a sample
+    and step for the norms and two heads' similarities, 20 x 128 float32; bench/README.md, "The
+    eighth pass")."""
+    sig = _column_signature(out, None, None, X)
+    return (sig, _column_codegen("sq")) if sig else None
+
+
+@intrinsic
+def col_dot(typingctx, out, c, ic, X):
+    """out[i] = sum_j c[ic + j] X[j, i] (out = X^T c[ic:ic + M]), rows in order, as `col_sq`."""
+    sig = _column_signature(out, c, ic, X)
+    return (sig, _column_codegen("dot")) if sig else None
+
+
+@intrinsic
+def col_dot_add(typingctx, out, c, ic, X):
+    """out[i] += c[ic + j] X[j, i] for each row j in turn (`col_dot` added to out, term by term)."""
+    sig = _column_signature(out, c, ic, X)
+    return (sig, _column_codegen("dot_add")) if sig else None
+
+
+@intrinsic
+def col_dot2_sub(typingctx, out, c, ic, X, Y):
+    """out[i] -= c[ic + j] (X[j, i] Y[j, i]) for each row j in turn (X, Y: the same shape)."""
+    sig = _column_signature(out, c, ic, X, Y)
+    return (sig, _column_codegen("dot2_sub")) if sig else None
+
+
+# ---------------------------------------------------------------- a vector's dot with every row
+
+_ROWS = 4                   # rows reduced together: 4 running sums in flight instead of one
+
+
+def _rows_codegen(with_y: bool):
+    """LLVM IR for out[io + j] = sum_i a[ia + i] X[j, i] (with_y: a[ia + i] (X[j, i] Y[j, i])) for
+    every row j of X (M, N), each row summed in `dot_span`'s order (8 lanes, i mod 8, added pairwise,
+    then the tail in order), so its bits; 4 rows at a time, so that 4 sums are in flight."""
+
+    def codegen(context, builder, sig, args):
+        out = context.make_array(sig.args[0])(context, builder, args[0]).data
+        io = context.cast(builder, args[1], sig.args[1], types.intp)
+        a = context.make_array(sig.args[2])(context, builder, args[2]).data
+        ia = context.cast(builder, args[3], sig.args[3], types.intp)
+        mats = [context.make_array(sig.args[k])(context, builder, args[k]) for k in ((4, 5) if with_y else (4,))]
+        M, N = cgutils.unpack_tuple(builder, mats[0].shape, 2)
+        dtype, intp = sig.args[0].dtype, context.get_value_type(types.intp)
+        ft = context.get_value_type(dtype)
+        vt = ir.VectorType(ft, _LANES)
+        align = dtype.bitwidth // 8
+
+        def load(ptr, k, typ):
+            return builder.load(builder.bitcast(cgutils.gep(builder, ptr, k), typ.as_pointer()), align=align)
+
+        def term(j, k, typ):                             # a[ia + k] times row j's element k
+            at = builder.add(builder.mul(j, N), k)
+            x = load(mats[0].data, at, typ)
+            if with_y:
+                x = builder.fmul(x, load(mats[1].data, at, typ))
+            return builder.fmul(load(a, builder.add(ia, k), typ), x)
+
+        def rows(j0, count):                             # rows j0 .. j0 + count - 1
+            js = [builder.add(j0, ir.Constant(intp, g)) for g in range(count)]
+            accs = [cgutils.alloca_once_value(builder, ir.Constant(vt, [0.0] * _LANES)) for _ in js]
+            n_vec = builder.and_(N, ir.Constant(intp, -_LANES))
+            with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n_vec, ir.Constant(intp, _LANES)) as (k, _):
+                for j, acc in zip(js, accs):
+                    builder.store(builder.fadd(builder.load(acc), term(j, k, vt)), acc)
+            for j, acc in zip(js, accs):
+                v = builder.load(acc)
+                lanes = [builder.extract_element(v, ir.Constant(ir.IntType(32), i)) for i in range(_LANES)]
+                while len(lanes) > 1:
+                    lanes = [builder.fadd(lanes[i], lanes[i + 1]) for i in range(0, len(lanes), 2)]
+                total = cgutils.alloca_once_value(builder, lanes[0])
+                with cgutils.for_range_slice(builder, n_vec, N, ir.Constant(intp, 1)) as (k, _):
+                    builder.store(builder.fadd(builder.load(total), term(j, k, ft)), total)
+                builder.store(builder.load(total), cgutils.gep(builder, out, builder.add(io, j)))
+
+        m_grp = builder.and_(M, ir.Constant(intp, -_ROWS))
+        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), m_grp, ir.Constant(intp, _ROWS)) as (j0, _):
+            rows(j0, _ROWS)
+        with cgutils.for_range_slice(builder, m_grp, M, ir.Constant(intp, 1)) as (j0, _):
+            rows(j0, 1)
+        return context.get_dummy_value()
+    return codegen
+
+
+def _rows_signature(out, io, a, ia, *mats):
+    ok = (_float_vector(out) and _float_vector(a) and a.dtype == out.dtype
+          and all(isinstance(x, types.Integer) for x in (io, ia))
+          and all(_float_matrix(X, out.dtype) for X in mats))
+    return types.void(out, io, a, ia, *mats) if ok else None
+
+
+@intrinsic
+def row_dots(typingctx, out, io, a, ia, X):
+    """out[io + j] = sum_i a[ia + i] X[j, i] for every row j of X (M, N) (out[io:io + M] = X a):
+    each row the bits of ``dot_span(a, ia, X[j], 0, N)``. C-contiguous arrays of one float dtype,
+    no bounds check, numba code only.
+
+    Why: `dot_span` keeps one running sum, each addition waiting for the one before (~3 cycles);
+    a loop over rows of it waits on every row in turn. Here 4 rows' sums go together (the kernels'
+    reads and the gradients of the add vectors and keys, `kernels._memory_step_backward`;
+    bench/README.md, "The eighth pass")."""
+    sig = _rows_signature(out, io, a, ia, X)
+    return (sig, _rows_codegen(False)) if sig else None
+
+
+@intrinsic
+def row_dots2(typingctx, out, io, a, ia, X, Y):
+    """out[io + j] = sum_i a[ia + i] (X[j, i] Y[j, i]), as `row_dots` (X, Y: the same shape): each row
+    the bits of ``v = X[j] * Y[j]; dot_span(a, ia, v, 0, N)``."""
+    sig = _rows_signature(out, io, a, ia, X, Y)
+    return (sig, _rows_codegen(True)) if sig else None
