@@ -81,6 +81,24 @@ def ceiling_gflops() -> float:
     return 2 * 32 * 130 * 400 / statistics.median(times) / 1e9
 
 
+def openblas() -> dict:
+    """Which BLAS kernels the runs use: the OPENBLAS_CORETYPE the children inherit ("unset": each
+    OpenBLAS picks by CPU model) and what threadpoolctl reports for numpy's and scipy's OpenBLAS in
+    this process (scipy's is the one numba's np.dot calls in the kernels). A forced older core
+    changes the products' speed and rounding (bench/README.md, "The eighth pass")."""
+    found = {"OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "unset")}
+    try:
+        import scipy.linalg  # noqa: F401 - loads scipy's OpenBLAS, so that threadpoolctl sees it
+        from threadpoolctl import threadpool_info
+    except ImportError:                                   # threadpoolctl comes with the dev extra
+        return found
+    for lib in threadpool_info():
+        if lib.get("internal_api") == "openblas":
+            owner = "scipy" if "scipy.libs" in lib["filepath"] else "numpy" if "numpy.libs" in lib["filepath"] else lib["prefix"]
+            found[f"{owner}_openblas"] = f"{lib['version']} {lib.get('architecture')}"
+    return found
+
+
 def unpack(rev: str, into: Path) -> Path:
     """The tree at rev, from `git archive`, unpacked into a folder (no worktree left behind)."""
     tar = into / "tree.tar"
@@ -203,7 +221,8 @@ def print_phases(args) -> int:
                     f"{k} {med['old'][k]:.0f} -> {med['new'][k]:.0f}" for k in med["new"]), flush=True)
     if args.out:
         args.out.write_text(json.dumps({"benchmark": "the harness's training step by phase, old and new",
-                                        "baseline": args.baseline, "statistic": f"median over {args.rounds} "
+                                        "baseline": args.baseline, "openblas": openblas(),
+                                        "statistic": f"median over {args.rounds} "
                                         "processes per side (alternating) of the mean of 10 iterations",
                                         "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
     return 0
@@ -248,6 +267,7 @@ def record_main_job(args) -> int:
         rows = main_job(unpack(args.baseline, Path(tmp)), args.seed, args.new_config)
     out.write_text(json.dumps({"benchmark": "ntm train --task copy end to end, old then new", "baseline": args.baseline,
                                "seed": args.seed, "new_config": args.new_config and str(args.new_config),
+                               "openblas": openblas(),
                                "load_average_before": round(load, 2),
                                "load_average_after": round(os.getloadavg()[0], 2),
                                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
@@ -309,6 +329,7 @@ def throughput_table(args) -> int:
               "statistic": f"median over {args.rounds} processes per side (alternating) of the median of "
                            f"{args.iters} timed iterations",
               "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+              "openblas": openblas(),
               "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
               "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}
     out.parent.mkdir(parents=True, exist_ok=True)
