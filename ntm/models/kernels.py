@@ -21,7 +21,9 @@ the same bits from a fresh compile and from numba's cache), over a matrix's rows
 `vecmath.row_dots`/`col_dot` and kin (the same sums, several in flight); exp, expm1 and log are `vecmath`'s,
 which vectorise where libm's do not; numpy's error model (no exception branch per division); plain
 copy loops (`_copy`, `_copy2`) instead of numba's slice assignment. Per sample and step at batch 32, float32, one
-thread: forward 19-21 -> ~7-8 us, backward 15-17 -> ~7-8 us. numba caches these kernels by this
+thread: forward 19-21 -> ~5-6 us, backward 15-17 -> ~6 us (OpenBLAS's AVX-512 kernels for the two
+products; ~7-8 each where OPENBLAS_CORETYPE forces its Haswell ones: bench/README.md, "The eighth
+pass"). numba caches these kernels by this
 file's timestamp: after editing `vecmath.py`, touch this file (or clear its `__pycache__`), or
 the cached kernels keep the old maths.
 
