@@ -216,6 +216,12 @@ def _log(x):
 _LANES = 8
 
 
+def _at(builder, data, k, typ):
+    """A pointer to typ (a float or a vector of them) at element k of an array's data: cast, not
+    load(..., typ=), so the same IR with llvmlite's typed pointers (older numba) and its opaque ones."""
+    return builder.bitcast(cgutils.gep(builder, data, k), typ.as_pointer())
+
+
 def _reduce_codegen(kind: str):
     """LLVM IR for a reduction over a span of one or two arrays, in 8 vector lanes (k mod 8), then the
     lanes combined pairwise, then the tail in order. kind: "dot" (sum a b), "sum" (sum a), "max"."""
@@ -237,11 +243,7 @@ def _reduce_codegen(kind: str):
         init = float("-inf") if kind == "max" else 0.0
 
         def element(k, typ):                         # the summand (or candidate) at offset k
-            # a pointer cast to the loaded type, not load(..., typ=): the same IR with llvmlite's
-            # typed pointers (older numba) and its opaque ones
-            ptrs = [builder.bitcast(cgutils.gep(builder, d, builder.add(s0, k)), typ.as_pointer())
-                    for d, s0 in zip(data, starts)]
-            vals = [builder.load(q, align=align) for q in ptrs]
+            vals = [builder.load(_at(builder, d, builder.add(s0, k), typ), align=align) for d, s0 in zip(data, starts)]
             return builder.fmul(*vals) if two else vals[0]
 
         def combine(acc, x):
@@ -340,7 +342,7 @@ def _column_codegen(kind: str):
                                           ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
 
         def load(ptr, k, typ):
-            return builder.load(builder.bitcast(cgutils.gep(builder, ptr, k), typ.as_pointer()), align=align)
+            return builder.load(_at(builder, ptr, k, typ), align=align)
 
         def block(i, typ):                               # columns i .. i + width(typ) - 1
             zero = ir.Constant(typ, [0.0] * lanes if isinstance(typ, ir.VectorType) else 0.0)
@@ -355,8 +357,7 @@ def _column_codegen(kind: str):
                     term = builder.fmul(cj, xs[0] if kind != "dot2_sub" else builder.fmul(xs[0], xs[1]))
                 step = builder.fsub if kind == "dot2_sub" else builder.fadd
                 builder.store(step(builder.load(acc), term), acc)
-            builder.store(builder.load(acc), builder.bitcast(cgutils.gep(builder, out.data, i), typ.as_pointer()),
-                          align=align)
+            builder.store(builder.load(acc), _at(builder, out.data, i, typ), align=align)
 
         n_vec = builder.and_(N, ir.Constant(intp, -lanes))
         with cgutils.for_range_slice(builder, ir.Constant(intp, 0), n_vec, ir.Constant(intp, lanes)) as (i, _):
@@ -437,7 +438,7 @@ def _rows_codegen(with_y: bool):
         align = dtype.bitwidth // 8
 
         def load(ptr, k, typ):
-            return builder.load(builder.bitcast(cgutils.gep(builder, ptr, k), typ.as_pointer()), align=align)
+            return builder.load(_at(builder, ptr, k, typ), align=align)
 
         def term(j, k, typ):                             # a[ia + k] times row j's element k
             at = builder.add(builder.mul(j, N), k)

@@ -48,10 +48,10 @@ class MovingAverage(AveragedModel):
         if weights is not None:
             self.load_state_dict(weights)
         self.count = int(self.n_averaged)                      # the one host read
-        self.submodules = list(self.module.modules())          # the tree is fixed; its tensors are read each step
-        tensors = _tensors(self.submodules)
-        self.fast = (len({(t.device, t.dtype) for t in tensors}) == 1 and all(t.is_floating_point() for t in tensors)
-                     and _same(tensors, itertools.chain(self.module.parameters(), self.module.buffers())))
+        self.submodules = _modules(self.module)                 # the tree is fixed; its tensors are read each step
+        tensors = _tensors(self.submodules or [])
+        self.fast = (self.submodules is not None and len({(t.device, t.dtype) for t in tensors}) == 1
+                     and all(t.is_floating_point() for t in tensors))
         self.theirs = (None, None)                             # (model, its submodules), from the last update
 
     def update_parameters(self, model) -> None:
@@ -61,9 +61,7 @@ class MovingAverage(AveragedModel):
         (a parameter replaced since is seen; `Module.parameters()` walked the tree again: 57 of the
         update's 98 us here, `bench/README.md` "The seventh pass")."""
         if self.theirs[0] is not model:
-            modules = list(model.modules())
-            ok = _same(_tensors(modules), itertools.chain(model.parameters(), model.buffers()))
-            self.theirs = (model, modules if ok else None)
+            self.theirs = (model, _modules(model))
         if not self.fast or self.theirs[1] is None:
             super().update_parameters(model)
         else:
@@ -89,11 +87,12 @@ def _tensors(modules: list) -> list:
             + [b for m in modules for b in m._buffers.values() if b is not None])
 
 
-def _same(tensors: list, expected) -> bool:
-    """Whether `tensors` are `expected`'s (`parameters()` then `buffers()`), one by one: not so where
-    modules share a tensor (`parameters()` gives it once)."""
-    expected = list(expected)
-    return len(tensors) == len(expected) and all(a is b for a, b in zip(tensors, expected))
+def _modules(model) -> list | None:
+    """`model.modules()`, if `_tensors` of them are `parameters()` then `buffers()` one by one; None
+    where modules share a tensor (`parameters()` gives it once)."""
+    modules = list(model.modules())
+    tensors, expected = _tensors(modules), list(itertools.chain(model.parameters(), model.buffers()))
+    return modules if len(tensors) == len(expected) and all(a is b for a, b in zip(tensors, expected)) else None
 
 
 def moving_average(cfg, model, weights: dict | None = None) -> MovingAverage | None:
