@@ -1,6 +1,7 @@
 """Training to convergence: several runs side by side, one process and one torch thread each.
 
     python bench/bench_train.py --preset seeds  [--jobs 5] [--max-seconds 600]   # the default config, seeds 0-4
+    python bench/bench_train.py --preset seeds20 [--only default-s7 ...]        # the same, seeds 0-19
     python bench/bench_train.py --preset nopolish [--jobs 1]                      # the same, stopped at convergence
     python bench/bench_train.py --preset polish2000 [--jobs 1]                    # the same, 2,000 polishing steps
     python bench/bench_train.py --preset sweep  [--jobs 2] [--only NAME ...]     # the variants below, seeds 0-4
@@ -54,6 +55,7 @@ REPEAT_COPY = {"task": "repeat_copy", "compare_lengths": [10, 15, 20], "max_rest
 
 PRESETS = {
     "seeds": {f"default-s{s}": {"seed": s} for s in range(5)},
+    "seeds20": {f"default-s{s}": {"seed": s} for s in range(20)},      # the same, to tell two trees apart
     "nopolish": {f"nopolish-s{s}": {"seed": s, "polish_steps": 0} for s in range(5)},   # stop at convergence
     "polish2000": {f"polish2000-s{s}": {"seed": s, "polish_steps": 2000} for s in range(5)},  # half the polishing
     "lstm": {f"lstm-s{s}": {"seed": s, "model": "lstm"} for s in range(3)},
