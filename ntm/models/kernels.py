@@ -215,15 +215,19 @@ def release(handle) -> None:
 
 @_jit
 def _lstm_cell(z, gx, c, h_new, c_new, ifo, g, c_prev, tanh_c):
-    """Gates from z + gx (4U,); writes h_new, c_new and what the gradient needs (LSTMController)."""
+    """Gates from z + gx (4U,); writes h_new, c_new and what the gradient needs (LSTMController).
+    Three loops, not one: the gates i, f, o lie side by side in z, so one loop of sigmoids covers
+    them; in a single loop over u LLVM vectorised less of it (0.39 -> 0.27 us for U = 100, the same bits)."""
     U, one = c.shape[0], c.dtype.type(1)
+    for p in range(3 * U):                                                 # i, f, o
+        ifo[p] = _sigmoid(z[p] + gx[p], one)
     for u in range(U):
-        i_, f_ = _sigmoid(z[u] + gx[u], one), _sigmoid(z[U + u] + gx[U + u], one)
-        o_, g_ = _sigmoid(z[2 * U + u] + gx[2 * U + u], one), _tanh(z[3 * U + u] + gx[3 * U + u], one)
-        cc = f_ * c[u] + i_ * g_
+        g[u] = _tanh(z[3 * U + u] + gx[3 * U + u], one)
+    for u in range(U):
+        cc = ifo[U + u] * c[u] + ifo[u] * g[u]
         tc = _tanh(cc, one)
-        ifo[u], ifo[U + u], ifo[2 * U + u], g[u], c_prev[u], tanh_c[u] = i_, f_, o_, g_, c[u], tc
-        c_new[u], h_new[u] = cc, o_ * tc
+        c_prev[u], tanh_c[u] = c[u], tc
+        c_new[u], h_new[u] = cc, ifo[2 * U + u] * tc
 
 
 @_jit
