@@ -22,6 +22,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -118,6 +119,17 @@ def fresh_counts(run_dir, lengths, samples=FRESH, seed=12345):
     return out
 
 
+def revision() -> str | None:
+    """The checkout's git revision (with "+changes" if its files differ from it), None outside git."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    try:
+        rev = git("rev-parse", "--short", "HEAD")
+        return rev + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "") if rev else None
+    except OSError:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", choices=PRESETS, default="seeds")
@@ -141,8 +153,11 @@ def main():
                   flush=True)
     out = Path(os.environ.get("OUT") or Path(__file__).parent / "results")
     out.mkdir(parents=True, exist_ok=True)
+    from bench_kernels import openblas                          # the BLAS kernels change the rounding, so the path
     info = {"preset": a.preset, "jobs": a.jobs, "cpus": os.cpu_count(),
-            "kernel_threads": a.kernel_threads or max(1, (os.cpu_count() or 1) // a.jobs), "base": BASE, "runs": sorted(results, key=lambda r: r["name"])}
+            "kernel_threads": a.kernel_threads or max(1, (os.cpu_count() or 1) // a.jobs), "base": BASE,
+            "openblas": openblas(), "revision": revision(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "runs": sorted(results, key=lambda r: r["name"])}
     (out / f"train_{a.preset}.json").write_text(json.dumps(info, indent=1))
 
 
