@@ -87,8 +87,9 @@ def numba_backward(model, saved, T_in: int, dH: Tensor, dR: Tensor, x: Tensor):
     input projection's weight gradient dgx^T x (x (T, B, C_in)) together, each a block of its rows
     (`kernels.gate_rows`): one thread took 0.7-0.9 ms a batch-32 step for it while the other core
     waited (bench/README.md, "The seventh pass"). The products go through torch (MKL): through
-    scipy's OpenBLAS they ran twice as fast on an AVX-512 CPU, but rounded otherwise, and over 20
-    seeds of copy fewer models came out exact at length 120 (3 against 9; "The ninth pass").
+    scipy's OpenBLAS they ran twice as fast on an AVX-512 CPU, but rounded otherwise, which every
+    recorded run depends on (over 20 seeds of copy, 3 models exact at length 120 against 9: no
+    more than a change of rounding moves that count; "The ninth pass").
     Returns `fused_backward`'s values and that gradient (4U, C_in)."""
     parts, out, mask, weights = saved                     # weights: the forward's (W_rh, W_h)
     T, B = mask.shape
