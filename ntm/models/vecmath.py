@@ -222,6 +222,11 @@ def _at(builder, data, k, typ):
     return builder.bitcast(cgutils.gep(builder, data, k), typ.as_pointer())
 
 
+def _load(builder, data, k, typ, align):
+    """The typ (a float or a vector of them) at element k of an array's data (see `_at`)."""
+    return builder.load(_at(builder, data, k, typ), align=align)
+
+
 def _reduce_codegen(kind: str):
     """LLVM IR for a reduction over a span of one or two arrays, in 8 vector lanes (k mod 8), then the
     lanes combined pairwise, then the tail in order. kind: "dot" (sum a b), "sum" (sum a), "max"."""
@@ -243,7 +248,7 @@ def _reduce_codegen(kind: str):
         init = float("-inf") if kind == "max" else 0.0
 
         def element(k, typ):                         # the summand (or candidate) at offset k
-            vals = [builder.load(_at(builder, d, builder.add(s0, k), typ), align=align) for d, s0 in zip(data, starts)]
+            vals = [_load(builder, d, builder.add(s0, k), typ, align) for d, s0 in zip(data, starts)]
             return builder.fmul(*vals) if two else vals[0]
 
         def combine(acc, x):
@@ -341,15 +346,13 @@ def _column_codegen(kind: str):
             return builder.shuffle_vector(first, ir.Constant(typ, ir.Undefined),
                                           ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
 
-        def load(ptr, k, typ):
-            return builder.load(_at(builder, ptr, k, typ), align=align)
-
         def block(i, typ):                               # columns i .. i + width(typ) - 1
             zero = ir.Constant(typ, [0.0] * lanes if isinstance(typ, ir.VectorType) else 0.0)
-            acc = cgutils.alloca_once_value(builder, zero if kind in ("sq", "dot") else load(out.data, i, typ))
+            start = zero if kind in ("sq", "dot") else _load(builder, out.data, i, typ, align)
+            acc = cgutils.alloca_once_value(builder, start)
             with cgutils.for_range(builder, M) as loop:
                 at = builder.add(builder.mul(loop.index, N), i)
-                xs = [load(m.data, at, typ) for m in mats]
+                xs = [_load(builder, m.data, at, typ, align) for m in mats]
                 if kind == "sq":
                     term = builder.fmul(xs[0], xs[0])
                 else:
@@ -437,15 +440,12 @@ def _rows_codegen(with_y: bool):
         vt = ir.VectorType(ft, _LANES)
         align = dtype.bitwidth // 8
 
-        def load(ptr, k, typ):
-            return builder.load(_at(builder, ptr, k, typ), align=align)
-
         def term(j, k, typ):                             # a[ia + k] times row j's element k
             at = builder.add(builder.mul(j, N), k)
-            x = load(mats[0].data, at, typ)
+            x = _load(builder, mats[0].data, at, typ, align)
             if with_y:
-                x = builder.fmul(x, load(mats[1].data, at, typ))
-            return builder.fmul(load(a, builder.add(ia, k), typ), x)
+                x = builder.fmul(x, _load(builder, mats[1].data, at, typ, align))
+            return builder.fmul(_load(builder, a, builder.add(ia, k), typ, align), x)
 
         def rows(j0, count):                             # rows j0 .. j0 + count - 1
             js = [builder.add(j0, ir.Constant(intp, g)) for g in range(count)]
