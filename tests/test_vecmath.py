@@ -210,3 +210,23 @@ def test_column_sums_take_only_contiguous_float_arrays():
     with pytest.raises(TypingError):                 # a strided view: no intrinsic for it
         _columns(np.ones((3, 4), np.float32)[:, ::2], np.ones((3, 2), np.float32), np.ones(3, np.float32), 0,
                  np.ones(2, np.float32))
+
+
+@njit
+def _prefetched(a, write):
+    vecmath.prefetch(a, write)
+    vecmath.prefetch(a[:0], write)                   # an empty span: no line to ask for
+    return a.copy()
+
+
+@pytest.mark.parametrize("shape, dtype", [((0,), np.float32), ((1000,), np.float32), ((3, 5, 7), np.float64),
+                                          ((17,), np.int64), ((4, 4), np.bool_)])
+def test_prefetch_is_only_a_hint(shape, dtype):
+    a = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
+    for write in (False, True):
+        assert np.array_equal(_prefetched(a, write), a) and _prefetched(a, write).dtype == a.dtype
+
+
+def test_prefetch_takes_only_contiguous_arrays():
+    with pytest.raises(TypingError):
+        _prefetched(np.ones((3, 4), np.float32)[:, ::2], True)
