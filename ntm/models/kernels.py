@@ -21,8 +21,8 @@ the same bits from a fresh compile and from numba's cache), over a matrix's rows
 `vecmath.row_dots`/`col_dot` and kin (the same sums, several in flight); exp, expm1 and log are `vecmath`'s,
 which vectorise where libm's do not; numpy's error model (no exception branch per division); plain
 copy loops (`_copy`, `_copy2`) instead of numba's slice assignment; the next sample's saved values
-prefetched while a sample is computed (`_prefetch_memory`, `vecmath.prefetch`: ~20 % of either
-kernel's time went to waiting on those lines, bench/README.md "The tenth pass"). Per sample and step at batch 32, float32, one
+prefetched while a sample is computed (`_prefetch_memory`, `vecmath.prefetch`: each kernel ~10 %
+faster, more when the box's caches are contended; bench/README.md "The tenth pass"). Per sample and step at batch 32, float32, one
 thread: forward 19-21 -> ~5-6 us, backward 15-17 -> ~6 us (OpenBLAS's AVX-512 kernels for the two
 products; ~7-8 each where OPENBLAS_CORETYPE forces its Haswell ones: bench/README.md, "The eighth
 pass"). numba caches these kernels by this
@@ -227,22 +227,22 @@ def release(handle) -> None:
 
 
 @_jit
-def _prefetch_memory(saved, t, b, write):
+def _prefetch_memory(saved, t, b):
     """Prefetch what `_memory_step` writes (and its gradient reads) of sample b at step t: the
     caller works on the sample before it meanwhile (`vecmath.prefetch`: a hint, the same bits)."""
     for a in (saved.raw[t, b], saved.act[t, b], saved.M_inv[t, b], saved.k_inv[t, b]):
-        vecmath.prefetch(a, write)
+        vecmath.prefetch(a)
     for a in (saved.K[t, b], saved.w_c[t, b], saved.w_g[t, b], saved.w_tilde[t, b], saved.log_w[t, b],
               saved.w_prev[t, b], saved.w_new[t, b]):
-        vecmath.prefetch(a, write)
-    vecmath.prefetch(saved.erased[t, b], write)
+        vecmath.prefetch(a)
+    vecmath.prefetch(saved.erased[t, b])
 
 
 @_jit
-def _prefetch_cell(saved, t, b, write):
+def _prefetch_cell(saved, t, b):
     """Prefetch what `_lstm_cell` saves of sample b at step t (see `_prefetch_memory`)."""
     for a in (saved.ifo[t, b], saved.g[t, b], saved.c_prev[t, b], saved.tanh_c[t, b]):
-        vecmath.prefetch(a, write)
+        vecmath.prefetch(a)
 
 
 # ---------------------------------------------------------------- one sample, one step, forward
@@ -383,7 +383,7 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
         z = np.dot(Xt, WT)                                                 # (B, 4U)
         for b in range(B):
             if save and b + 1 < B:
-                _prefetch_cell(saved, t, b + 1, True)
+                _prefetch_cell(saved, t, b + 1)
             if keep[t, b0 + b]:                                            # padding: the cell would be discarded
                 _copy(hn[b], h[b])
             else:
@@ -393,9 +393,9 @@ def episode_forward(gx, keep, b0, mem0, w0, r0, WT, WhT, bh, clip, R, S, saved, 
         z_heads = np.dot(hn, WhT)                                          # (B, P)
         for b in range(B):
             if save and b + 1 < B:                                         # the next sample's lines, meanwhile
-                _prefetch_memory(saved, t, b + 1, True)
+                _prefetch_memory(saved, t, b + 1)
             elif save and t + 1 < T:
-                _prefetch_memory(saved, t + 1, 0, True)
+                _prefetch_memory(saved, t + 1, 0)
             if not keep[t, b0 + b]:                                        # padding: state kept
                 _copy(h[b], hn[b])
                 _copy(c[b], cn[b])
@@ -578,8 +578,8 @@ def episode_backward(dH, dR, T_in, keep, b0, saved, Wrh, Wh, clip, R, S):
                 dr[b, m] += dR[to, b0 + b, m] if out else zero
             tn, bn = (t, b + 1) if b + 1 < B else (t - 1, 0)               # the next sample's lines, meanwhile
             if tn >= 0:
-                _prefetch_memory(saved, tn, bn, False)
-                _prefetch_cell(saved, tn, bn, False)
+                _prefetch_memory(saved, tn, bn)
+                _prefetch_cell(saved, tn, bn)
             if not keep[t, b0 + b]:
                 _memory_step_backward(saved.act[t, b], saved.w_new[t, b], dmem[b], dw[b], dr[b], d_act[b], R, S,
                                       saved.M_inv[t, b], saved.k_inv[t, b], saved.K[t, b], saved.w_c[t, b],

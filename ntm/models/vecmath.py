@@ -508,17 +508,19 @@ _LINE = 64                  # bytes in a cache line on x86-64 and most ARM cores
 
 
 @intrinsic
-def prefetch(typingctx, a, write):
-    """Ask the CPU to bring every cache line of the C-contiguous array a (any dimensions) towards its
-    nearest cache, for writing if write else for reading (`llvm.prefetch`: prefetchw/prefetcht0 on
-    x86-64, prfm on ARM, nothing where there is none). A hint: no value changes, the program's
-    results are the same bits with or without it. Numba code only.
+def prefetch(typingctx, a):
+    """Ask the CPU to bring every cache line of the C-contiguous array a (any dimensions) into its
+    second-level cache (`llvm.prefetch` for reading, locality 2: prefetcht1 on x86-64, prfm on ARM,
+    nothing where there is none). A hint: no value changes, so the program's results are the same
+    bits with or without it. Numba code only.
 
     Why (bench/README.md, "The tenth pass"): the kernels write and later read what the gradient
-    needs for every sample and step, ~21 KB in 17 arrays, at places the caches have not seen since
+    needs for every sample and step, ~21 KB in 17 arrays, at places the caches have not held since
     the last batch; the hardware's prefetchers, following 17 streams at once, left the loops waiting
-    on the lines. Asked for one sample ahead, the forward kernel took ~15 % less time."""
-    if not (isinstance(a, types.Array) and a.layout == "C" and isinstance(write, types.Boolean)):
+    on the lines. Asked for one sample ahead, each kernel took ~10 % less time (medians of paired
+    runs), the second-level cache and a read hint doing at least as well as prefetchw into the
+    first, which the lines of the sample being computed also need."""
+    if not (isinstance(a, types.Array) and a.layout == "C"):
         return None
 
     def codegen(context, builder, sig, args):
@@ -529,16 +531,8 @@ def prefetch(typingctx, a, write):
         nbytes = builder.mul(arr.nitems, arr.itemsize)
         name = "llvm.prefetch.p0" if getattr(i8p, "is_opaque", False) else "llvm.prefetch.p0i8"
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), name)
-        flag = context.cast(builder, args[1], sig.args[1], types.boolean)
-
-        def lines(rw):                  # llvm.prefetch(address, rw, locality 3: keep, data cache)
-            with cgutils.for_range_slice(builder, ir.Constant(intp, 0), nbytes, ir.Constant(intp, _LINE)) as (k, _):
-                builder.call(fn, [builder.gep(base, [k]), ir.Constant(i32, rw), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-
-        with builder.if_else(flag) as (then, otherwise):
-            with then:
-                lines(1)
-            with otherwise:
-                lines(0)
+        read, locality, data = (ir.Constant(i32, v) for v in (0, 2, 1))
+        with cgutils.for_range_slice(builder, ir.Constant(intp, 0), nbytes, ir.Constant(intp, _LINE)) as (k, _):
+            builder.call(fn, [builder.gep(base, [k]), read, locality, data])
         return context.get_dummy_value()
-    return types.void(a, write), codegen
+    return types.void(a), codegen
