@@ -2,7 +2,7 @@
 
     python bench/bench_kernels.py                          # against ec6b300 (before the rewrite)
     python bench/bench_kernels.py --baseline REV --rounds 3 --iters 10 --out bench/results/kernels.json
-    python bench/bench_kernels.py --main-job [--seed 0]   # `ntm train --task copy` end to end, old then new (each cached first)
+    python bench/bench_kernels.py --main-job [--seed 0] [--new-first]   # `ntm train --task copy` end to end, old then new (each cached first)
     python bench/bench_kernels.py --episode [--batches 32] [--steps 41]  # the two kernels alone, us per sample and step
     python bench/bench_kernels.py --phases [--batches 1]  # the training step by phase, us per step
 
@@ -228,7 +228,7 @@ def print_phases(args) -> int:
     return 0
 
 
-def main_job(old_tree: Path, seed: int, new_config: Path | None = None) -> list[dict]:
+def main_job(old_tree: Path, seed: int, new_config: Path | None = None, new_first: bool = False) -> list[dict]:
     """The README's main job (`ntm train --task copy --seed S`, polishing included) from each tree in
     turn, old first: wall clock, sequences and the run's own summary. Where the two trees' kernels
     round differently the trajectories differ (another convergence step, other sequence counts):
@@ -236,9 +236,12 @@ def main_job(old_tree: Path, seed: int, new_config: Path | None = None) -> list[
     trains one step (untimed), so that both sides run with numba's kernels cached, as a user's
     second run does: the baseline is unpacked afresh, and until 2026-12-07 its side also timed the
     ~20-25 s compile of its kernels (bench/README.md, "The fifth pass"). new_config: a TOML config
-    for the new side's timed run only (`ntm train --config`), e.g. bench/draw_ahead.toml."""
+    for the new side's timed run only (`ntm train --config`), e.g. bench/draw_ahead.toml. new_first:
+    the new tree first (the box drifts over minutes: a pair in each order shows how much that
+    weighs; bench/README.md, "The tenth pass")."""
     rows = []
-    for side, tree in (("old", old_tree), ("new", ROOT)):
+    sides = [("old", old_tree), ("new", ROOT)]
+    for side, tree in (sides[::-1] if new_first else sides):
         with tempfile.TemporaryDirectory() as out:
             env = dict(os.environ, PYTHONPATH=str(tree))
             subprocess.run([sys.executable, "-m", "ntm", "train", "--task", "copy", "--steps", "1", "--polish-steps",
@@ -264,14 +267,16 @@ def record_main_job(args) -> int:
     out = args.out or ROOT / "bench" / "results" / "kernels_main_job.json"
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = main_job(unpack(args.baseline, Path(tmp)), args.seed, args.new_config)
-    out.write_text(json.dumps({"benchmark": "ntm train --task copy end to end, old then new", "baseline": args.baseline,
+        rows = main_job(unpack(args.baseline, Path(tmp)), args.seed, args.new_config, args.new_first)
+    order = "new then old" if args.new_first else "old then new"
+    out.write_text(json.dumps({"benchmark": f"ntm train --task copy end to end, {order}", "baseline": args.baseline,
                                "seed": args.seed, "new_config": args.new_config and str(args.new_config),
                                "openblas": openblas(),
                                "load_average_before": round(load, 2),
                                "load_average_after": round(os.getloadavg()[0], 2),
                                "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
-    print(f"ratio {rows[0]['seconds'] / rows[1]['seconds']:.2f} in seconds; wrote {out}")
+    seconds = {row["side"]: row["seconds"] for row in rows}
+    print(f"ratio {seconds['old'] / seconds['new']:.2f} in seconds; wrote {out}")
     return 0
 
 
@@ -347,6 +352,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="processes per case and side, alternating")
     parser.add_argument("--iters", type=int, default=8, help="timed iterations per process")
     parser.add_argument("--main-job", action="store_true", help="time `ntm train --task copy` end to end instead")
+    parser.add_argument("--new-first", action="store_true", help="--main-job: run the new tree first")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--new-config", type=Path, default=None,
                         help="--main-job: a TOML config for the new side's run only (e.g. bench/draw_ahead.toml)")

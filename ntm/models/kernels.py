@@ -23,7 +23,7 @@ which vectorise where libm's do not; numpy's error model (no exception branch pe
 copy loops (`_copy`, `_copy2`) instead of numba's slice assignment; the next sample's saved values
 prefetched while a sample is computed (`_prefetch_memory`, `vecmath.prefetch`: each kernel ~10 %
 faster, more when the box's caches are contended; bench/README.md "The tenth pass"). Per sample and step at batch 32, float32, one
-thread: forward 19-21 -> ~5-6 us, backward 15-17 -> ~6 us (OpenBLAS's AVX-512 kernels for the two
+thread: forward 19-21 -> ~4-5 us, backward 15-17 -> ~5-6 us (OpenBLAS's AVX-512 kernels for the two
 products; ~7-8 each where OPENBLAS_CORETYPE forces its Haswell ones: bench/README.md, "The eighth
 pass"). numba caches these kernels by this
 file's timestamp: after editing `vecmath.py`, touch this file (or clear its `__pycache__`), or
