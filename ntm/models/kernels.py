@@ -124,8 +124,8 @@ def _add_rolled(out, scale, x, d):
 def _shift3(out, x, sc, sa, da, sb, db):
     """out[i] = (sc x[i] + sa x[(i - da) mod N]) + sb x[(i - db) mod N] for shifts da, db of +-1:
     a three-way shift (S = 3) in one pass, its terms added in the order of `_add_rolled` called for
-    da, then db, so the same bits. Why: the three passes of those calls took ~150 ns for N = 128
-    (their loops vectorised poorly), this one ~35."""
+    da, then db, so the same bits. Why: a head's lerp and shift took ~205 ns for N = 128 with those
+    three passes (their loops vectorised poorly), ~52 with this one (bench/README.md, "The tenth pass")."""
     N = x.shape[0]
     out[0] = (sc * x[0] + sa * x[(N - da) % N]) + sb * x[(N - db) % N]
     for i in range(1, N - 1):

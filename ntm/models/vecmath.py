@@ -509,9 +509,10 @@ _LINE = 64                  # bytes in a cache line on x86-64 and most ARM cores
 
 @intrinsic
 def prefetch(typingctx, a):
-    """Ask the CPU to bring every cache line of the C-contiguous array a (any dimensions) into its
-    second-level cache (`llvm.prefetch` for reading, locality 2: prefetcht1 on x86-64, prfm on ARM,
-    nothing where there is none). A hint: no value changes, so the program's results are the same
+    """Ask the CPU to bring the C-contiguous array a (any dimensions) into its second-level cache:
+    `llvm.prefetch` for reading with locality 2 (prefetcht1 on x86-64, prfm on ARM, nothing where
+    there is none), once for every 64 bytes from a's first (where a does not start on a line, its
+    last line may be left out). A hint: no value changes, so the program's results are the same
     bits with or without it. Numba code only.
 
     Why (bench/README.md, "The tenth pass"): the kernels write and later read what the gradient
