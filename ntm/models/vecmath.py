@@ -509,18 +509,18 @@ _LINE = 64                  # bytes in a cache line on x86-64 and most ARM cores
 
 @intrinsic
 def prefetch(typingctx, a):
-    """Ask the CPU to bring the C-contiguous array a (any dimensions) into its second-level cache:
-    `llvm.prefetch` for reading with locality 2 (prefetcht1 on x86-64, prfm on ARM, nothing where
-    there is none), once for every 64 bytes from a's first (where a does not start on a line, its
-    last line may be left out). A hint: no value changes, so the program's results are the same
+    """prefetch(a): ask the CPU to bring the C-contiguous array a (any dimensions) into its
+    second-level cache: `llvm.prefetch` for reading with locality 2 (prefetcht1 on x86-64, prfm on
+    ARM, nothing where there is none), once for every 64 bytes from a's first (where a does not
+    start on a line, its last line may be left out). A hint: no value changes, so the program's results are the same
     bits with or without it. Numba code only.
 
     Why (bench/README.md, "The tenth pass"): the kernels write and later read what the gradient
     needs for every sample and step, ~21 KB in 17 arrays, at places the caches have not held since
     the last batch; the hardware's prefetchers, following 17 streams at once, left the loops waiting
     on the lines. Asked for one sample ahead, each kernel took ~10 % less time (medians of paired
-    runs), the second-level cache and a read hint doing at least as well as prefetchw into the
-    first, which the lines of the sample being computed also need."""
+    runs). A read hint into the second-level cache did at least as well as prefetchw (a write hint
+    into the first-level cache), where the sample being computed needs the room."""
     if not (isinstance(a, types.Array) and a.layout == "C"):
         return None
 
