@@ -134,6 +134,21 @@ def _shift3(out, x, sc, sa, da, sb, db):
 
 
 @_jit
+def _shift(out, s, x, sign):
+    """out <- sum_m s[m] roll(x, sign (m - S // 2)) for the S = len(s) shift weights: eq. 8 (sign 1)
+    and its adjoint (sign -1); the centre term first, then the others in the order of m. The
+    kernels call `_shift3` instead where S = 3, with its shifts as constants (the same bits; a call
+    through here put ~150-250 ns back on a ~1.8 us forward step)."""
+    S, N = s.shape[0], x.shape[0]
+    centre = S // 2
+    for i in range(N):
+        out[i] = s[centre] * x[i]
+    for m in range(S):
+        if m != centre:
+            _add_rolled(out, s[m], x, sign * (m - centre))
+
+
+@_jit
 def _copy(dst, src):
     """dst <- src for two vectors of one length, as a plain loop. numba's slice assignment
     (`dst[:] = src`) goes through its general broadcasting code (0.9 us for a 20 x 128 memory here,
@@ -289,13 +304,41 @@ def _activate(z, bh, clip, raw, act, H, W, M, S):
 
 
 @_jit
+def _write(act, mem, w, R, oe, oa, erased, save):
+    """Erase, then add, for every write head in turn (eqs. 3-4), in place on mem (M, N); erased
+    (W, M, N) gets the memory before each head's erase if save. Row by row through 1-d views
+    (mem[j], w[R + hw]), each row copied for the gradient in its erase's loop: with 2-d indexing
+    and a copy of the whole memory first these loops took ~440 ns, ~310 so."""
+    M, N = mem.shape
+    W = w.shape[0] - R
+    for hw in range(W):                                                    # eq. 3, head by head
+        ww = w[R + hw]
+        for j in range(M):
+            mj, e = mem[j], act[oe + hw * M + j]
+            if save:                                                       # the row before this erase
+                xj = erased[hw, j]
+                for i in range(N):
+                    xj[i] = mj[i]
+                    mj[i] -= mj[i] * ww[i] * e
+            else:
+                for i in range(N):
+                    mj[i] -= mj[i] * ww[i] * e
+    for hw in range(W):                                                    # eq. 4
+        ww = w[R + hw]
+        for j in range(M):
+            mj, a = mem[j], act[oa + hw * M + j]
+            for i in range(N):
+                mj[i] += ww[i] * a
+
+
+@_jit
 def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w, w_prev, w_new, erased, save):
     """Address every head (eqs. 5-9), read (2), erase and add (3-4) for one sample, in place on
     mem (M, N), w (H, N), r (R*M,); the intermediate values go to the other arrays (per head (H, N);
     erased (W, M, N): the memory before each write head's erase, only if save)."""
     M, N = mem.shape
     H = w.shape[0]
-    W, shift_r = H - R, S // 2
+    W = H - R
     ob, og, o_s, ogam, oe, oa, _ = block_starts(H, W, M, S)
     one, eps = mem.dtype.type(1), mem.dtype.type(EPS)
     vecmath.col_sq(M_inv, mem)                                             # sum_j M(i)_j^2
@@ -317,14 +360,10 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
         for i in range(N):
             wg[i] = wp[i] + gate * (wc[i] - wp[i])                         # eq. 7 (torch.lerp)
         s, wt = act[o_s + hh * S:o_s + (hh + 1) * S], w_tilde[hh]
-        if S == 3 and N > 2:                                               # eq. 8 in one pass
+        if S == 3 and N > 2:                                               # eq. 8
             _shift3(wt, wg, s[1], s[0], -1, s[2], 1)
         else:
-            for i in range(N):
-                wt[i] = s[shift_r] * wg[i]                                 # eq. 8: shift 0, then the others
-            for m in range(S):
-                if m != shift_r:
-                    _add_rolled(wt, s[m], wg, m - shift_r)
+            _shift(wt, s, wg, 1)
         lw, wn = log_w[hh], w[hh]
         for i in range(N):
             lw[i] = vecmath.log(max(wt[i], eps))
@@ -333,26 +372,7 @@ def _memory_step(act, mem, w, r, R, S, M_inv, k_inv, K, w_c, w_g, w_tilde, log_w
     _copy2(w_new, w)
     for hh in range(R):                                                    # eq. 2
         vecmath.row_dots(r, hh * M, w[hh], 0, mem)                         # r_j = w . M_j
-    # Row by row through 1-d views (mem[j], w[R + hw]) and the copy for the gradient in the erase's
-    # loop: with 2-d indexing in the inner loops the erase, copy and add took ~440 ns, ~310 so.
-    for hw in range(W):                                                    # eq. 3, head by head
-        ww = w[R + hw]
-        for j in range(M):
-            mj, e = mem[j], act[oe + hw * M + j]
-            if save:                                                       # the memory before this erase
-                xj = erased[hw, j]
-                for i in range(N):
-                    xj[i] = mj[i]
-                    mj[i] -= mj[i] * ww[i] * e
-            else:
-                for i in range(N):
-                    mj[i] -= mj[i] * ww[i] * e
-    for hw in range(W):                                                    # eq. 4
-        ww = w[R + hw]
-        for j in range(M):
-            mj, a = mem[j], act[oa + hw * M + j]
-            for i in range(N):
-                mj[i] += ww[i] * a
+    _write(act, mem, w, R, oe, oa, erased, save)                          # eqs. 3-4
 
 
 # ---------------------------------------------------------------- the episode, forward
@@ -470,14 +490,10 @@ def _memory_step_backward(act, w, dmem, dw, dr, d_act, R, S, M_inv, k_inv, K, w_
             dv[i] = gamma * dv[i] / wt[i] if wt[i] >= eps else zero         # dv: dw~
         for m in range(S):                                                 # eq. 8 (shift)
             d_act[o_s + hh * S + m] = _dot_rolled(dv, wg, m - shift_r)
-        if S == 3 and N > 2:                                               # the adjoint shift in one pass
+        if S == 3 and N > 2:                                               # the adjoint shift
             _shift3(dwg, dv, s[1], s[0], 1, s[2], -1)
         else:
-            for i in range(N):
-                dwg[i] = s[shift_r] * dv[i]
-            for m in range(S):
-                if m != shift_r:
-                    _add_rolled(dwg, s[m], dv, shift_r - m)                # the adjoint shift
+            _shift(dwg, s, dv, -1)
         for i in range(N):                                                 # eq. 7 (interpolation)
             dv[i] = wc[i] - wp[i]                                          # dv: w^c - w_prev
             dwh[i] = dwg[i] - gate * dwg[i]                                # dw_prev

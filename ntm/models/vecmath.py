@@ -512,8 +512,8 @@ def prefetch(typingctx, a):
     """prefetch(a): ask the CPU to bring the C-contiguous array a (any dimensions) into its
     second-level cache: `llvm.prefetch` for reading with locality 2 (prefetcht1 on x86-64, prfm on
     ARM, nothing where there is none), once for every 64 bytes from a's first (where a does not
-    start on a line, its last line may be left out). A hint: no value changes, so the program's results are the same
-    bits with or without it. Numba code only.
+    start on a line, its last line may be left out). A hint: no value changes, so the program's
+    results are the same bits with or without it. Numba code only.
 
     Why (bench/README.md, "The tenth pass"): the kernels write and later read what the gradient
     needs for every sample and step, ~21 KB in 17 arrays, at places the caches have not held since
