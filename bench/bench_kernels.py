@@ -5,6 +5,7 @@
     python bench/bench_kernels.py --main-job [--seed 0] [--new-first]   # `ntm train --task copy` end to end, old then new (each cached first)
     python bench/bench_kernels.py --episode [--batches 32] [--steps 41]  # the two kernels alone, us per sample and step
     python bench/bench_kernels.py --phases [--batches 1]  # the training step by phase, us per step
+    python bench/bench_kernels.py --blas [--batches 16] [--steps 23]   # the weight gradients' products: MKL and OpenBLAS
 
 Training throughput of the copy NTM (the paper's setup: LSTM 100, memory 128 x 20, one read and one
 write head; the trainer's step: forward + backward + clipping + its optimizer, `bench_model.run_case`,
@@ -228,6 +229,55 @@ def print_phases(args) -> int:
     return 0
 
 
+def weight_grad_products(batch: int, steps: int, reps: int = 50) -> list[dict]:
+    """The products that form a part's weight gradients in `fused.numba_backward` (dZ^T X, draw^T Hs,
+    dgx^T x for `batch` samples over `steps` steps, the copy NTM's shapes) through torch (MKL, as
+    shipped) and through scipy's OpenBLAS (what numba's np.dot calls), one thread each: median
+    microseconds of `reps` calls, GFLOP/s, and whether the two give the same bits."""
+    import scipy.linalg.blas as blas
+    import torch
+
+    from ntm.models import build_model
+    torch.set_num_threads(1)
+    net = build_model("ntm", 10, 8)
+    U, RM, P = net.config.controller_size, net.R * net.config.M, net.heads.out_features
+    rows, gen = batch * steps, torch.Generator().manual_seed(0)
+    out = []
+    for name, k1, k2 in (("dZ^T X", 4 * U, RM + U), ("draw^T Hs", P, U), ("dgx^T x", 4 * U, 10)):
+        a, b = torch.randn(rows, k1, generator=gen), torch.randn(rows, k2, generator=gen)
+        runs = {"mkl": lambda: a.t() @ b, "openblas": lambda: blas.sgemm(1.0, a.numpy(), b.numpy(), trans_a=True)}
+        us = {}
+        for lib, f in runs.items():
+            f()
+            times = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                f()
+                times.append(time.perf_counter() - t)
+            us[lib] = 1e6 * statistics.median(times)
+        same = bool(np.array_equal(runs["mkl"]().numpy(), runs["openblas"]()))
+        flop = 2 * rows * k1 * k2
+        out.append(dict(product=name, shape=[k1, rows, k2], us=us, same_bits=same,
+                        gflops={lib: flop / t / 1e3 for lib, t in us.items()}))
+    return out
+
+
+def print_blas(args) -> int:
+    """--blas: `weight_grad_products` for each of --batches (a part's samples) at --steps."""
+    rows = []
+    for batch in args.batches:
+        for r in weight_grad_products(batch, args.steps):
+            rows.append(dict(batch=batch, steps=args.steps, **r))
+            print(f"{batch} samples x {args.steps} steps, {r['product']} {r['shape']}: MKL {r['us']['mkl']:.0f} us "
+                  f"({r['gflops']['mkl']:.0f} GFLOP/s), OpenBLAS {r['us']['openblas']:.0f} us "
+                  f"({r['gflops']['openblas']:.0f}), same bits: {r['same_bits']}", flush=True)
+    if args.out:
+        args.out.write_text(json.dumps({"benchmark": "the weight gradients' products, torch (MKL) and scipy (OpenBLAS)",
+                                        "openblas": openblas(), "cpu": platform.processor() or platform.machine(),
+                                        "date": time.strftime("%Y-%m-%d %H:%M:%S"), "rows": rows}, indent=1) + "\n")
+    return 0
+
+
 def main_job(old_tree: Path, seed: int, new_config: Path | None = None, new_first: bool = False) -> list[dict]:
     """The README's main job (`ntm train --task copy --seed S`, polishing included) from each tree in
     turn, old first: wall clock, sequences and the run's own summary. Where the two trees' kernels
@@ -360,8 +410,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=41, help="--episode: steps per episode (41: copy length 20)")
     parser.add_argument("--phases", action="store_true",
                         help="time the training step's phases instead (one kernel thread unless --kernel-threads)")
+    parser.add_argument("--blas", action="store_true",
+                        help="time the weight gradients' products through MKL and OpenBLAS instead (--batches: a part's samples)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    if args.blas:
+        return print_blas(args)
     if args.main_job:
         return record_main_job(args)
     if args.phases:
