@@ -236,6 +236,7 @@ def weight_grad_products(batch: int, steps: int, reps: int = 50) -> list[dict]:
     microseconds of `reps` calls, GFLOP/s, and whether the two give the same bits."""
     import scipy.linalg.blas as blas
     import torch
+    from bench_traces import median_seconds
 
     from ntm.models import build_model
     torch.set_num_threads(1)
@@ -246,15 +247,7 @@ def weight_grad_products(batch: int, steps: int, reps: int = 50) -> list[dict]:
     for name, k1, k2 in (("dZ^T X", 4 * U, RM + U), ("draw^T Hs", P, U), ("dgx^T x", 4 * U, 10)):
         a, b = torch.randn(rows, k1, generator=gen), torch.randn(rows, k2, generator=gen)
         runs = {"mkl": lambda: a.t() @ b, "openblas": lambda: blas.sgemm(1.0, a.numpy(), b.numpy(), trans_a=True)}
-        us = {}
-        for lib, f in runs.items():
-            f()
-            times = []
-            for _ in range(reps):
-                t = time.perf_counter()
-                f()
-                times.append(time.perf_counter() - t)
-            us[lib] = 1e6 * statistics.median(times)
+        us = {lib: 1e6 * median_seconds(f, reps)[0] for lib, f in runs.items()}
         same = bool(np.array_equal(runs["mkl"]().numpy(), runs["openblas"]()))
         flop = 2 * rows * k1 * k2
         out.append(dict(product=name, shape=[k1, rows, k2], us=us, same_bits=same,
