@@ -5,7 +5,7 @@
     python bench/bench_kernels.py --main-job [--seed 0] [--new-first]   # `ntm train --task copy` end to end, old then new (each cached first)
     python bench/bench_kernels.py --episode [--batches 32] [--steps 41]  # the two kernels alone, us per sample and step
     python bench/bench_kernels.py --phases [--batches 1]  # the training step by phase, us per step
-    python bench/bench_kernels.py --blas [--batches 16] [--steps 23]   # the weight gradients' products: MKL and OpenBLAS
+    python bench/bench_kernels.py --blas --batches 16 32 64 --steps 23  # a thread's weight-gradient products: MKL and OpenBLAS
 
 Training throughput of the copy NTM (the paper's setup: LSTM 100, memory 128 x 20, one read and one
 write head; the trainer's step: forward + backward + clipping + its optimizer, `bench_model.run_case`,
@@ -400,11 +400,13 @@ def main() -> int:
     parser.add_argument("--new-config", type=Path, default=None,
                         help="--main-job: a TOML config for the new side's run only (e.g. bench/draw_ahead.toml)")
     parser.add_argument("--episode", action="store_true", help="time the two kernels alone instead")
-    parser.add_argument("--steps", type=int, default=41, help="--episode: steps per episode (41: copy length 20)")
+    parser.add_argument("--steps", type=int, default=41,
+                        help="--episode, --blas: steps per episode (41: copy length 20; 23: the mean over 1..20)")
     parser.add_argument("--phases", action="store_true",
                         help="time the training step's phases instead (one kernel thread unless --kernel-threads)")
     parser.add_argument("--blas", action="store_true",
-                        help="time the weight gradients' products through MKL and OpenBLAS instead (--batches: a part's samples)")
+                        help="time the weight gradients' products through MKL and OpenBLAS instead, 50 calls each "
+                        "(--batches: the samples of one kernel thread's part of a batch; --rounds, --iters unused)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.blas:
