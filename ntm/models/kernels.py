@@ -244,7 +244,8 @@ def release(handle) -> None:
 @_jit
 def _prefetch_memory(saved, t, b):
     """Prefetch what `_memory_step` writes (and its gradient reads) of sample b at step t: the
-    caller works on the sample before it meanwhile (`vecmath.prefetch`: a hint, the same bits)."""
+    caller works on the sample before it meanwhile (`vecmath.prefetch`: a hint, the same bits).
+    One loop per rank of array: numba loops only over a tuple of one type."""
     for a in (saved.raw[t, b], saved.act[t, b], saved.M_inv[t, b], saved.k_inv[t, b]):
         vecmath.prefetch(a)
     for a in (saved.K[t, b], saved.w_c[t, b], saved.w_g[t, b], saved.w_tilde[t, b], saved.log_w[t, b],
@@ -307,7 +308,7 @@ def _activate(z, bh, clip, raw, act, H, W, M, S):
 def _write(act, mem, w, R, oe, oa, erased, save):
     """Erase, then add, for every write head in turn (eqs. 3-4), in place on mem (M, N); erased
     (W, M, N) gets the memory before each head's erase if save. Row by row through 1-d views
-    (mem[j], w[R + hw]), each row copied for the gradient in its erase's loop: with 2-d indexing
+    (mem[j], w[R + hw]), each row copied for the gradient just before its erase: with 2-d indexing
     and a copy of the whole memory first these loops took ~440 ns, ~310 so."""
     M, N = mem.shape
     W = w.shape[0] - R
@@ -315,14 +316,10 @@ def _write(act, mem, w, R, oe, oa, erased, save):
         ww = w[R + hw]
         for j in range(M):
             mj, e = mem[j], act[oe + hw * M + j]
-            if save:                                                       # the row before this erase
-                xj = erased[hw, j]
-                for i in range(N):
-                    xj[i] = mj[i]
-                    mj[i] -= mj[i] * ww[i] * e
-            else:
-                for i in range(N):
-                    mj[i] -= mj[i] * ww[i] * e
+            if save:
+                _copy(erased[hw, j], mj)                                   # the row before this erase
+            for i in range(N):
+                mj[i] -= mj[i] * ww[i] * e
     for hw in range(W):                                                    # eq. 4
         ww = w[R + hw]
         for j in range(M):
